@@ -1,0 +1,76 @@
+"""Per-item caches on disk: keyed by what produced them, written atomically, loaded without pickle.
+
+Each stage that works image by image stores one ``.npz`` per image under a folder whose name holds
+a hash of the stage's parameters (:func:`params_key`). A file is written to a temporary name and
+renamed, so an interrupted run never leaves a half-written entry; an entry that fails to load or
+lacks the expected arrays is reported as missing (and so recomputed), never silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def params_key(params: dict[str, Any], length: int = 12) -> str:
+    """A short stable hash of JSON-serialisable parameters (key order does not matter)."""
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    """Save named arrays to ``path`` (.npz, uncompressed) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """Load a cache entry written by :func:`save_arrays`.
+
+    Returns:
+        the arrays named by ``keys``, or None when the entry is missing, corrupt or incomplete
+        (a corrupt entry is logged and deleted so that it is recomputed).
+    """
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in keys}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("cache entry %s is unreadable (%s); recomputing it", path, err)
+        path.unlink(missing_ok=True)
+        return None

@@ -1,0 +1,1 @@
+"""SPP-net and R-CNN feature extraction, heads, training and detection."""

@@ -1,0 +1,1 @@
+"""PASCAL VOC evaluation exactly as the official devkit scores, plus COCO-style AP."""

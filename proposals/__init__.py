@@ -1,0 +1,1 @@
+"""Selective-search proposals: computation, caching, the released .mat files, recall."""

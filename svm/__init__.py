@@ -1,0 +1,1 @@
+"""Per-class linear SVMs with hard-negative mining (R-CNN / SPP-net recipe)."""
