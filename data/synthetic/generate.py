@@ -1,0 +1,116 @@
+"""Writing the synthetic benchmark in exactly the VOC layout.
+
+``out/JPEGImages/<id>.jpg``, ``out/Annotations/<id>.xml`` (via :func:`data.voc.write_annotation`),
+``out/ImageSets/Main/{train,val,trainval,test}.txt`` and ``out/classes.txt``, so every later stage
+runs the same code as on real VOC.
+
+Determinism: image i of split s is drawn from ``numpy.random.default_rng([seed, s, 0, i])`` alone,
+so images do not depend on each other; JPEGs use a fixed quality and the XML carries no timestamp,
+so the same seed gives byte-identical files. Class balance: the classes of all objects of a split
+come from one stream made of shuffled blocks holding each class once (block b shuffled by
+``default_rng([seed, s, 1, b])``); image i takes the next n_i of them, n_i drawn from
+``default_rng([seed, s, 2, i])``. Image ids: ``trainval_000000``..., ``test_000000``...; train and
+val are the even and odd trainval images.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from data.cache import atomic_write_bytes
+from data.errors import InputError
+from data.synthetic.compose import ComposeConfig, compose
+from data.synthetic.shapes import CLASSES
+from data.voc import write_annotation, write_classes, write_split
+
+log = logging.getLogger(__name__)
+
+SPLIT_CODES = {"trainval": 0, "test": 1}  # part of every seed: the splits never share an image
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Image-level settings of the synthetic set."""
+
+    # VOC-like (height, width) sizes: VOC 2007's most common shapes, landscape more often.
+    sizes: tuple[tuple[int, int], ...] = ((375, 500), (333, 500), (500, 375), (500, 333), (500, 500), (281, 500))
+    size_probs: tuple[float, ...] = (0.4, 0.2, 0.15, 0.1, 0.1, 0.05)
+    min_objects: int = 1  # brief: 1-8 annotated objects per image
+    max_objects: int = 8
+    jpeg_quality: int = 90  # fixed, so that files are reproducible
+    compose: ComposeConfig = ComposeConfig()
+
+
+def image_id(split: str, index: int) -> str:
+    return f"{split}_{index:06d}"
+
+
+def _class_stream(seed: int, split: str, count: int) -> list[int]:
+    """The first ``count`` object classes of a split (balanced blocks, see module docstring)."""
+    out: list[int] = []
+    block = 0
+    while len(out) < count:
+        rng = np.random.default_rng([seed, SPLIT_CODES[split], 1, block])
+        out.extend(int(c) for c in rng.permutation(len(CLASSES)))
+        block += 1
+    return out[:count]
+
+
+def _object_counts(seed: int, split: str, num: int, cfg: SyntheticConfig) -> list[int]:
+    return [
+        int(np.random.default_rng([seed, SPLIT_CODES[split], 2, i]).integers(cfg.min_objects, cfg.max_objects + 1))
+        for i in range(num)
+    ]
+
+
+def _write_image(out: Path, split: str, index: int, classes: list[int], seed: int,
+                 cfg: SyntheticConfig) -> tuple[int, int]:  # fmt: skip
+    """Draw and write one image and its annotation; returns (objects, difficult objects)."""
+    rng = np.random.default_rng([seed, SPLIT_CODES[split], 0, index])
+    size = cfg.sizes[int(rng.choice(len(cfg.sizes), p=cfg.size_probs))]
+    img = compose(size, classes, rng, cfg.compose)
+    name = image_id(split, index)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img.image, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])  # fmt: skip
+    if not ok:
+        raise RuntimeError(f"JPEG encoding failed for {name}")
+    atomic_write_bytes(out / "JPEGImages" / f"{name}.jpg", buf.tobytes())
+    write_annotation(out / "Annotations" / f"{name}.xml", name, size, img.boxes, img.labels,
+                     img.difficult, img.truncated, CLASSES)  # fmt: skip
+    return len(img.labels), int(img.difficult.sum())
+
+
+def generate(out: Path, num_trainval: int = 200, num_test: int = 100, seed: int = 0,
+             cfg: SyntheticConfig = SyntheticConfig()) -> None:  # fmt: skip
+    """Write the synthetic dataset into ``out`` (VOC layout, see module docstring).
+
+    Args:
+        out: the dataset folder (created; existing files of the same names are overwritten).
+        num_trainval: images in trainval (train = even, val = odd ones).
+        num_test: images in test.
+        seed: the seed of everything.
+    """
+    if num_trainval < 2 or num_test < 1:
+        raise InputError(out, f"need at least 2 trainval and 1 test images, got {num_trainval} and {num_test}")
+    out = Path(out)
+    write_classes(out, CLASSES)
+    for split, num in (("trainval", num_trainval), ("test", num_test)):
+        counts = _object_counts(seed, split, num, cfg)
+        stream = _class_stream(seed, split, sum(counts))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        objects = difficult = 0
+        for i in tqdm(range(num), desc=f"synthetic {split}", leave=False):
+            n, d = _write_image(out, split, i, stream[starts[i] : starts[i + 1]], seed, cfg)
+            objects, difficult = objects + n, difficult + d
+        ids = [image_id(split, i) for i in range(num)]
+        write_split(out, split, ids)
+        if split == "trainval":
+            write_split(out, "train", ids[0::2])
+            write_split(out, "val", ids[1::2])
+        log.info("synthetic %s: %d images, %d objects (%d difficult)", split, num, objects, difficult)

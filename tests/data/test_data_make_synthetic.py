@@ -1,0 +1,42 @@
+"""tools/make_synthetic.py: writes the set, is idempotent, regenerates incomplete folders."""
+
+from __future__ import annotations
+
+import json
+
+from tools.common import run_cli
+from tools.make_synthetic import MANIFEST, main
+
+ARGS = ["--num-trainval", "2", "--num-test", "1", "--seed", "3"]
+
+
+def test_make_synthetic_idempotent(tmp_path, capsys):
+    out = tmp_path / "synth"
+    assert main(["--out", str(out), *ARGS]) == 0
+    assert "wrote" in capsys.readouterr().out
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["num_trainval"] == 2 and manifest["seed"] == 3
+    stamp = (out / "JPEGImages" / "trainval_000000.jpg").stat().st_mtime_ns
+    assert main(["--out", str(out), *ARGS]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out / "JPEGImages" / "trainval_000000.jpg").stat().st_mtime_ns == stamp
+    assert not [p for p in tmp_path.iterdir() if p.name != "synth"]  # no temp folder left behind
+
+
+def test_make_synthetic_regenerates_incomplete_and_changed(tmp_path, capsys):
+    out = tmp_path / "synth"
+    assert main(["--out", str(out), *ARGS]) == 0
+    (out / MANIFEST).unlink()  # as if interrupted before the end
+    (out / "Annotations" / "test_000000.xml").unlink()
+    assert main(["--out", str(out), *ARGS]) == 0
+    assert (out / MANIFEST).is_file() and (out / "Annotations" / "test_000000.xml").is_file()
+    assert main(["--out", str(out), "--num-trainval", "4", "--num-test", "1", "--seed", "3"]) == 0
+    assert len((out / "ImageSets" / "Main" / "trainval.txt").read_text().split()) == 4
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_make_synthetic_refuses_foreign_folder(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert run_cli(main, ["--out", str(tmp_path), *ARGS]) == 2
+    assert "not a synthetic dataset" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
