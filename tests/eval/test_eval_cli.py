@@ -1,0 +1,83 @@
+"""tools/eval_voc.py end to end on a tiny VOC-layout set written here."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from data.records import Detections
+from data.voc import write_annotation, write_classes, write_split
+from eval.result_files import result_path, write_result_files
+from tools.common import run_cli
+from tools.eval_voc import main
+
+CLASSES = ("cat", "dog", "bird")
+# image id -> (boxes 0-based, labels, difficult); integer boxes so the VOC XML keeps them exactly
+OBJECTS = {
+    "000001": ([[10, 20, 60, 80], [100, 30, 150, 90]], [0, 1], [False, False]),
+    "000002": ([[0, 0, 40, 40], [50, 50, 120, 110], [5, 60, 45, 100]], [2, 0, 1], [False, False, True]),
+    "000003": ([[30, 30, 90, 70]], [2], [False]),
+}
+
+
+@pytest.fixture
+def voc_root(tmp_path):
+    root = tmp_path / "VOC"
+    (root / "JPEGImages").mkdir(parents=True)
+    for image_id, (boxes, labels, difficult) in OBJECTS.items():
+        write_annotation(root / "Annotations" / f"{image_id}.xml", image_id, (120, 160), np.array(boxes, float),
+                         np.array(labels), np.array(difficult), np.zeros(len(labels), bool), CLASSES)  # fmt: skip
+        (root / "JPEGImages" / f"{image_id}.jpg").write_bytes(b"")  # the loader only checks existence
+    write_split(root, "test", list(OBJECTS))
+    write_classes(root, CLASSES)
+    return root
+
+
+def _perfect_detections() -> dict[str, Detections]:
+    """Every GT (difficult ones too) given back with score 1."""
+    return {
+        i: Detections(np.array(b, np.float32), np.ones(len(lab), np.float32), np.array(lab, np.int64))
+        for i, (b, lab, _) in OBJECTS.items()
+    }
+
+
+@pytest.mark.slow
+def test_perfect_detections_score_one(voc_root, tmp_path, capsys):
+    det_dir = tmp_path / "results"
+    write_result_files(det_dir, _perfect_detections(), CLASSES, "test")
+    out_json, plots = tmp_path / "map.json", tmp_path / "pr"
+    argv = ["--data-root", str(voc_root), "--split", "test", "--det-dir", str(det_dir),
+            "--json", str(out_json), "--coco", "--plot", str(plots)]  # fmt: skip
+    assert main(argv) == 0
+    written = json.loads(out_json.read_text())
+    assert written["metric"] == "voc07" and written["map"] == 1.0
+    assert written["ap"] == {"cat": 1.0, "dog": 1.0, "bird": 1.0}
+    assert written["coco"]["AP"] == pytest.approx(1.0) and written["coco"]["AP50"] == pytest.approx(1.0)
+    table = capsys.readouterr().out
+    assert "mAP" in table and "100.0" in table and "bird" in table
+    assert sorted(p.name for p in plots.iterdir()) == ["pr_bird.png", "pr_cat.png", "pr_dog.png"]
+
+
+def test_missing_class_file_and_voc10(voc_root, tmp_path):
+    det_dir = tmp_path / "results"
+    write_result_files(det_dir, _perfect_detections(), CLASSES, "test")
+    result_path(det_dir, "test", "dog").unlink()  # no dog detections -> AP 0
+    out_json = tmp_path / "map.json"
+    argv = ["--data-root", str(voc_root), "--det-dir", str(det_dir), "--metric", "voc10", "--json", str(out_json)]
+    assert main(argv) == 0
+    written = json.loads(out_json.read_text())
+    assert written["metric"] == "voc10"
+    assert written["ap"] == {"cat": 1.0, "dog": 0.0, "bird": 1.0}
+    assert written["map"] == pytest.approx(2 / 3)
+
+
+def test_bad_result_line_is_one_line_error(voc_root, tmp_path, capsys):
+    det_dir = tmp_path / "results"
+    det_dir.mkdir()
+    result_path(det_dir, "test", "cat").write_text("000001 0.5 1 1 10 10\n000009 0.5 1 1 10 10\n")
+    assert run_cli(main, ["--data-root", str(voc_root), "--det-dir", str(det_dir)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("error: ")  # one line, no traceback
+    assert "comp4_det_test_cat.txt, line 2" in errors[0] and "'000009'" in errors[0]
