@@ -1,0 +1,119 @@
+"""Build a :class:`~detection.config.DetectorConfig` from a YAML file and ``key=value`` overrides.
+
+Keys are dotted paths into the nested dataclasses (``finetune.iterations=2000``,
+``features.scales=[480,688]``); values are parsed as YAML, then checked against the field's type.
+An unknown key or a value of the wrong type is an :class:`~data.errors.InputError` naming the
+file (or ``--set``) and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from data.cache import atomic_write_text
+from data.errors import InputError
+from detection.config import DetectorConfig
+
+
+def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
+    """Check ``value`` against type ``tp`` (the few kinds our configs use) and convert lists to tuples."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(value, inner[0], where, key)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+        return tuple(_coerce(v, item, where, key) for v in value)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    raise InputError(where, f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _merge(obj: Any, updates: dict[str, Any], where: str, prefix: str = "") -> Any:
+    """A copy of dataclass ``obj`` with ``updates`` (a nested dict) applied."""
+    if not isinstance(updates, dict):
+        raise InputError(where, f"{prefix or 'top level'}: expected a mapping of keys")
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    changes = {}
+    for name, value in updates.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise InputError(where, f"unknown config key {key!r}")
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current):
+            changes[name] = _merge(current, value, where, key + ".")
+        else:
+            changes[name] = _coerce(value, hints[name], where, key)
+    try:
+        return dataclasses.replace(obj, **changes)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, InputError):
+            raise InputError(where, err.problem) from None
+        raise InputError(where, str(err)) from None
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=[1,2]"]`` -> ``{"a": {"b": 1}, "c": [1, 2]}`` (values parsed as YAML)."""
+    nested: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise InputError("--set", f"expected KEY=VALUE, got {pair!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError("--set", f"cannot parse the value of {key!r}: {text!r}") from None
+        node = nested
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return nested
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None,
+                base: DetectorConfig | None = None) -> DetectorConfig:
+    """Defaults (or ``base``), then the YAML file, then ``--set`` overrides."""
+    cfg = base or DetectorConfig()
+    if path is not None:
+        if not Path(path).is_file():
+            raise InputError(path, "config file not found")
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as err:
+            raise InputError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
+        cfg = _merge(cfg, data, str(path))
+    if overrides:
+        cfg = _merge(cfg, parse_overrides(overrides), "--set")
+    return cfg
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict (tuples as lists), for YAML and for cache keys."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(cfg))
+
+
+def save_config(cfg: DetectorConfig, path: Path) -> None:
+    """Write the resolved config as YAML (atomically); ``load_config(path)`` gives it back."""
+    atomic_write_text(Path(path), yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -1,0 +1,79 @@
+"""Detection of one image with a trained model (R-CNN / SPP-net test time).
+
+  1. pool5 vectors of the proposals (SPP-net: conv5 once + pyramid pooling; R-CNN: per window);
+  2. fc6 / fc7 features of the layer the SVMs were trained on;
+  3. per-class SVM scores;
+  4. per-class bounding-box regression of every window, on pool5 (SPP-net sec. 4.1);
+  5. clip to the image, drop windows scoring below the threshold, per-class NMS at IoU 0.3;
+  6. keep the ``max_per_image`` best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from data.records import Detections, ImageRecord
+from detection.bbox_regression import BBoxRegressors, predict
+from detection.boxes import as_tensor, batched_nms, clip_boxes
+from detection.config import TestConfig
+from detection.head import FcHead
+from detection.spp_features import Pool5Source
+from detection.timing import NullStopwatch, Stopwatch
+from svm.model import LinearSVMs
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """What training produces: the head, the SVMs (on ``layer`` features) and the box regressors."""
+
+    head: FcHead
+    layer: str
+    svms: LinearSVMs
+    bbox: BBoxRegressors | None
+
+
+@torch.no_grad()
+def detect_image(record: ImageRecord, proposals: np.ndarray, source: Pool5Source, model: TrainedModel,
+                 cfg: TestConfig, sw: Stopwatch | None = None) -> Detections:
+    """Detections of one image.
+
+    Args:
+        record: the image (its path and size; annotations are not used).
+        proposals: (R, 4) windows in original-image pixels.
+        source: pool5 extractor (SPP-net or R-CNN).
+        model: trained head, SVMs and regressors.
+        cfg: NMS threshold, score threshold, maximum detections, whether to regress boxes.
+        sw: records seconds per stage ("conv", "pool" inside the source; "fc", "svm", "bbox", "nms").
+    """
+    sw = sw or NullStopwatch()
+    boxes = as_tensor(proposals)
+    if boxes.shape[0] == 0:
+        return Detections.empty()
+    pool5 = source.pool5(record, boxes, sw)  # (R, D)
+    with sw.stage("fc"):
+        feats = model.head.features(pool5, model.layer).float().cpu().numpy()  # (R, D_layer)
+    with sw.stage("svm"):
+        scores = model.svms.score(feats)  # (R, K)
+    with sw.stage("bbox"):
+        k = scores.shape[1]
+        if cfg.bbox_reg and model.bbox is not None:
+            per_class = predict(model.bbox, pool5.float().cpu().numpy(), boxes.numpy())  # (R, K, 4)
+        else:
+            per_class = np.repeat(boxes.numpy()[:, None, :], k, axis=1)
+    with sw.stage("nms"):
+        return _select(torch.from_numpy(per_class), torch.from_numpy(scores), record.size, cfg)
+
+
+def _select(per_class: torch.Tensor, scores: torch.Tensor, size: tuple[int, int], cfg: TestConfig) -> Detections:
+    """Steps 5-6: (R, K, 4) boxes and (R, K) scores -> the kept detections, best first."""
+    r, k = scores.shape
+    keep = scores > cfg.score_threshold  # (R, K)
+    win, cls = keep.nonzero(as_tuple=True)
+    boxes = clip_boxes(per_class[win, cls], size)
+    s = scores[win, cls]
+    kept = batched_nms(boxes, s, cls, cfg.nms_iou)[: cfg.max_per_image]
+    return Detections(boxes[kept].numpy().astype(np.float32), s[kept].numpy().astype(np.float32),
+                      cls[kept].numpy().astype(np.int64))

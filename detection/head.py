@@ -1,0 +1,59 @@
+"""The fully connected head on pool5: fc6, fc7 and, for fine-tuning, a (K+1)-way fc8.
+
+SPP-net sec. 4.1: the pooled vector goes through fc6 and fc7 (4096-d each for ZF-5); fine-tuning
+adds a 21-way (K+1, background first) fc8 and trains fc6-fc8 only. SVMs are then trained on one of
+"pool5", "fc6", "fc7" (after ReLU, as in R-CNN). Fast R-CNN's truncated SVD can replace fc6/fc7
+by two thinner layers at test time (:func:`truncate_svd`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+BACKGROUND = 0  # fine-tuning label of background; object class k is label k + 1
+
+
+class FcHead(nn.Module):
+    """fc6 -> ReLU -> dropout -> fc7 -> ReLU -> dropout -> fc8 (K + 1 logits)."""
+
+    def __init__(self, in_dim: int, fc6: int, fc7: int, num_classes: int, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.fc6 = nn.Linear(in_dim, fc6)
+        self.fc7 = nn.Linear(fc6, fc7)
+        self.fc8 = nn.Linear(fc7, num_classes + 1)
+        self.drop = nn.Dropout(dropout)
+        # Gaussian init as in Caffe's ZF / AlexNet definitions (fc: std 0.005, fc8: 0.01).
+        for layer, std in ((self.fc6, 0.005), (self.fc7, 0.005), (self.fc8, 0.01)):
+            nn.init.normal_(layer.weight, std=std)
+            nn.init.zeros_(layer.bias)
+
+    def features(self, pool5: torch.Tensor, layer: str) -> torch.Tensor:
+        """(R, D) pool5 -> (R, D_layer) features of ``layer`` in "pool5", "fc6", "fc7" (no dropout)."""
+        if layer == "pool5":
+            return pool5
+        x = torch.relu(self.fc6(pool5))
+        if layer == "fc6":
+            return x
+        return torch.relu(self.fc7(x))
+
+    def forward(self, pool5: torch.Tensor) -> torch.Tensor:
+        """(R, D) pool5 -> (R, K + 1) logits, with dropout in training mode."""
+        x = self.drop(torch.relu(self.fc6(pool5)))
+        x = self.drop(torch.relu(self.fc7(x)))
+        return self.fc8(x)
+
+
+def truncate_svd(layer: nn.Linear, rank: int) -> nn.Sequential:
+    """Fast R-CNN sec. 3.1: W (out, in) ~= U_t S_t V_t^T as two layers, in -> rank -> out.
+
+    Cost per vector drops from in*out to rank*(in + out) multiply-adds.
+    """
+    u, s, vh = torch.linalg.svd(layer.weight.detach(), full_matrices=False)
+    first = nn.Linear(layer.in_features, rank, bias=False)
+    second = nn.Linear(rank, layer.out_features)
+    with torch.no_grad():
+        first.weight.copy_(s[:rank, None] * vh[:rank])
+        second.weight.copy_(u[:, :rank])
+        second.bias.copy_(layer.bias.detach())
+    return nn.Sequential(first, second)

@@ -1,0 +1,137 @@
+"""The layout of a work dir, and building the network and extractor a config describes.
+
+A work dir holds one trained detector::
+
+    config.yaml        the resolved config (defaults + file + --set)
+    meta.json          classes, backbone facts, pool5 length, stages finished
+    head.pt            fc6/fc7/fc8 weights (fine-tuned, or the random init when not fine-tuned)
+    finetune_ckpt.pt   fine-tuning checkpoint (resume)
+    svms.npz           per-class SVMs
+    bbox_samples.npz   pool5 features of proposals near a ground truth (bbox-regression data)
+    bbox.npz           per-class box regressors
+    train.log          the log of every run
+    cache/             per-image caches (proposals, conv5 maps, pre-trained ZF-5 ...)
+    detections/        per-image test detections, result files, mAP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from data.cache import atomic_write_text
+from data.errors import InputError
+from detection.backbones import TrunkInfo, build_trunk
+from detection.config import DetectorConfig
+from detection.config_io import load_config
+from detection.conv5 import Conv5Cache
+from detection.detect import TrainedModel
+from detection.head import FcHead
+from detection.spp import pooled_length
+from detection.spp_features import Pool5Source, SPPSource
+from svm.model import LinearSVMs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkDir:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    config = property(lambda self: self.root / "config.yaml")
+    meta = property(lambda self: self.root / "meta.json")
+    head = property(lambda self: self.root / "head.pt")
+    finetune_ckpt = property(lambda self: self.root / "finetune_ckpt.pt")
+    svms = property(lambda self: self.root / "svms.npz")
+    bbox_samples = property(lambda self: self.root / "bbox_samples.npz")
+    bbox = property(lambda self: self.root / "bbox.npz")
+    log_file = property(lambda self: self.root / "train.log")
+    cache = property(lambda self: self.root / "cache")
+
+    def read_meta(self) -> dict:
+        if not self.meta.is_file():
+            return {}
+        try:
+            return json.loads(self.meta.read_text())
+        except json.JSONDecodeError:
+            raise InputError(self.meta, "corrupt meta.json; delete the work dir and train again") from None
+
+    def write_meta(self, meta: dict) -> None:
+        atomic_write_text(self.meta, json.dumps(meta, indent=2))
+
+    def load_config(self) -> DetectorConfig:
+        if not self.config.is_file():
+            raise InputError(self.root, "not a trained work dir (no config.yaml); run tools/train_det.py first")
+        return load_config(self.config)
+
+
+def build_network(cfg: DetectorConfig, work: WorkDir, device: torch.device) -> tuple[torch.nn.Module, TrunkInfo]:
+    """The trunk the config asks for, with its weights, in eval mode on ``device``.
+
+    ``features.pretrained``: "imagenet" (torchvision's weights), "none" (random), "crops" (ZF-5
+    pre-trained on object crops of the training set, see ``detection.pretrain``; must exist in the
+    work dir), or a path to a checkpoint holding the trunk's state_dict.
+    """
+    fc = cfg.features
+    trunk, info = build_trunk(fc.backbone, pretrained=fc.pretrained == "imagenet")
+    if fc.pretrained == "crops":
+        from detection.pretrain import pretrained_trunk_path  # only ZF-5 needs it
+
+        state = torch.load(pretrained_trunk_path(work.cache), weights_only=True)
+        trunk.load_state_dict(state)
+    elif fc.pretrained not in ("imagenet", "none"):
+        path = Path(fc.pretrained)
+        if not path.is_file():
+            raise InputError(path, "trunk checkpoint not found (features.pretrained)")
+        try:
+            trunk.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
+        except (RuntimeError, KeyError, OSError) as err:
+            raise InputError(path, f"not a {fc.backbone} trunk state_dict ({str(err).splitlines()[0]})") from None
+    trunk = trunk.to(device).to(memory_format=torch.channels_last).eval()
+    for p in trunk.parameters():
+        p.requires_grad_(False)
+    return trunk, info
+
+
+def make_source(cfg: DetectorConfig, trunk: torch.nn.Module, info: TrunkInfo, work: WorkDir,
+                device: torch.device, cache_conv5: bool) -> Pool5Source:
+    """SPP-net's or R-CNN's pool5 extractor for ``cfg.method``."""
+    fc = cfg.features
+    if cfg.method == "rcnn":
+        from detection.rcnn_features import RCNNSource
+
+        return RCNNSource(trunk, info, fc.levels, fc.context_padding, fc.rcnn_batch_size, device)
+    cache = Conv5Cache(work.cache / "conv5", trunk, fc.scales, device, fc.cache_dtype) if cache_conv5 else None
+    return SPPSource(trunk, info.stride, fc.scales, fc.levels, device, cache, fc.share_identical_windows)
+
+
+def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int) -> FcHead:
+    torch.manual_seed(cfg.seed)
+    d = pooled_length(info.channels, cfg.features.levels)
+    return FcHead(d, cfg.head.fc6, cfg.head.fc7, num_classes, cfg.head.dropout)
+
+
+def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes: int,
+               device: torch.device) -> TrainedModel:
+    """The trained head, SVMs and box regressors of a work dir."""
+    from detection.bbox_regression import BBoxRegressors
+    from detection.head import truncate_svd
+
+    for path in (work.head, work.svms):
+        if not path.is_file():
+            raise InputError(path, "missing; finish training with tools/train_det.py --resume")
+    head = new_head(cfg, info, num_classes)
+    head.load_state_dict(torch.load(work.head, weights_only=True, map_location="cpu"))
+    if cfg.head.svd_fc6:
+        head.fc6 = truncate_svd(head.fc6, cfg.head.svd_fc6)
+    if cfg.head.svd_fc7:
+        head.fc7 = truncate_svd(head.fc7, cfg.head.svd_fc7)
+    bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
+    return TrainedModel(head.to(device).eval(), cfg.svm_layer, LinearSVMs.load(work.svms), bbox)

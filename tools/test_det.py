@@ -1,0 +1,60 @@
+"""Test a trained detector: detect every image of a split, write devkit result files, print mAP.
+
+Reads the model and its config from WORK_DIR (made by tools/train_det.py). Writes
+WORK_DIR/results/comp4_det_<split>_<class>.txt (the official devkit's format, 1-based pixels),
+prints the per-class AP table and the mAP (VOC07 11-point by default), and with --json writes the
+same JSON as tools/eval_voc.py. Per-image detections are cached, so an interrupted run resumes.
+
+Example:
+  python tools/test_det.py --work-dir runs/spp --data-root runs/synthetic_voc --split test --json runs/spp/map.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from data.voc import load_voc
+from detection.inference import detect_split
+from detection.workdir import WorkDir
+from eval.report import evaluate_and_report
+from eval.result_files import write_result_files
+from eval.voc_ap import METRICS
+from tools.common import run_cli, setup_logging
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work-dir", type=Path, required=True, help="a work dir trained by tools/train_det.py")
+    p.add_argument("--data-root", type=Path, help="VOC 'year' dir (default: the one the model was trained on)")
+    p.add_argument("--split", default="test", help="split to test (default: test)")
+    p.add_argument("--metric", choices=METRICS, default="voc07", help="voc07 (11-point, default) or voc10")
+    p.add_argument("--json", type=Path, help="write {metric, map, ap: {class: AP}} here")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = WorkDir(args.work_dir)
+    cfg = work.load_config()
+    setup_logging(work.root / "test.log")
+    data_root = args.data_root or Path(work.read_meta().get("data_root", ""))
+    dataset = load_voc(data_root, args.split)
+    workers = args.workers or len(os.sched_getaffinity(0))
+    detections = detect_split(cfg, work, dataset, torch.device(args.device), workers, not args.no_progress)
+    write_result_files(work.root / "results", detections, dataset.classes, args.split)
+    _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, args.json)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

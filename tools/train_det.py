@@ -1,0 +1,107 @@
+"""Train an SPP-net (or R-CNN) detector on a VOC-layout dataset.
+
+Stages, each shown with a progress bar, logged to WORK_DIR/train.log and resumable with --resume:
+proposals -> conv5 cache (SPP-net) -> fine-tuning of fc6/fc7/fc8 -> per-class SVMs with
+hard-negative mining -> per-class bounding-box regression.
+
+Configuration: the papers' defaults (detection/config.py), then --config FILE (YAML, same nesting),
+then --set KEY=VALUE overrides (dotted keys, YAML values). The resolved config is saved as
+WORK_DIR/config.yaml; tools/test_det.py reads it from there.
+
+Examples:
+  python tools/train_det.py --data-root runs/synthetic_voc --work-dir runs/spp
+  python tools/train_det.py --data-root VOCdevkit/VOC2007 --work-dir runs/spp5 --scales 480 576 688 864 1200
+  python tools/train_det.py ... --set finetune.iterations=2000 --set svm_layer=fc6   # an ablation
+  python tools/train_det.py ... --method rcnn                                          # the baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from data.errors import InputError
+from data.voc import load_voc
+from detection.backbones import BACKBONES
+from detection.config import METHODS
+from detection.config_io import config_to_dict, load_config, save_config
+from detection.train import train_detector
+from detection.workdir import WorkDir
+from tools.common import run_cli, setup_logging
+
+log = logging.getLogger("train_det")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", type=Path, required=True, help="VOC 'year' dir: Annotations/, JPEGImages/, ImageSets/Main/")
+    p.add_argument("--work-dir", type=Path, required=True, help="where the model, caches and logs go")
+    p.add_argument("--split", default="trainval", help="training split (default: trainval)")
+    p.add_argument("--method", choices=METHODS, help="spp (default) or rcnn; sets method")
+    p.add_argument("--backbone", choices=BACKBONES, help="conv trunk (default mobilenet_v2); sets features.backbone")
+    p.add_argument("--pretrained", help="imagenet | none | crops (ZF-5 pre-trained on object crops) | PATH to a trunk state_dict")
+    p.add_argument("--scales", type=int, nargs="+", metavar="S",
+                   help="shorter side(s): 688 (1-scale, default) or 480 576 688 864 1200 (5-scale)")
+    p.add_argument("--config", type=Path, help="YAML file of config overrides")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. finetune.iterations=2000 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from the last finished stage")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p.parse_args(argv)
+
+
+def resolve_config(args: argparse.Namespace):
+    flags = []
+    if args.method:
+        flags.append(f"method={args.method}")
+    if args.backbone:
+        flags.append(f"features.backbone={args.backbone}")
+    if args.pretrained:
+        flags.append(f"features.pretrained={args.pretrained}")
+    if args.scales:
+        flags.append(f"features.scales=[{','.join(map(str, args.scales))}]")
+    cfg = load_config(args.config, flags + list(args.overrides))
+    if cfg.features.backbone == "zf5" and cfg.features.pretrained == "imagenet":
+        # No ImageNet ZF-5 exists offline: pre-train it on object crops of the training split.
+        cfg = load_config(None, ["features.pretrained=crops"], base=cfg)
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = resolve_config(args)
+    work = WorkDir(args.work_dir)
+    work.root.mkdir(parents=True, exist_ok=True)
+    setup_logging(work.log_file)
+    if args.resume and work.config.is_file():
+        old = config_to_dict(load_config(work.config))
+        if old != config_to_dict(cfg):
+            raise InputError(work.config, "the saved config differs from this run's; use another "
+                             "--work-dir, or run without --resume to train again from scratch")
+    elif not args.resume:
+        work.finetune_ckpt.unlink(missing_ok=True)
+    save_config(cfg, work.config)
+    device = torch.device(args.device)
+    dataset = load_voc(args.data_root, args.split)
+    log.info("training %s (%s, scales %s) on %s/%s: %d images, %d classes", cfg.method, cfg.features.backbone,
+             list(cfg.features.scales), args.data_root, args.split, len(dataset.records), dataset.num_classes)
+    if cfg.features.pretrained == "crops":
+        from detection.pretrain import ensure_pretrained_zf5
+
+        ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress=not args.no_progress)
+    train_detector(cfg, work, dataset, device, args.workers or len(os.sched_getaffinity(0)),
+                   args.resume, progress=not args.no_progress)
+    log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
