@@ -1,0 +1,76 @@
+"""Configuration of the selective-search proposals (defaults from R-CNN / SPP-net)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+
+from data.errors import InputError
+
+MODES = ("fast", "quality", "single", "mat")
+
+# Bump when the way boxes are produced or stored changes: it is part of every cache key.
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProposalConfig:
+    """How proposals are made for one image.
+
+    Attributes:
+        mode: "fast" | "quality" | "single" (OpenCV selective-search strategies), or "mat" (boxes
+            imported from a released selective_search_data/*.mat file, see ``mat_file``).
+        max_proposals: keep at most this many boxes per image, in selective-search rank order.
+        min_size: drop boxes whose width or height (original image pixels) is below this.
+        resize_longer: when set and the image's longer side is larger, shrink the image to this
+            longer side before segmentation (speed); boxes are mapped back to the original image.
+        base_k: Felzenszwalb-Huttenlocher k of the first segmentation ("fast"/"quality").
+        inc_k: increment of k between the segmentations ("fast"/"quality").
+        single_k: k of the one segmentation of the "single" mode.
+        sigma: Gaussian smoothing of the segmentations.
+        seed: seed of the pseudo-random ranking of the boxes (C library ``srand``).
+        mat_file: the .mat file of the "mat" mode.
+    """
+
+    # R-CNN and SPP-net (sec. 4) both use selective search in its "fast" mode.
+    mode: str = "fast"
+    # SPP-net sec. 4 / R-CNN sec. 2.1: "~2000 candidate windows per image".
+    max_proposals: int = 2000
+    # R-CNN selective_search_boxes.m: minBoxWidth = 20 (FilterBoxesWidth).
+    min_size: float = 20.0
+    # R-CNN rcnn_detect.m resizes to width 500 (im_width = 500); VOC images are <= 500 px, so no
+    # resize is equivalent there. None keeps the image as it is.
+    resize_longer: int | None = None
+    # R-CNN selective_search_boxes.m: ks = [50 100 150 300], fast mode uses ks(1:2) = 50, 100.
+    # (OpenCV's own defaults, 150/150, give ~45% fewer boxes and lower recall.)
+    base_k: int = 50
+    inc_k: int = 50
+    # OpenCV switchToSingleStrategy default k (Uijlings et al. single-strategy example).
+    single_k: int = 200
+    # R-CNN selective_search_boxes.m: sigma = 0.8 (also OpenCV's default).
+    sigma: float = 0.8
+    # glibc's default rand() seed: a fresh process running plain OpenCV gives the same order.
+    seed: int = 1
+    mat_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError("proposal config", f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.max_proposals < 1:
+            raise InputError("proposal config", f"max_proposals must be >= 1, got {self.max_proposals}")
+        if self.min_size < 0:
+            raise InputError("proposal config", f"min_size must be >= 0, got {self.min_size}")
+        if self.resize_longer is not None and self.resize_longer < 16:
+            raise InputError("proposal config", f"resize_longer must be >= 16, got {self.resize_longer}")
+        if self.mode == "mat" and not self.mat_file:
+            raise InputError("proposal config", "mode 'mat' needs mat_file")
+
+    def cache_params(self) -> dict[str, Any]:
+        """Everything that decides the boxes: the config, the cache version and OpenCV's version."""
+        params: dict[str, Any] = asdict(self)
+        params["cache_version"] = CACHE_VERSION
+        if self.mode != "mat":
+            params["opencv"] = cv2.__version__
+        return params

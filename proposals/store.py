@@ -1,0 +1,214 @@
+"""Proposals for a whole split: one cache entry per image, computed by worker processes.
+
+Layout: ``cache_dir/<mode>-<params_key>/<image_id>.npz``, the key hashing the config, the cache
+version and OpenCV's version. Each entry holds ``boxes`` (R, 4) float32, ``image_hash`` (SHA-1 of
+the image file's bytes), ``image_size`` (2,) (height, width) and ``seconds`` (compute time; NaN
+for imported boxes). An entry is used only when it loads, its hash matches the image file and its
+size matches the record; otherwise it is recomputed. Entries are written atomically as each image
+finishes, so an interrupted run (Ctrl-C) resumes where it stopped.
+
+Workers are forked processes (Linux) that only run OpenCV (one thread each) and return rects;
+clipping, filtering and writing happen in the parent, so no worker ever touches torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from data.cache import load_arrays, params_key, save_arrays
+from data.errors import InputError
+from data.records import ImageRecord
+from proposals.config import ProposalConfig
+from proposals.mat import read_mat_proposals
+from proposals.selective_search import RawProposals, compute_raw, file_hash, filter_boxes, rects_to_boxes
+
+log = logging.getLogger(__name__)
+
+ENTRY_KEYS = ("boxes", "image_hash", "image_size", "seconds")
+
+
+@dataclass(frozen=True)
+class ProposalRun:
+    """Proposals of a set of images.
+
+    Attributes:
+        boxes: image id -> (R, 4) float32 boxes (x1, y1, x2, y2), ranked, in record order.
+        failed: image id -> one-line reason, for the images that could not be processed.
+        seconds_per_image: mean compute seconds of the images computed in this run, or (when all
+            came from the cache) of those recorded in the cache entries; NaN when unknown.
+        computed: ids of the images computed (or imported) in this run, not loaded from cache.
+    """
+
+    boxes: dict[str, np.ndarray]
+    failed: dict[str, str]
+    seconds_per_image: float
+    computed: tuple[str, ...] = field(default=())
+
+
+def cache_folder(cache_dir: Path, cfg: ProposalConfig) -> Path:
+    """The folder of the entries of ``cfg``: cache_dir/<mode>-<params_key>."""
+    return Path(cache_dir) / f"{cfg.mode}-{params_key(cfg.cache_params())}"
+
+
+def _entry_path(folder: Path, image_id: str) -> Path:
+    if not image_id or "/" in image_id or "\\" in image_id or image_id.startswith("."):
+        raise InputError(image_id, "image id cannot be used as a cache file name")
+    return folder / f"{image_id}.npz"
+
+
+def _load_valid(folder: Path, record: ImageRecord) -> tuple[np.ndarray, float] | None:
+    """The cached (boxes, seconds) of ``record``, or None when missing, corrupt or stale."""
+    entry = load_arrays(_entry_path(folder, record.image_id), ENTRY_KEYS)
+    if entry is None:
+        return None
+    try:
+        current = file_hash(record.path)
+    except OSError:
+        return None  # the image itself is unreadable: let the computation report it
+    size = tuple(int(v) for v in entry["image_size"])
+    stale = str(entry["image_hash"]) != current or size != tuple(record.size)
+    if stale:
+        log.info("cache entry of %s is stale (image changed); recomputing it", record.image_id)
+        return None
+    return entry["boxes"].astype(np.float32).reshape(-1, 4), float(entry["seconds"])
+
+
+def _save(folder: Path, image_id: str, boxes: np.ndarray, image_hash: str, size: tuple[int, int],
+          seconds: float) -> None:
+    save_arrays(
+        _entry_path(folder, image_id),
+        boxes=boxes.astype(np.float32),
+        image_hash=np.array(image_hash),
+        image_size=np.array(size, dtype=np.int64),
+        seconds=np.array(seconds, dtype=np.float64),
+    )
+
+
+def _init_worker() -> None:
+    # Ctrl-C goes to the parent, which terminates the pool; workers must not die mid-way first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _work(task: tuple[str, str, ProposalConfig]) -> tuple[str, RawProposals | None, str]:
+    """One worker task: (image id, path, config) -> (image id, raw proposals or None, error)."""
+    image_id, path, cfg = task
+    try:
+        return image_id, compute_raw(Path(path), cfg), ""
+    except InputError as err:
+        return image_id, None, str(err)
+    except cv2.error as err:  # OpenCV failing on an odd image must not stop the split
+        return image_id, None, f"{path}: OpenCV error ({str(err).strip().splitlines()[-1]})"
+
+
+def _run_tasks(tasks: list[tuple[str, str, ProposalConfig]],
+               workers: int) -> Iterator[tuple[str, RawProposals | None, str]]:
+    """Results of ``_work`` over ``tasks``, in completion order, serially or in a fork pool."""
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(_work, tasks)
+        return
+    ctx = mp.get_context("fork")
+    with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
+        # chunksize 1: images take 0.5-3 s each, so balancing matters more than messaging.
+        yield from pool.imap_unordered(_work, tasks, chunksize=1)
+
+
+def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers: int, progress: bool,
+             boxes: dict[str, np.ndarray], failed: dict[str, str]) -> list[float]:
+    """Compute and cache the proposals of ``todo``; fills ``boxes`` / ``failed``; returns the seconds."""
+    by_id = {r.image_id: r for r in todo}
+    tasks = [(r.image_id, str(r.path), cfg) for r in todo]
+    seconds: list[float] = []
+    results = _run_tasks(tasks, workers)
+    bar = tqdm(results, total=len(tasks), desc=f"proposals ({cfg.mode})", disable=not progress)
+    for image_id, raw, error in bar:
+        record = by_id[image_id]
+        if raw is not None and raw.size != tuple(record.size):
+            error = (f"{record.path}: image is {raw.size[0]}x{raw.size[1]} "
+                     f"but its record says {record.size[0]}x{record.size[1]}")
+        if error:
+            log.warning("skipping image %s: %s", image_id, error)
+            failed[image_id] = error
+            continue
+        out = filter_boxes(rects_to_boxes(raw.rects, raw.scale_xy), raw.size, cfg)
+        _save(folder, image_id, out, raw.image_hash, raw.size, raw.seconds)
+        boxes[image_id] = out
+        seconds.append(raw.seconds)
+    return seconds
+
+
+def _import_mat(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, boxes: dict[str, np.ndarray],
+                failed: dict[str, str]) -> None:
+    """Take the proposals of ``todo`` from ``cfg.mat_file`` (clipped, filtered, capped) and cache them."""
+    assert cfg.mat_file is not None
+    found = read_mat_proposals(Path(cfg.mat_file), [r.image_id for r in todo])
+    for record in todo:
+        if record.image_id not in found:
+            failed[record.image_id] = f"{cfg.mat_file}: no proposals for image {record.image_id}"
+            continue
+        try:
+            image_hash = file_hash(record.path)
+        except OSError as err:
+            failed[record.image_id] = f"{record.path}: cannot read image file ({err.strerror})"
+            continue
+        out = filter_boxes(found[record.image_id], tuple(record.size), cfg)
+        _save(folder, record.image_id, out, image_hash, tuple(record.size), math.nan)
+        boxes[record.image_id] = out
+
+
+def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: ProposalConfig, workers: int,
+                     progress: bool = True) -> ProposalRun:
+    """Proposals of every record: loaded from the cache when valid, otherwise computed and cached.
+
+    Args:
+        records: the images (duplicate ids are processed once).
+        cache_dir: root of the proposal caches; entries go to cache_dir/<mode>-<key>/<id>.npz.
+        cfg: the proposal config ("mat" mode imports from cfg.mat_file instead of computing).
+        workers: worker processes for the computation (1 = in this process).
+        progress: show tqdm progress bars.
+    Returns:
+        the boxes in record order, the failures, the mean seconds per image, the computed ids.
+    """
+    folder = cache_folder(cache_dir, cfg)
+    unique = list({r.image_id: r for r in records}.values())
+    # 1. load the valid entries
+    boxes: dict[str, np.ndarray] = {}
+    cached_seconds: list[float] = []
+    todo: list[ImageRecord] = []
+    for record in tqdm(unique, desc="checking proposal cache", disable=not progress or len(unique) < 100):
+        hit = _load_valid(folder, record)
+        if hit is None:
+            todo.append(record)
+        else:
+            boxes[record.image_id] = hit[0]
+            cached_seconds.append(hit[1])
+    log.info("proposals: %d cached in %s, %d to compute", len(boxes), folder, len(todo))
+    # 2. compute (or import) the rest
+    failed: dict[str, str] = {}
+    seconds: list[float] = []
+    if todo and cfg.mode == "mat":
+        _import_mat(todo, folder, cfg, boxes, failed)
+    elif todo:
+        seconds = _compute(todo, folder, cfg, workers, progress, boxes, failed)
+    # 3. summary, in record order
+    timed = [s for s in (seconds or cached_seconds) if not math.isnan(s)]
+    spi = float(np.mean(timed)) if timed else math.nan
+    ordered = {r.image_id: boxes[r.image_id] for r in unique if r.image_id in boxes}
+    computed = tuple(r.image_id for r in todo if r.image_id in boxes)
+    if failed:
+        log.warning("proposals failed for %d of %d images: %s",
+                    len(failed), len(unique), ", ".join(sorted(failed)))
+    return ProposalRun(ordered, failed, spi, computed)
