@@ -7,7 +7,7 @@ for imported boxes). An entry is used only when it loads, its hash matches the i
 size matches the record; otherwise it is recomputed. Entries are written atomically as each image
 finishes, so an interrupted run (Ctrl-C) resumes where it stopped.
 
-Workers are forked processes (Linux) that only run OpenCV (one thread each) and return rects;
+Workers are forkserver processes that only run OpenCV (one thread each) and return rects;
 clipping, filtering and writing happen in the parent, so no worker ever touches torch.
 """
 
@@ -116,11 +116,15 @@ def _work(task: tuple[str, str, ProposalConfig]) -> tuple[str, RawProposals | No
 
 def _run_tasks(tasks: list[tuple[str, str, ProposalConfig]],
                workers: int) -> Iterator[tuple[str, RawProposals | None, str]]:
-    """Results of ``_work`` over ``tasks``, in completion order, serially or in a fork pool."""
+    """Results of ``_work`` over ``tasks``, in completion order, serially or in a process pool."""
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_work, tasks)
         return
-    ctx = mp.get_context("fork")
+    # forkserver, not fork: a child forked from a process whose torch/OpenMP or OpenCV thread
+    # pools have run can deadlock (seen when proposals follow training in one process). The
+    # server is a fresh interpreter that only imports this module, and forks workers from it.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
         # chunksize 1: images take 0.5-3 s each, so balancing matters more than messaging.
         yield from pool.imap_unordered(_work, tasks, chunksize=1)
