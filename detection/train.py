@@ -104,7 +104,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     meta = work.read_meta() if resume else {}
     done: list[str] = meta.get("stages_done", [])
     meta.update({"classes": list(dataset.classes), "data_root": str(dataset.root), "train_split": dataset.split,
-                 "stages_done": done})
+                 "cache_dir": str(work.cache), "stages_done": done})
 
     def finish(stage: str) -> None:
         done.append(stage)

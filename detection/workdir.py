@@ -10,7 +10,8 @@ A work dir holds one trained detector::
     bbox_samples.npz   pool5 features of proposals near a ground truth (bbox-regression data)
     bbox.npz           per-class box regressors
     train.log          the log of every run
-    cache/             per-image caches (proposals, conv5 maps, pre-trained ZF-5 ...)
+    cache/             per-image caches (proposals, conv5 maps, pre-trained ZF-5 ...); --cache-dir
+                       puts them elsewhere, e.g. one folder shared by several work dirs
     detections/        per-image test detections, result files, mAP
 """
 
@@ -40,10 +41,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkDir:
+    """Paths of a work dir. ``cache_root`` (default ``root/cache``) may be shared by work dirs:
+    every cache under it is keyed by what produced it."""
+
     root: Path
+    cache_root: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+        object.__setattr__(self, "cache_root", Path(self.cache_root) if self.cache_root else self.root / "cache")
 
     config = property(lambda self: self.root / "config.yaml")
     meta = property(lambda self: self.root / "meta.json")
@@ -53,7 +59,7 @@ class WorkDir:
     bbox_samples = property(lambda self: self.root / "bbox_samples.npz")
     bbox = property(lambda self: self.root / "bbox.npz")
     log_file = property(lambda self: self.root / "train.log")
-    cache = property(lambda self: self.root / "cache")
+    cache = property(lambda self: self.cache_root)
 
     def read_meta(self) -> dict:
         if not self.meta.is_file():

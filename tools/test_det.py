@@ -35,6 +35,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--split", default="test", help="split to test (default: test)")
     p.add_argument("--metric", choices=METRICS, default="voc07", help="voc07 (11-point, default) or voc10")
     p.add_argument("--json", type=Path, help="write {metric, map, ap: {class: AP}} here")
+    p.add_argument("--cache-dir", type=Path, help="per-image caches (default: the one used in training)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -43,10 +44,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    work = WorkDir(args.work_dir)
+    meta = WorkDir(args.work_dir).read_meta()
+    work = WorkDir(args.work_dir, args.cache_dir or meta.get("cache_dir"))
     cfg = work.load_config()
     setup_logging(work.root / "test.log")
-    data_root = args.data_root or Path(work.read_meta().get("data_root", ""))
+    data_root = args.data_root or Path(meta.get("data_root", ""))
     dataset = load_voc(data_root, args.split)
     workers = args.workers or len(os.sched_getaffinity(0))
     detections = detect_split(cfg, work, dataset, torch.device(args.device), workers, not args.no_progress)

@@ -52,6 +52,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. finetune.iterations=2000 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from the last finished stage")
+    p.add_argument("--cache-dir", type=Path, help="per-image caches (default: WORK_DIR/cache); work dirs may share one")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -78,7 +79,7 @@ def resolve_config(args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = resolve_config(args)
-    work = WorkDir(args.work_dir)
+    work = WorkDir(args.work_dir, args.cache_dir)
     work.root.mkdir(parents=True, exist_ok=True)
     setup_logging(work.log_file)
     if args.resume and work.config.is_file():

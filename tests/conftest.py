@@ -1,0 +1,36 @@
+"""Fixtures shared across packages: a tiny synthetic VOC set and a detector trained on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_TRAIN = [
+    "--set", "proposals.max_proposals=150",
+    "--set", "features.scales=[320]",
+    "--set", "head.fc6=64", "--set", "head.fc7=64",
+    "--set", "finetune.iterations=20", "--set", "finetune.lr=0.001",
+    "--set", "finetune.windows_per_image=32",
+    "--no-progress", "--workers", "2",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_voc(tmp_path_factory) -> Path:
+    """8 trainval + 4 test synthetic images in the VOC layout."""
+    from data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("tiny_voc") / "voc"
+    generate(root, num_trainval=8, num_test=4, seed=3)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_workdir(tiny_voc, tmp_path_factory) -> Path:
+    """A work dir trained end to end by tools/train_det.py on ``tiny_voc`` (tiny settings)."""
+    from tools import train_det
+
+    work = tmp_path_factory.mktemp("tiny_work") / "spp"
+    assert train_det.main(["--data-root", str(tiny_voc), "--work-dir", str(work), *TINY_TRAIN]) == 0
+    return work

@@ -1,0 +1,56 @@
+"""The command lines end to end on a tiny synthetic set: train, resume, test, score the files."""
+
+import json
+
+import pytest
+
+from tests.conftest import TINY_TRAIN
+from tools import eval_voc, test_det, train_det
+
+pytestmark = pytest.mark.slow
+
+
+def test_train_writes_every_stage(tiny_workdir):
+    for name in ("config.yaml", "meta.json", "head.pt", "svms.npz", "bbox.npz", "train.log"):
+        assert (tiny_workdir / name).is_file(), name
+    meta = json.loads((tiny_workdir / "meta.json").read_text())
+    assert meta["stages_done"] == ["proposals", "conv5", "finetune", "svm", "bbox"]
+
+
+def test_resume_skips_finished_stages(tiny_voc, tiny_workdir):
+    before = {p.name: p.stat().st_mtime_ns for p in tiny_workdir.glob("*.np[zy]")}
+    argv = ["--data-root", str(tiny_voc), "--work-dir", str(tiny_workdir), "--resume", *TINY_TRAIN]
+    assert train_det.main(argv) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in tiny_workdir.glob("*.np[zy]")} == before
+
+
+def test_resume_refuses_another_config(tiny_voc, tiny_workdir, capsys):
+    argv = ["--data-root", str(tiny_voc), "--work-dir", str(tiny_workdir), "--resume", *TINY_TRAIN,
+            "--set", "svm_layer=fc6"]
+    assert train_det.run_cli(train_det.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.yaml" in err[0] and "differs" in err[0]
+
+
+def test_test_det_and_eval_voc_agree(tiny_voc, tiny_workdir, tmp_path, capsys):
+    out = tmp_path / "map.json"
+    assert test_det.main(["--work-dir", str(tiny_workdir), "--json", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert result["metric"] == "voc07" and 0.0 <= result["map"] <= 1.0
+    classes = (tiny_voc / "classes.txt").read_text().split()
+    files = sorted((tiny_workdir / "results").glob("comp4_det_test_*.txt"))
+    assert len(files) == len(classes)
+    assert any(f.stat().st_size for f in files)  # something was detected
+    capsys.readouterr()
+    again = tmp_path / "again.json"
+    assert eval_voc.main(["--data-root", str(tiny_voc), "--split", "test",
+                          "--det-dir", str(tiny_workdir / "results"), "--json", str(again)]) == 0
+    # the files hold boxes to 0.1 px, so the two can differ only at the IoU border
+    assert json.loads(again.read_text())["map"] == pytest.approx(result["map"], abs=0.02)
+
+
+def test_missing_data_root_is_one_line(tmp_path, capsys):
+    code = train_det.run_cli(train_det.main, ["--data-root", str(tmp_path / "nope"), "--work-dir", str(tmp_path / "w")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0]
