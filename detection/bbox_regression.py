@@ -138,6 +138,26 @@ def fit_bbox_regressors(
     return BBoxRegressors(weights, bias, float(feature_scale))
 
 
+def predict_deltas(regs: BBoxRegressors, features: np.ndarray) -> np.ndarray:
+    """Per-class deltas (dx, dy, dw, dh). features: (R, D) raw pool5 -> (R, K, 4) float32."""
+    k, dim, _ = regs.weights.shape
+    if features.ndim != 2 or features.shape[1] != dim:
+        raise InputError("box regression", f"need features (R, {dim}), got {features.shape}")
+    x = features.astype(np.float32) * np.float32(regs.feature_scale)
+    w = regs.weights.transpose(1, 0, 2).reshape(dim, k * 4)  # (D, K*4)
+    return (x @ w).reshape(features.shape[0], k, 4) + regs.bias  # (R, K, 4)
+
+
+def apply_deltas(deltas: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(R, K, 4) deltas applied to (R, 4) boxes -> (R, K, 4) float32 boxes (not clipped)."""
+    r, k, _ = deltas.shape
+    if boxes.shape != (r, 4):
+        raise InputError("box regression", f"need boxes ({r}, 4), got {boxes.shape}")
+    src = torch.as_tensor(np.repeat(boxes.astype(np.float32), k, axis=0))  # (R*K, 4), row-major
+    out = decode(torch.from_numpy(np.ascontiguousarray(deltas.reshape(r * k, 4), dtype=np.float32)), src)
+    return out.numpy().reshape(r, k, 4).astype(np.float32)
+
+
 def predict(regs: BBoxRegressors, features: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Refine every box for every class.
 
@@ -146,14 +166,4 @@ def predict(regs: BBoxRegressors, features: np.ndarray, boxes: np.ndarray) -> np
     Returns:
         (R, K, 4) float32 refined boxes, one per class (not clipped to the image).
     """
-    k, dim, _ = regs.weights.shape
-    r = features.shape[0]
-    if features.ndim != 2 or features.shape[1] != dim or boxes.shape != (r, 4):
-        raise InputError("box regression", f"need features (R, {dim}) and boxes (R, 4), got "
-                         f"{features.shape}, {boxes.shape}")
-    x = features.astype(np.float32) * np.float32(regs.feature_scale)
-    w = regs.weights.transpose(1, 0, 2).reshape(dim, k * 4)  # (D, K*4)
-    deltas = (x @ w).reshape(r, k, 4) + regs.bias  # (R, K, 4)
-    src = torch.as_tensor(np.repeat(boxes.astype(np.float32), k, axis=0))  # (R*K, 4), row-major
-    out = decode(torch.from_numpy(np.ascontiguousarray(deltas.reshape(r * k, 4))), src)
-    return out.numpy().reshape(r, k, 4).astype(np.float32)
+    return apply_deltas(predict_deltas(regs, features), boxes)

@@ -1,6 +1,7 @@
 """Detection of one image with a trained model (R-CNN / SPP-net test time).
 
-  1. pool5 vectors of the proposals (SPP-net: conv5 once + pyramid pooling; R-CNN: per window);
+  1. pool5 vectors of the proposals (SPP-net: conv5 once + pyramid pooling; R-CNN: per window),
+     one per distinct vector (SPP-net windows that land on the same conv5 cells share one);
   2. fc6 / fc7 features of the layer the SVMs were trained on;
   3. per-class SVM scores;
   4. per-class bounding-box regression of every window, on pool5 (SPP-net sec. 4.1);
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from data.records import Detections, ImageRecord
-from detection.bbox_regression import BBoxRegressors, predict
+from detection.bbox_regression import BBoxRegressors, apply_deltas, predict_deltas
 from detection.boxes import as_tensor, batched_nms, clip_boxes
 from detection.config import TestConfig
 from detection.head import FcHead
@@ -52,15 +53,17 @@ def detect_image(record: ImageRecord, proposals: np.ndarray, source: Pool5Source
     boxes = as_tensor(proposals)
     if boxes.shape[0] == 0:
         return Detections.empty()
-    pool5 = source.pool5(record, boxes, sw)  # (R, D)
+    # Windows that pool to the same vector share steps 2-4 (U <= R rows); ``inverse`` maps back.
+    pool5, inverse = source.pool5_shared(record, boxes, sw)  # (U, D), (R,)
     with sw.stage("fc"):
-        feats = model.head.features(pool5, model.layer).float().cpu().numpy()  # (R, D_layer)
+        feats = model.head.features(pool5, model.layer).float().cpu().numpy()  # (U, D_layer)
     with sw.stage("svm"):
-        scores = model.svms.score(feats)  # (R, K)
+        scores = model.svms.score(feats)[inverse.numpy()]  # (R, K)
     with sw.stage("bbox"):
         k = scores.shape[1]
         if cfg.bbox_reg and model.bbox is not None:
-            per_class = predict(model.bbox, pool5.float().cpu().numpy(), boxes.numpy())  # (R, K, 4)
+            deltas = predict_deltas(model.bbox, pool5.float().cpu().numpy())[inverse.numpy()]  # (R, K, 4)
+            per_class = apply_deltas(deltas, boxes.numpy())
         else:
             per_class = np.repeat(boxes.numpy()[:, None, :], k, axis=1)
     with sw.stage("nms"):

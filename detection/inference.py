@@ -38,11 +38,11 @@ def model_key(cfg: DetectorConfig, work: WorkDir) -> str:
 def detect_split(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device, workers: int,
                  progress: bool = True, sw: Stopwatch | None = None) -> dict[str, Detections]:
     """Detections of every image of ``dataset`` (images without proposals are skipped, warned)."""
+    trunk, info = build_network(cfg, work, device)  # the model first: fail fast if it is missing
+    model = load_model(cfg, work, info, dataset.num_classes, device)
+    source = make_source(cfg, trunk, info, work, device, cache_conv5=False)
     run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
     folder = work.root / "detections" / f"{dataset.split}-{model_key(cfg, work)}"
-    trunk, info = build_network(cfg, work, device)
-    source = make_source(cfg, trunk, info, work, device, cache_conv5=False)
-    model = load_model(cfg, work, info, dataset.num_classes, device)
     out: dict[str, Detections] = {}
     for record in tqdm(dataset.records, desc=f"detect {dataset.split}", disable=not progress):
         if record.image_id not in run.boxes:

@@ -98,3 +98,9 @@ class RCNNSource:
                 pooled = pyramid_pool_whole(maps.contiguous(), self.levels)
             out[s:s + pooled.shape[0]] = pooled
         return out
+
+    def pool5_shared(self, record: ImageRecord, boxes: torch.Tensor,
+                     sw: Stopwatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every window has its own warped crop, hence its own vector: inverse is the identity."""
+        pooled = self.pool5(record, boxes, sw)
+        return pooled, torch.arange(pooled.shape[0])

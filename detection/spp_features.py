@@ -30,37 +30,59 @@ class Pool5Source(Protocol):
         """(R, 4) windows in original-image pixels -> (R, D) float32 pool5 vectors."""
         ...
 
+    def pool5_shared(self, record: ImageRecord, boxes: torch.Tensor,
+                     sw: Stopwatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distinct pool5 vectors (U, D) and, per window, the index (R,) of its vector.
 
-def pool_windows(maps: Conv5Maps, boxes: torch.Tensor, stride: int, levels: tuple[int, ...],
-                 share_identical: bool = True) -> torch.Tensor:
-    """Steps 2-4 above for one image.
+        Test time runs fc, SVMs and box-regression deltas once per distinct vector.
+        """
+        ...
+
+
+def pool_windows_shared(maps: Conv5Maps, boxes: torch.Tensor, stride: int, levels: tuple[int, ...],
+                        share_identical: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps 2-4 above for one image, pooling each distinct (scale, cells) window once.
 
     Args:
         maps: the image's conv5 maps, one per scale.
         boxes: (R, 4) windows in original-image pixels.
         stride: conv5's total stride S.
+        share_identical: when False every window is pooled on its own (U = R, inverse = arange).
     Returns:
-        (R, D) pooled vectors on the maps' device.
+        (U, D) pooled vectors on the maps' device, and (R,) int64 index of each window's vector.
     """
     device = maps.maps[0].device
+    r = boxes.shape[0]
     level = (choose_scales(boxes, list(maps.scales)) if len(maps.scales) > 1
-             else torch.zeros(boxes.shape[0], dtype=torch.long))
-    c = maps.maps[0].shape[0]
-    out = torch.empty(boxes.shape[0], c * sum(n * n for n in levels), device=device)
+             else torch.zeros(r, dtype=torch.long))
+    cells = torch.empty((r, 4), dtype=torch.long)
     for i, (fmap, scale) in enumerate(zip(maps.maps, maps.scales)):
         idx = (level == i).nonzero().squeeze(1)
-        if idx.numel() == 0:
+        if idx.numel():
+            cells[idx] = project_to_cells(boxes[idx], scale, stride, tuple(fmap.shape[1:]))
+    key = torch.cat([level.unsqueeze(1), cells], 1)  # (R, 5): scale index, cells
+    if share_identical:
+        key, inverse = torch.unique(key, dim=0, return_inverse=True)
+    else:
+        inverse = torch.arange(r)
+    c = maps.maps[0].shape[0]
+    out = torch.empty(key.shape[0], c * sum(n * n for n in levels), device=device)
+    for i, fmap in enumerate(maps.maps):
+        sel = (key[:, 0] == i).nonzero().squeeze(1)
+        if sel.numel() == 0:
             continue
-        cells = project_to_cells(boxes[idx], scale, stride, tuple(fmap.shape[1:]))
-        if share_identical:
-            cells, inverse = torch.unique(cells, dim=0, return_inverse=True)
-            pooled = spatial_pyramid_pool(fmap, cells.to(device), levels).index_select(0, inverse.to(device))
-        else:
-            pooled = spatial_pyramid_pool(fmap, cells.to(device), levels)
-        if idx.numel() == boxes.shape[0]:  # one scale holds every window: no scatter (~100 MB saved)
-            return pooled
-        out.index_copy_(0, idx.to(device), pooled)  # index_copy_ is a parallel row copy
-    return out
+        pooled = spatial_pyramid_pool(fmap, key[sel, 1:].to(device), levels)
+        if sel.numel() == key.shape[0]:  # one scale holds every window: no scatter
+            return pooled, inverse
+        out.index_copy_(0, sel.to(device), pooled)  # a parallel row copy
+    return out, inverse
+
+
+def pool_windows(maps: Conv5Maps, boxes: torch.Tensor, stride: int, levels: tuple[int, ...],
+                 share_identical: bool = True) -> torch.Tensor:
+    """Like :func:`pool_windows_shared`, expanded to one (R, D) row per window."""
+    pooled, inverse = pool_windows_shared(maps, boxes, stride, levels, share_identical)
+    return pooled.index_select(0, inverse.to(pooled.device)) if share_identical else pooled
 
 
 class SPPSource:
@@ -90,3 +112,12 @@ class SPPSource:
             maps = self.conv5(record)
         with sw.stage("pool"):
             return pool_windows(maps, boxes.float().cpu(), self.stride, self.levels, self.share_identical)
+
+    @torch.no_grad()
+    def pool5_shared(self, record: ImageRecord, boxes: torch.Tensor,
+                     sw: Stopwatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        sw = sw or NullStopwatch()
+        with sw.stage("conv"):
+            maps = self.conv5(record)
+        with sw.stage("pool"):
+            return pool_windows_shared(maps, boxes.float().cpu(), self.stride, self.levels, self.share_identical)
