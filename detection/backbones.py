@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision import models
 
@@ -64,19 +65,58 @@ def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, TrunkInfo]:
     return trunk, TrunkInfo("mobilenet_v2", 320, 16, 224)
 
 
+class FastLRN(nn.LocalResponseNorm):
+    """``nn.LocalResponseNorm`` (same arguments, same numbers) computed with a 1x1 channel-band
+    convolution: ~2x faster on a CPU, where torch's version goes through a 3-D average pool.
+
+    Like torch's, b_c = a_c / (k + alpha / size * sum_{c' = c - size // 2}^{c + (size - 1) // 2} a_c'^2)^beta,
+    with zeros beyond the first and last channel. No parameters or buffers, so state_dicts are unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, H, W)."""
+        c = x.shape[1]
+        idx = torch.arange(c, device=x.device)
+        d = idx[None, :] - idx[:, None]  # (C_out, C_in): c' - c
+        band = ((d >= -(self.size // 2)) & (d <= (self.size - 1) // 2)).to(x.dtype) / self.size
+        mean_sq = F.conv2d(x * x, band.view(c, c, 1, 1))  # mean of a_c'^2 over the window
+        return x * mean_sq.mul(self.alpha).add(self.k).pow(-self.beta)
+
+
+def init_zf5_(trunk: nn.Module) -> nn.Module:
+    """Kaiming-normal (fan-in) conv weights and zero biases, in place; returns ``trunk``.
+
+    Caffe's ZF / AlexNet recipe (Gaussian std 0.01, LRN, no batch norm) needs long ImageNet runs to
+    leave its near-zero start; torch's default init also shrinks the signal ~2x per layer (and each
+    LRN with k = 2 divides it by 2^0.75 more), so conv5 starts ~100x smaller than the input and a
+    short crop pre-training stays at the majority class. He et al. 2015's init keeps each layer's
+    forward variance, which is what a from-scratch trunk without batch norm needs.
+    """
+    for m in trunk.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return trunk
+
+
 def zf5_trunk() -> nn.Sequential:
-    """ZF-5's five conv layers (SPP-net table 1, "ZF-5"): conv5 with 256 channels at stride 16."""
-    return nn.Sequential(
+    """ZF-5's five conv layers (SPP-net table 1, "ZF-5"): conv5 with 256 channels at stride 16.
+
+    LRN as AlexNet / ZF (size 5, alpha 1e-4, beta 0.75, k = 2), computed by :class:`FastLRN`.
+    Weights are randomly initialised by :func:`init_zf5_` (seeded by torch's global RNG).
+    """
+    trunk = nn.Sequential(
         nn.Conv2d(3, 96, 7, stride=2, padding=3), nn.ReLU(inplace=True),
-        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+        FastLRN(5, alpha=1e-4, beta=0.75, k=2.0),
         nn.MaxPool2d(3, stride=2, padding=1),
         nn.Conv2d(96, 256, 5, stride=2, padding=2), nn.ReLU(inplace=True),
-        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+        FastLRN(5, alpha=1e-4, beta=0.75, k=2.0),
         nn.MaxPool2d(3, stride=2, padding=1),
         nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
         nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),
         nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
     )
+    return init_zf5_(trunk)
 
 
 def _torchvision_weights_in_cache(weights: models.WeightsEnum, backbone: str) -> None:

@@ -23,10 +23,15 @@ class FcHead(nn.Module):
         self.fc7 = nn.Linear(fc6, fc7)
         self.fc8 = nn.Linear(fc7, num_classes + 1)
         self.drop = nn.Dropout(dropout)
-        # Gaussian init as in Caffe's ZF / AlexNet definitions (fc: std 0.005, fc8: 0.01).
-        for layer, std in ((self.fc6, 0.005), (self.fc7, 0.005), (self.fc8, 0.01)):
-            nn.init.normal_(layer.weight, std=std)
+        # Caffe's ZF / AlexNet heads use Gaussian std 0.005, tuned to AlexNet's pool5 magnitudes and
+        # pre-trained fc layers. Our fc6/fc7 start from scratch on pool5 vectors of any trunk
+        # (MobileNetV2's are ~0.1 in size), where std 0.005 leaves the head stuck at the class
+        # prior; He initialisation keeps the signal's scale through the ReLUs.
+        for layer in (self.fc6, self.fc7):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
+        nn.init.normal_(self.fc8.weight, std=0.01)
+        nn.init.zeros_(self.fc8.bias)
 
     def features(self, pool5: torch.Tensor, layer: str) -> torch.Tensor:
         """(R, D) pool5 -> (R, D_layer) features of ``layer`` in "pool5", "fc6", "fc7" (no dropout)."""

@@ -6,7 +6,7 @@ conv5. We do the same on what the training split offers: object crops. The class
     crop (3, S, S) -> ZF-5 trunk -> conv5 (256, S/16, S/16) -> pyramid pooling over the whole map
     -> fc (hidden) -> ReLU -> dropout -> fc (K + 1 logits: background first, see detection.head)
 
-trained with Adam for a few epochs on ground-truth crops (jittered, flipped) and background crops
+trained with AdamW for a few epochs on ground-truth crops (jittered, flipped) and background crops
 (random windows with IoU < 0.3 to every ground truth, R-CNN's negative threshold). Only the trunk's
 state_dict is kept; the detector's own head is trained later on pooled windows as usual.
 
@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import pickle
 import time
 from dataclasses import asdict, dataclass
@@ -49,7 +50,7 @@ from detection.spp import SPP_LEVELS, pooled_length
 
 log = logging.getLogger(__name__)
 
-VERSION = 1  # bump when the pre-training code changes what it produces
+VERSION = 2  # bump when the pre-training code changes what it produces (2: Kaiming init, AdamW, cosine)
 FOLDER = "zf5_pretrain"
 POINTER = "latest.txt"
 
@@ -64,8 +65,8 @@ class PretrainConfig:
     dropout: float = 0.5  # as ZF-5's fc layers
     epochs: int = 4  # a few passes; held-out crop accuracy is logged after each
     batch_size: int = 32  # small batches: more steps for the same CPU time
-    lr: float = 1e-3  # Adam: trains a randomly initialised trunk in a few epochs (SGD needs many)
-    weight_decay: float = 5e-4  # ZF-5 / Caffe's weight decay
+    lr: float = 3e-4  # AdamW start, cosine-decayed per epoch (a usual value for a from-scratch net without BN)
+    weight_decay: float = 5e-4  # ZF-5 / Caffe's weight decay (decoupled, AdamW)
     bg_per_object: float = 0.5  # background crops per ground-truth crop (at least one per image)
     bg_max_iou: float = 0.3  # R-CNN / SPP-net negatives: IoU < 0.3 with every ground truth
     jitter: float = 0.1  # shift / log-scale jitter of a crop, in units of its width / height
@@ -156,37 +157,22 @@ def whole_map_pyramid(fmap: torch.Tensor, levels: tuple[int, ...]) -> torch.Tens
     return torch.cat([F.adaptive_max_pool2d(fmap, n).flatten(1) for n in levels], 1)
 
 
-class FastLRN(nn.Module):
-    """``nn.LocalResponseNorm`` computed with a 1x1 channel-band convolution (same numbers, ~2x faster
-    on a CPU, where torch's version goes through a 3-D average pool). No parameters: a trunk trained
-    with it loads into ``zf5_trunk()`` unchanged."""
-
-    def __init__(self, lrn: nn.LocalResponseNorm) -> None:
-        super().__init__()
-        self.size, self.alpha, self.beta, self.k = lrn.size, lrn.alpha, lrn.beta, lrn.k
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        idx = torch.arange(c, device=x.device)
-        d = idx[None, :] - idx[:, None]  # (C, C): c' - c
-        band = ((d >= -(self.size // 2)) & (d <= (self.size - 1) // 2)).to(x.dtype) / self.size
-        mean_sq = F.conv2d(x * x, band.view(c, c, 1, 1))  # mean of a_c'^2 over the window
-        return x * mean_sq.mul(self.alpha).add(self.k).pow(-self.beta)
-
-
 class CropClassifier(nn.Module):
     """ZF-5 trunk + whole-map pyramid pooling + fc -> (N, K + 1) logits."""
 
     def __init__(self, num_classes: int, cfg: PretrainConfig) -> None:
         super().__init__()
-        self.trunk = zf5_trunk()
-        for i, m in enumerate(self.trunk):
-            if isinstance(m, nn.LocalResponseNorm):
-                self.trunk[i] = FastLRN(m)
+        self.trunk = zf5_trunk()  # Kaiming-initialised: see detection.backbones.init_zf5_
         self.levels = tuple(cfg.levels)
         self.fc = nn.Linear(pooled_length(256, self.levels), cfg.hidden)
         self.out = nn.Linear(cfg.hidden, num_classes + 1)
         self.drop = nn.Dropout(cfg.dropout)
+        # The hidden fc keeps the pooled features' scale (Kaiming, as the trunk); the logits start
+        # near zero (std 0.01, Caffe's classifier init) so the first steps see a uniform softmax.
+        nn.init.kaiming_normal_(self.fc.weight, nonlinearity="relu")
+        nn.init.normal_(self.out.weight, std=0.01)
+        nn.init.zeros_(self.fc.bias)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) uint8 RGB crops -> (N, K + 1) logits."""
@@ -226,13 +212,16 @@ def train_crop_classifier(dataset: Dataset, seed: int, device: torch.device, cfg
     with torch.random.fork_rng(devices=[]):  # init and dropout seeded without touching the caller's RNG
         torch.manual_seed(seed)
         model = CropClassifier(dataset.num_classes, cfg).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         shuffle = torch.Generator().manual_seed(seed)
         acc = float("nan")
         for epoch in range(cfg.epochs):
+            for group in opt.param_groups:  # cosine decay, one value per epoch
+                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
             crops, labels = make_crops(train, cfg, rng, True, progress, f"crops epoch {epoch + 1}")
             order = torch.randperm(len(labels), generator=shuffle)[: cfg.max_crops_per_epoch]
             model.train()
+            total = 0.0
             bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"pre-train zf5 {epoch + 1}/{cfg.epochs}",
                        disable=not progress, leave=False)
             for i in bar:
@@ -241,10 +230,11 @@ def train_crop_classifier(dataset: Dataset, seed: int, device: torch.device, cfg
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                total += loss.item() * len(idx)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
             acc = accuracy(model, held_crops, held_labels, device)
-            log.info("zf5 pre-training epoch %d/%d: %d crops, held-out crop accuracy %.1f%%",
-                     epoch + 1, cfg.epochs, len(order), 100 * acc)
+            log.info("zf5 pre-training epoch %d/%d: %d crops, mean training loss %.3f, held-out crop accuracy %.1f%%",
+                     epoch + 1, cfg.epochs, len(order), total / max(1, len(order)), 100 * acc)
     majority = float(torch.bincount(held_labels).max() / len(held_labels)) if len(held_labels) else float("nan")
     summary = {"held_out_accuracy": acc, "held_out_majority": majority, "held_out_crops": len(held_labels),
                "train_images": len(train), "seconds": round(time.time() - start, 1)}

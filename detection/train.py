@@ -117,6 +117,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         log.warning("skipping %d training images without proposals", len(run.failed))
         dataset = Dataset(dataset.root, dataset.split, dataset.classes,
                           tuple(r for r in dataset.records if r.image_id in run.boxes))
+    meta["num_train_images"] = len(dataset.records)
     if "proposals" not in done:
         finish("proposals")
     windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]

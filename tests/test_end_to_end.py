@@ -54,3 +54,16 @@ def test_missing_data_root_is_one_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0]
+
+
+def test_accuracy_table_reads_tested_work_dirs(tiny_workdir, tmp_path, capsys):
+    from tools import accuracy_table
+
+    assert test_det.main(["--work-dir", str(tiny_workdir), "--no-progress"]) == 0
+    scores = json.loads((tiny_workdir / "results" / "map_test_voc07.json").read_text())
+    out = tmp_path / "acc.md"
+    assert accuracy_table.main([str(tiny_workdir), str(tiny_workdir), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.count("SPP 1-scale") >= 2
+    assert f"**{100 * scores['map']:.1f}**" in text
+    assert accuracy_table.run_cli(accuracy_table.main, [str(tmp_path)]) == 2  # not a work dir

@@ -1,9 +1,9 @@
 """Test a trained detector: detect every image of a split, write devkit result files, print mAP.
 
 Reads the model and its config from WORK_DIR (made by tools/train_det.py). Writes
-WORK_DIR/results/comp4_det_<split>_<class>.txt (the official devkit's format, 1-based pixels),
-prints the per-class AP table and the mAP (VOC07 11-point by default), and with --json writes the
-same JSON as tools/eval_voc.py. Per-image detections are cached, so an interrupted run resumes.
+WORK_DIR/results/comp4_det_<split>_<class>.txt (the official devkit's format, 1-based pixels) and
+WORK_DIR/results/map_<split>_<metric>.json, prints the per-class AP table and the mAP (VOC07
+11-point by default), and with --json also writes that JSON (as tools/eval_voc.py does) there. Per-image detections are cached, so an interrupted run resumes.
 
 Example:
   python tools/test_det.py --work-dir runs/spp --data-root runs/synthetic_voc --split test --json runs/spp/map.json
@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = args.workers or len(os.sched_getaffinity(0))
     detections = detect_split(cfg, work, dataset, torch.device(args.device), workers, not args.no_progress)
     write_result_files(work.root / "results", detections, dataset.classes, args.split)
+    # Always keep the scores next to the result files (tools/accuracy_table.py reads them).
+    evaluate_and_report(detections, dataset.records, dataset.classes, args.metric,
+                        work.root / "results" / f"map_{args.split}_{args.metric}.json")
     _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, args.json)
     print(table)
     return 0

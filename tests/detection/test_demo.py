@@ -1,0 +1,55 @@
+"""tools/demo.py end to end on a tiny trained work dir, and its drawing on a hand-made case."""
+
+import numpy as np
+import pytest
+
+from data.images import read_image
+from data.records import Detections
+from data.synthetic import generate
+from tools import demo, train_det
+from tools.common import run_cli
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A detector trained in seconds: 8 synthetic images at one small scale (shorter side 256),
+    100 proposals, tiny fc layers, 5 fine-tuning steps."""
+    root = tmp_path_factory.mktemp("demo")
+    data = root / "data"
+    generate(data, 8, 2, seed=0)
+    work = root / "work"
+    status = train_det.main(["--data-root", str(data), "--work-dir", str(work), "--no-progress", "--workers", "2", "--scales", "256",
+                             "--set", "proposals.max_proposals=100", "--set", "head.fc6=64",
+                             "--set", "head.fc7=64", "--set", "finetune.iterations=5"])
+    assert status == 0
+    return data, work
+
+
+def test_draw_detections_draws_the_box_and_label():
+    image = np.zeros((60, 80, 3), np.uint8)
+    dets = Detections(np.array([[10, 20, 50, 55]], np.float32), np.array([0.7], np.float32), np.array([1]))
+    out = demo.draw_detections(image, dets, ("cat", "dog"))
+    assert out.shape == image.shape and not image.any()  # a copy; the input is untouched
+    colour = demo.PALETTE[1]
+    assert tuple(out[40, 10]) == colour and tuple(out[40, 49]) == colour  # left and right edges
+    assert not out[40, 30].any()  # the inside stays clear
+    assert out[20:30, 10:50].any()  # the label sits at the top of the box
+
+
+@pytest.mark.slow
+def test_demo_writes_pngs_and_rejects_corrupt_images(trained, tmp_path, capsys):
+    data, work = trained
+    image = data / "JPEGImages" / "test_000000.jpg"
+    out = tmp_path / "out"
+    assert run_cli(demo.main, ["--work-dir", str(work), "--out", str(out), "--threshold", "-1", str(image)]) == 0
+    png = out / "test_000000.png"
+    assert png.is_file()
+    assert read_image(png).shape == read_image(image).shape
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 this is not a jpeg")
+    capsys.readouterr()
+    assert run_cli(demo.main, ["--work-dir", str(work), "--out", str(out), str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "broken.jpg" in err and "\n" not in err
+    assert not (out / "broken.png").exists()

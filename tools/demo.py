@@ -1,0 +1,133 @@
+"""Draw a trained detector's detections on your own images.
+
+For each IMAGE: selective-search proposals (the work dir's proposal settings), the detector of
+WORK_DIR (made by tools/train_det.py), then boxes labelled "class score" drawn on the image and
+saved as OUT/<image stem>.png. Scores are the per-class SVM scores: 0 is the SVM's decision
+boundary, so the default --threshold 0 shows the windows the SVMs call positive (raise it for
+fewer, surer boxes; values below the work dir's test.score_threshold, -1.5 by default, show
+nothing more).
+
+Example:
+  python tools/demo.py --work-dir runs/spp --out runs/demo runs/synthetic_voc/JPEGImages/test_000000.jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data.cache import atomic_write_bytes
+from data.errors import InputError
+from data.images import read_image
+from data.records import Detections, ImageRecord
+from detection.config import DetectorConfig
+from detection.detect import TrainedModel, detect_image
+from detection.spp_features import Pool5Source
+from detection.workdir import WorkDir, build_network, load_model, make_source
+from proposals.selective_search import propose
+from tools.common import run_cli, setup_logging
+
+log = logging.getLogger("demo")
+
+# Distinct colours (RGB), one per class id modulo their number (matplotlib's tab10).
+PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (JPEG, PNG, ...)")
+    p.add_argument("--work-dir", type=Path, required=True, help="a work dir trained by tools/train_det.py")
+    p.add_argument("--out", type=Path, required=True, help="folder for the drawn images (OUT/<stem>.png)")
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="draw detections whose SVM score is above this (default 0.0, the SVM margin)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p.parse_args(argv)
+
+
+def image_record(path: Path, image: np.ndarray) -> ImageRecord:
+    """A record for an image without annotations; its size comes from the decoded (H, W, 3) image."""
+    return ImageRecord(image_id=path.stem, path=path, size=(int(image.shape[0]), int(image.shape[1])),
+                       boxes=np.zeros((0, 4), np.float32), labels=np.zeros(0, np.int64),
+                       difficult=np.zeros(0, bool), truncated=np.zeros(0, bool))
+
+
+def draw_detections(image: np.ndarray, dets: Detections, classes: Sequence[str]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB image -> a copy with each box and its "class score" label drawn.
+
+    The best detection is drawn last, so it stays on top where boxes overlap.
+    """
+    out = image.copy()
+    h, w = out.shape[:2]
+    thick = max(1, round(min(h, w) / 250))
+    font = 0.4 * thick
+    for i in np.argsort(dets.scores, kind="stable"):
+        colour = PALETTE[int(dets.labels[i]) % len(PALETTE)]
+        x1, y1, x2, y2 = (int(round(float(v))) for v in dets.boxes[i])
+        cv2.rectangle(out, (x1, y1), (max(x2 - 1, x1), max(y2 - 1, y1)), colour, thick)
+        text = f"{classes[int(dets.labels[i])]} {float(dets.scores[i]):.2f}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+        ty = y1 if y1 - th - base >= 0 else min(y1 + th + base, h - 1)  # inside the box at the top edge
+        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), colour, -1)
+        cv2.putText(out, text, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Save an (H, W, 3) uint8 RGB image as PNG, atomically."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(path, "PNG encoding failed")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def above(dets: Detections, threshold: float) -> Detections:
+    keep = dets.scores > threshold
+    return Detections(dets.boxes[keep], dets.scores[keep], dets.labels[keep])
+
+
+def load_detector(work: WorkDir, device: torch.device) -> tuple[DetectorConfig, tuple[str, ...], Pool5Source,
+                                                                 TrainedModel]:
+    """The config, class names, pool5 extractor (no conv5 cache) and trained model of a work dir."""
+    cfg = work.load_config()
+    classes = tuple(work.read_meta().get("classes", ()))
+    if not classes:
+        raise InputError(work.meta, "no class names; finish training with tools/train_det.py --resume")
+    trunk, info = build_network(cfg, work, device)
+    source = make_source(cfg, trunk, info, work, device, cache_conv5=False)
+    return cfg, classes, source, load_model(cfg, work, info, len(classes), device)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging()
+    stems = [p.stem for p in args.images]
+    dup = sorted({s for s in stems if stems.count(s) > 1})
+    if dup:
+        raise InputError(args.images[stems.index(dup[0])], f"several images named {dup[0]}.*: their outputs would clash")
+    for path in args.images:  # fail on a bad file before the slow part
+        read_image(path)
+    cfg, classes, source, model = load_detector(WorkDir(args.work_dir), torch.device(args.device))
+    for path in tqdm(args.images, desc="demo", disable=args.no_progress):
+        image = read_image(path)
+        record = image_record(path, image)
+        dets = above(detect_image(record, propose(image, cfg.proposals), source, model, cfg.test), args.threshold)
+        out = args.out / f"{path.stem}.png"
+        write_png(out, draw_detections(image, dets, classes))
+        best = ", ".join(f"{classes[int(c)]} {s:.2f}" for c, s in zip(dets.labels[:3], dets.scores[:3]))
+        log.info("%s: %d detections above %.2f%s -> %s", path, len(dets), args.threshold,
+                 f" (best: {best})" if best else "", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
