@@ -9,6 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 DATA   ?= runs/synthetic_voc
 WORK   ?= runs/spp_mobilenet
+CACHE  ?= runs/cache
 
 .PHONY: setup run test clean-runs
 
@@ -28,9 +29,12 @@ test: setup
 
 run: setup
 	$(PY) tools/make_synthetic.py --out $(DATA)
-	$(PY) tools/train_det.py --data-root $(DATA) --work-dir $(WORK) --resume
-	$(PY) tools/test_det.py --work-dir $(WORK) --data-root $(DATA) --split test --json $(WORK)/map.json
-	$(PY) tools/speed_report.py --data-root $(DATA) --work-dir $(WORK) --out $(WORK)/speed --num-images 2
+	$(PY) tools/train_det.py --data-root $(DATA) --work-dir $(WORK) --cache-dir $(CACHE) \
+		--config tools/configs/embedded_cpu.yaml --resume
+	$(PY) tools/test_det.py --work-dir $(WORK) --split test --json $(WORK)/map.json
+	$(PY) tools/speed_report.py --data-root $(DATA) --work-dir $(WORK) --out $(WORK)/speed \
+		--num-images 2 --num-proposals 300
+	@echo "mAP: $(WORK)/map.json   speed: $(WORK)/speed/speed.md"
 
 clean-runs:
 	rm -rf runs

@@ -67,3 +67,14 @@ def test_accuracy_table_reads_tested_work_dirs(tiny_workdir, tmp_path, capsys):
     assert text.count("SPP 1-scale") >= 2
     assert f"**{100 * scores['map']:.1f}**" in text
     assert accuracy_table.run_cli(accuracy_table.main, [str(tmp_path)]) == 2  # not a work dir
+
+
+def test_speed_report_times_the_trained_work_dir(tiny_voc, tiny_workdir, tmp_path):
+    from tools import speed_report
+
+    out = tmp_path / "speed"
+    assert speed_report.main(["--data-root", str(tiny_voc), "--work-dir", str(tiny_workdir), "--out", str(out),
+                              "--num-images", "1", "--num-proposals", "20", "--no-progress"]) == 0
+    doc = json.loads((out / "speed.json").read_text())
+    assert doc["scales"] == [320] and doc["backbone"] == "mobilenet_v2"  # the trained config's
+    assert doc["ratio"] > 0

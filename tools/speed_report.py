@@ -49,9 +49,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="trunk when timing an untrained network (default zf5, the paper's)")
     p.add_argument("--num-images", type=int, default=3, help="images timed after one warm-up image (default 3)")
     p.add_argument("--num-proposals", type=int, default=2000, help="selective-search boxes per image (default 2000)")
-    p.add_argument("--scales", type=int, nargs="+", metavar="S", default=list(SINGLE_SCALE),
-                   help=f"SPP-net shorter sides: {SINGLE_SCALE[0]} (1-scale, default) or "
-                        f"{' '.join(map(str, FIVE_SCALES))} (5-scale)")
+    p.add_argument("--scales", type=int, nargs="+", metavar="S",
+                   help=f"SPP-net shorter sides: {SINGLE_SCALE[0]} (1-scale, default; with --work-dir: its "
+                        f"trained scales) or {' '.join(map(str, FIVE_SCALES))} (5-scale)")
     p.add_argument("--work-dir", default="none",
                    help="trained work dir to time, or 'none' (default) for untrained weights of the paper's shapes")
     p.add_argument("--fc", type=int, default=4096, help="fc6 = fc7 width of the untrained head (default 4096)")
@@ -69,15 +69,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for name in ("num_images", "num_proposals", "threads", "rcnn_batch_size", "fc"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')}", "must be >= 1")
-    if min(args.scales) < 32:
+    if args.scales and min(args.scales) < 32:
         raise InputError("--scales", "shorter sides must be >= 32")
     return args
+
+
+def _work_dir(args: argparse.Namespace) -> WorkDir:
+    """The trained work dir, with the cache folder it was trained with."""
+    meta = WorkDir(Path(args.work_dir)).read_meta()
+    return WorkDir(Path(args.work_dir), meta.get("cache_dir"))
 
 
 def _network(args: argparse.Namespace, num_classes: int, device: torch.device):
     """(trunk, info, model, config) of the trained work dir, or untrained ones of the paper's shapes."""
     if args.work_dir.lower() != "none":
-        work = WorkDir(Path(args.work_dir))
+        work = _work_dir(args)
         cfg = work.load_config()
         trunk, info = build_network(cfg, work, device)
         return trunk, info, load_model(cfg, work, info, num_classes, device), cfg
@@ -97,7 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = list(dataset.records[: args.num_images + 1])  # + 1: the warm-up image
     if len(records) < 2:
         raise InputError(args.data_root, f"split {args.split} needs at least 2 images (1 warm-up + 1 timed)")
-    cache = (Path(args.work_dir) / "cache" if args.work_dir.lower() != "none" else args.out / "cache") / "proposals"
+    trained = args.work_dir.lower() != "none"
+    cache = (_work_dir(args).cache if trained else args.out / "cache") / "proposals"
+    if not args.scales:
+        args.scales = list(_work_dir(args).load_config().features.scales if trained else SINGLE_SCALE)
     run = ensure_proposals(records, cache, ProposalConfig(max_proposals=args.num_proposals),
                            args.workers or len(os.sched_getaffinity(0)), not args.no_progress)
     records = [r for r in records if r.image_id in run.boxes]
