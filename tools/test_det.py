@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from data.cache import atomic_write_text
 from data.voc import load_voc
 from detection.inference import detect_split
 from detection.workdir import WorkDir
@@ -53,10 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = args.workers or len(os.sched_getaffinity(0))
     detections = detect_split(cfg, work, dataset, torch.device(args.device), workers, not args.no_progress)
     write_result_files(work.root / "results", detections, dataset.classes, args.split)
-    # Always keep the scores next to the result files (tools/accuracy_table.py reads them).
-    evaluate_and_report(detections, dataset.records, dataset.classes, args.metric,
-                        work.root / "results" / f"map_{args.split}_{args.metric}.json")
-    _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, args.json)
+    # The scores always go next to the result files (tools/accuracy_table.py reads them).
+    scores = work.root / "results" / f"map_{args.split}_{args.metric}.json"
+    _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, scores)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.json, scores.read_text())
     print(table)
     return 0
 
