@@ -35,6 +35,7 @@ import numpy as np
 
 from data.errors import InputError
 from data.images import read_image
+from detection import boxes as B
 from proposals.config import ProposalConfig
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
@@ -155,10 +156,6 @@ def filter_boxes(boxes: np.ndarray, size: tuple[int, int], cfg: ProposalConfig) 
         (R', 4) float32, R' <= cfg.max_proposals.
     """
     # 1. clip to the image  2. remove boxes under min_size  3. remove duplicates  4. cap
-    # Imported here, not at the top: workers import this module and never filter, and keeping
-    # torch out of them saves each worker process ~3 s of start-up.
-    from detection import boxes as B
-
     t = B.clip_boxes(B.as_tensor(boxes), size)
     t = t[B.remove_small_boxes(t, cfg.min_size)]
     t = t[B.unique_boxes(t)]

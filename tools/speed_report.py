@@ -80,10 +80,9 @@ def _work_dir(args: argparse.Namespace) -> WorkDir:
     return WorkDir(Path(args.work_dir), meta.get("cache_dir"))
 
 
-def _network(args: argparse.Namespace, num_classes: int, device: torch.device):
+def _network(args: argparse.Namespace, work: WorkDir | None, num_classes: int, device: torch.device):
     """(trunk, info, model, config) of the trained work dir, or untrained ones of the paper's shapes."""
-    if args.work_dir.lower() != "none":
-        work = _work_dir(args)
+    if work is not None:
         cfg = work.load_config()
         trunk, info = build_network(cfg, work, device)
         return trunk, info, load_model(cfg, work, info, num_classes, device), cfg
@@ -103,16 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = list(dataset.records[: args.num_images + 1])  # + 1: the warm-up image
     if len(records) < 2:
         raise InputError(args.data_root, f"split {args.split} needs at least 2 images (1 warm-up + 1 timed)")
-    trained = args.work_dir.lower() != "none"
-    cache = (_work_dir(args).cache if trained else args.out / "cache") / "proposals"
+    work = _work_dir(args) if args.work_dir.lower() != "none" else None
+    cache = (work.cache if work else args.out / "cache") / "proposals"
     if not args.scales:
-        args.scales = list(_work_dir(args).load_config().features.scales if trained else SINGLE_SCALE)
+        args.scales = list(work.load_config().features.scales if work else SINGLE_SCALE)
     run = ensure_proposals(records, cache, ProposalConfig(max_proposals=args.num_proposals),
                            args.workers or len(os.sched_getaffinity(0)), not args.no_progress)
     records = [r for r in records if r.image_id in run.boxes]
     if len(records) < 2:
         raise InputError(args.data_root, "selective search failed on too many images to time")
-    trunk, info, model, cfg = _network(args, dataset.num_classes, device)
+    trunk, info, model, cfg = _network(args, work, dataset.num_classes, device)
     model = with_svd(model, args.svd_fc6, args.svd_fc7)
     levels, test = cfg.features.levels, TestConfig()
     spp = SPPSource(trunk, info.stride, tuple(args.scales), levels, device, None, not args.no_share)
