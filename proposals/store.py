@@ -18,6 +18,7 @@ import math
 import multiprocessing as mp
 import signal
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +49,16 @@ class ProposalRun:
         seconds_per_image: mean compute seconds of the images computed in this run, or (when all
             came from the cache) of those recorded in the cache entries; NaN when unknown.
         computed: ids of the images computed (or imported) in this run, not loaded from cache.
+        images_per_second: throughput of this run's computation: images computed / wall-clock
+            seconds from starting the workers to the last result written (with N workers about N
+            times 1 / seconds_per_image); NaN when nothing was computed.
     """
 
     boxes: dict[str, np.ndarray]
     failed: dict[str, str]
     seconds_per_image: float
     computed: tuple[str, ...] = field(default=())
+    images_per_second: float = math.nan
 
 
 def cache_folder(cache_dir: Path, cfg: ProposalConfig) -> Path:
@@ -203,10 +208,13 @@ def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: Propo
     # 2. compute (or import) the rest
     failed: dict[str, str] = {}
     seconds: list[float] = []
+    images_per_second = math.nan
     if todo and cfg.mode == "mat":
         _import_mat(todo, folder, cfg, boxes, failed)
     elif todo:
+        start = time.perf_counter()
         seconds = _compute(todo, folder, cfg, workers, progress, boxes, failed)
+        images_per_second = len(seconds) / (time.perf_counter() - start) if seconds else math.nan
     # 3. summary, in record order
     timed = [s for s in (seconds or cached_seconds) if not math.isnan(s)]
     spi = float(np.mean(timed)) if timed else math.nan
@@ -215,4 +223,4 @@ def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: Propo
     if failed:
         log.warning("proposals failed for %d of %d images: %s",
                     len(failed), len(unique), ", ".join(sorted(failed)))
-    return ProposalRun(ordered, failed, spi, computed)
+    return ProposalRun(ordered, failed, spi, computed, images_per_second)

@@ -64,10 +64,11 @@ def build_config(args: argparse.Namespace) -> ProposalConfig:
 
 
 def print_table(summary: dict[str, float | int | None]) -> None:
-    print(f"{'images':>8} {'mean boxes':>11} {'recall@0.5':>11} {'recall@0.7':>11} {'s/image':>9}")
+    print(f"{'images':>8} {'mean boxes':>11} {'recall@0.5':>11} {'recall@0.7':>11} {'s/image':>9} {'images/s':>9}")
     fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
     print(f"{summary['images']:>8} {fmt(summary['mean_boxes'], '.1f'):>11} {fmt(summary['recall@0.5'], '.4f'):>11} "
-          f"{fmt(summary['recall@0.7'], '.4f'):>11} {fmt(summary['seconds_per_image'], '.3f'):>9}")
+          f"{fmt(summary['recall@0.7'], '.4f'):>11} {fmt(summary['seconds_per_image'], '.3f'):>9} "
+          f"{fmt(summary['images_per_second'], '.3f'):>9}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mean_boxes": clean(report.mean_boxes),
         "recall@0.5": clean(report.recall[0.5]),
         "recall@0.7": clean(report.recall[0.7]),
-        "seconds_per_image": clean(run.seconds_per_image),
+        "seconds_per_image": clean(run.seconds_per_image),  # one image in one worker
+        "images_per_second": clean(run.images_per_second),  # this run's throughput, all workers
     }
     print_table(summary)
     if args.json is not None:

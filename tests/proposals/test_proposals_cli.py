@@ -36,10 +36,15 @@ def test_cli_writes_cache_and_json(voc_root, tmp_path, capsys):
     assert summary["images"] == 3
     assert summary["recall@0.5"] == 1.0  # solid rectangles are easy for selective search
     assert 0 < summary["mean_boxes"] <= 2000 and summary["seconds_per_image"] > 0
+    assert summary["images_per_second"] > 0
     assert "recall@0.5" in capsys.readouterr().out
     (folder,) = out.iterdir()
     assert folder.name.startswith("fast-") and len(list(folder.glob("*.npz"))) == 3
     assert json.loads((folder / "config.json").read_text())["mode"] == "fast"
+    # a rerun computes nothing: its throughput is unknown, not made up
+    assert run_cli(main, argv) == 0
+    rerun = json.loads(js.read_text())
+    assert rerun["images_per_second"] is None and rerun["recall@0.5"] == summary["recall@0.5"]
 
 
 def test_cli_broken_image_is_listed_and_run_succeeds(voc_root, tmp_path, capsys):
