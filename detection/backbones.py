@@ -65,31 +65,36 @@ def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, TrunkInfo]:
     return trunk, TrunkInfo("mobilenet_v2", 320, 16, 224)
 
 
-class FastLRN(nn.LocalResponseNorm):
-    """``nn.LocalResponseNorm`` (same arguments, same numbers) computed with a 1x1 channel-band
-    convolution: ~2x faster on a CPU, where torch's version goes through a 3-D average pool.
+class WithinChannelLRN(nn.Module):
+    """Caffe's LRN with ``norm_region: WITHIN_CHANNEL``, as in the released SPP-net ZF-5.
 
-    Like torch's, b_c = a_c / (k + alpha / size * sum_{c' = c - size // 2}^{c + (size - 1) // 2} a_c'^2)^beta,
-    with zeros beyond the first and last channel. No parameters or buffers, so state_dicts are unchanged.
+    b = a / (1 + alpha * m)^beta, where m is the mean of a^2 over the size x size spatial window
+    around each value in its own channel, zeros beyond the border counting in the mean (Caffe builds
+    it from a square, an average pooling with pad (size - 1) / 2 and a power layer; so do we, which
+    keeps it ~1.6x cheaper on a CPU than an across-channel LRN of torch). No parameters or buffers.
     """
+
+    def __init__(self, size: int = 3, alpha: float = 5e-5, beta: float = 0.75) -> None:
+        super().__init__()
+        if size < 1 or size % 2 == 0:
+            raise ValueError(f"WithinChannelLRN size must be odd and >= 1, got {size}")
+        self.size, self.alpha, self.beta = size, alpha, beta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, C, H, W)."""
-        c = x.shape[1]
-        idx = torch.arange(c, device=x.device)
-        d = idx[None, :] - idx[:, None]  # (C_out, C_in): c' - c
-        band = ((d >= -(self.size // 2)) & (d <= (self.size - 1) // 2)).to(x.dtype) / self.size
-        mean_sq = F.conv2d(x * x, band.view(c, c, 1, 1))  # mean of a_c'^2 over the window
-        return x * mean_sq.mul(self.alpha).add(self.k).pow(-self.beta)
+        mean_sq = F.avg_pool2d(x * x, self.size, stride=1, padding=self.size // 2, count_include_pad=True)
+        return x * mean_sq.mul(self.alpha).add(1.0).pow(-self.beta)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}"
 
 
 def init_zf5_(trunk: nn.Module) -> nn.Module:
     """Kaiming-normal (fan-in) conv weights and zero biases, in place; returns ``trunk``.
 
     Caffe's ZF / AlexNet recipe (Gaussian std 0.01, LRN, no batch norm) needs long ImageNet runs to
-    leave its near-zero start; torch's default init also shrinks the signal ~2x per layer (and each
-    LRN with k = 2 divides it by 2^0.75 more), so conv5 starts ~100x smaller than the input and a
-    short crop pre-training stays at the majority class. He et al. 2015's init keeps each layer's
+    leave its near-zero start; torch's default init also shrinks the signal ~2x per layer, so conv5
+    starts ~100x smaller than the input and a short crop pre-training stays at the majority class. He et al. 2015's init keeps each layer's
     forward variance, which is what a from-scratch trunk without batch norm needs.
     """
     for m in trunk.modules():
@@ -102,16 +107,19 @@ def init_zf5_(trunk: nn.Module) -> nn.Module:
 def zf5_trunk() -> nn.Sequential:
     """ZF-5's five conv layers (SPP-net table 1, "ZF-5"): conv5 with 256 channels at stride 16.
 
-    LRN as AlexNet / ZF (size 5, alpha 1e-4, beta 0.75, k = 2), computed by :class:`FastLRN`.
-    Weights are randomly initialised by :func:`init_zf5_` (seeded by torch's global RNG).
+    Layer for layer the released SPP_net code's ``model-defs/Zeiler_conv5.prototxt``: conv1 7x7/2
+    pad 1, within-channel LRN (size 3, alpha 5e-5, beta 0.75), max-pool 3x3/2; conv2 5x5/2 pad 0,
+    LRN, max-pool 3x3/2; conv3-5 3x3 pad 1. Caffe rounds pooled sizes up (``ceil_mode``), so a
+    224 x 224 input gives the paper's 13 x 13 conv5. Weights are randomly initialised by
+    :func:`init_zf5_` (seeded by torch's global RNG).
     """
     trunk = nn.Sequential(
-        nn.Conv2d(3, 96, 7, stride=2, padding=3), nn.ReLU(inplace=True),
-        FastLRN(5, alpha=1e-4, beta=0.75, k=2.0),
-        nn.MaxPool2d(3, stride=2, padding=1),
-        nn.Conv2d(96, 256, 5, stride=2, padding=2), nn.ReLU(inplace=True),
-        FastLRN(5, alpha=1e-4, beta=0.75, k=2.0),
-        nn.MaxPool2d(3, stride=2, padding=1),
+        nn.Conv2d(3, 96, 7, stride=2, padding=1), nn.ReLU(inplace=True),
+        WithinChannelLRN(3, alpha=5e-5, beta=0.75),
+        nn.MaxPool2d(3, stride=2, ceil_mode=True),
+        nn.Conv2d(96, 256, 5, stride=2, padding=0), nn.ReLU(inplace=True),
+        WithinChannelLRN(3, alpha=5e-5, beta=0.75),
+        nn.MaxPool2d(3, stride=2, ceil_mode=True),
         nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
         nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),
         nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),

@@ -27,7 +27,7 @@ from detection.backbones import normalise
 
 log = logging.getLogger(__name__)
 
-CONV5_CACHE_VERSION = 1  # bump when what is stored changes
+CONV5_CACHE_VERSION = 2  # bump when what is stored changes (2: the key hashes the architecture too)
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ def compute_conv5(trunk: nn.Module, image: np.ndarray, shorter_sides: Sequence[i
 
 
 def trunk_fingerprint(trunk: nn.Module) -> str:
-    """A hash of the trunk's weights: any change of weights gives another cache folder."""
-    h = hashlib.sha1()
+    """A hash of the trunk's layers and weights: a change of either gives another cache folder."""
+    h = hashlib.sha1(repr(trunk).encode())
     for name, t in sorted(trunk.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())

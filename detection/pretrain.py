@@ -50,7 +50,8 @@ from detection.spp import SPP_LEVELS, pooled_length
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # bump when the pre-training code changes what it produces (2: Kaiming init, AdamW, cosine)
+VERSION = 3  # bump when the pre-training code changes what it produces (2: Kaiming init, AdamW,
+# cosine; 3: ZF-5 as in the released SPP_net prototxt, within-channel LRN)
 FOLDER = "zf5_pretrain"
 POINTER = "latest.txt"
 

@@ -9,9 +9,8 @@ from skimage import data as skdata
 from torchvision import models
 
 from data.errors import InputError
-from torch import nn
 
-from detection.backbones import BACKBONES, FastLRN, build_trunk, normalise, zf5_trunk
+from detection.backbones import BACKBONES, WithinChannelLRN, build_trunk, normalise, zf5_trunk
 
 CHANNELS = {"mobilenet_v2": 320, "zf5": 256, "alexnet": 256, "vgg16": 512}
 
@@ -29,15 +28,34 @@ def test_trunk_is_stride_16(name):
     assert abs(h - math.ceil(224 / 16)) <= 1 and abs(w - math.ceil(320 / 16)) <= 1, (h, w)
 
 
-@pytest.mark.parametrize("size", [5, 4])
-def test_fast_lrn_matches_torch(size):
-    lrn = nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=2.0)
-    x = torch.randn(2, 9, 4, 3, generator=torch.Generator().manual_seed(1)) * 30  # large: LRN matters
-    x.requires_grad_(True)
-    fast, ref = FastLRN(size, alpha=1e-4, beta=0.75, k=2.0)(x), lrn(x)
-    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
-    grad_fast, grad_ref = (torch.autograd.grad(y.square().sum(), x)[0] for y in (fast, ref))
-    torch.testing.assert_close(grad_fast, grad_ref, rtol=1e-4, atol=1e-4)
+def _caffe_within_channel_lrn(x: torch.Tensor, size: int, alpha: float, beta: float) -> torch.Tensor:
+    """Slow reference, value by value: Caffe's WITHIN_CHANNEL LRN (zero padding counts in the mean)."""
+    n, c, h, w = x.shape
+    out = torch.empty_like(x)
+    r = size // 2
+    for b in range(n):
+        for k in range(c):
+            for i in range(h):
+                for j in range(w):
+                    window = x[b, k, max(0, i - r):i + r + 1, max(0, j - r):j + r + 1]
+                    mean_sq = window.square().sum() / (size * size)
+                    out[b, k, i, j] = x[b, k, i, j] / (1 + alpha * mean_sq) ** beta
+    return out
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_within_channel_lrn_matches_caffe(size):
+    x = torch.randn(2, 3, 5, 4, generator=torch.Generator().manual_seed(1)) * 300  # large: LRN matters
+    got = WithinChannelLRN(size, alpha=5e-5, beta=0.75)(x)
+    torch.testing.assert_close(got, _caffe_within_channel_lrn(x, size, 5e-5, 0.75), rtol=1e-5, atol=1e-4)
+    assert (got.abs() < x.abs()).float().mean() > 0.9  # the inputs are large enough to be normalised
+
+
+def test_zf5_gives_the_papers_13x13_conv5_on_224():
+    trunk, _ = build_trunk("zf5", pretrained=False)
+    with torch.no_grad():
+        out = trunk(torch.zeros(1, 3, 224, 224))
+    assert out.shape == (1, 256, 13, 13)
 
 
 def test_zf5_state_dict_is_the_plain_layer_list():
