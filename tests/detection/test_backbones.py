@@ -46,9 +46,18 @@ def _caffe_within_channel_lrn(x: torch.Tensor, size: int, alpha: float, beta: fl
 @pytest.mark.parametrize("size", [3, 5])
 def test_within_channel_lrn_matches_caffe(size):
     x = torch.randn(2, 3, 5, 4, generator=torch.Generator().manual_seed(1)) * 300  # large: LRN matters
-    got = WithinChannelLRN(size, alpha=5e-5, beta=0.75)(x)
-    torch.testing.assert_close(got, _caffe_within_channel_lrn(x, size, 5e-5, 0.75), rtol=1e-5, atol=1e-4)
+    lrn = WithinChannelLRN(size, alpha=5e-5, beta=0.75)
+    ref = _caffe_within_channel_lrn(x, size, 5e-5, 0.75)
+    with torch.no_grad():  # the in-place inference path
+        got = lrn(x)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-4)
     assert (got.abs() < x.abs()).float().mean() > 0.9  # the inputs are large enough to be normalised
+    # the training path: same values, and gradients equal to those of the reference
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = lrn(xa), _caffe_within_channel_lrn(xb, size, 5e-5, 0.75)
+    torch.testing.assert_close(ya, ref, rtol=1e-5, atol=1e-4)
+    (ga,), (gb,) = torch.autograd.grad(ya.square().sum(), xa), torch.autograd.grad(yb.square().sum(), xb)
+    torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-4)
 
 
 def test_zf5_gives_the_papers_13x13_conv5_on_224():
