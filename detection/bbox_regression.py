@@ -143,9 +143,10 @@ def predict_deltas(regs: BBoxRegressors, features: np.ndarray) -> np.ndarray:
     k, dim, _ = regs.weights.shape
     if features.ndim != 2 or features.shape[1] != dim:
         raise InputError("box regression", f"need features (R, {dim}), got {features.shape}")
-    x = features.astype(np.float32) * np.float32(regs.feature_scale)
+    x = np.asarray(features, dtype=np.float32)  # no copy of float32 input: (R, D) can be ~100 MB
     w = regs.weights.transpose(1, 0, 2).reshape(dim, k * 4)  # (D, K*4)
-    return (x @ w).reshape(features.shape[0], k, 4) + regs.bias  # (R, K, 4)
+    # (x * s) @ w computed as (x @ w) * s: the scale goes on the small product, not on x
+    return ((x @ w) * np.float32(regs.feature_scale)).reshape(features.shape[0], k, 4) + regs.bias  # (R, K, 4)
 
 
 def apply_deltas(deltas: np.ndarray, boxes: np.ndarray) -> np.ndarray:

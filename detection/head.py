@@ -2,14 +2,20 @@
 
 SPP-net sec. 4.1: the pooled vector goes through fc6 and fc7 (4096-d each for ZF-5); fine-tuning
 adds a 21-way (K+1, background first) fc8 and trains fc6-fc8 only. SVMs are then trained on one of
-"pool5", "fc6", "fc7" (after ReLU, as in R-CNN). Fast R-CNN's truncated SVD can replace fc6/fc7
-by two thinner layers at test time (:func:`truncate_svd`).
+"pool5", "fc6", "fc7" (after ReLU, as in R-CNN). Two test-time speed levers shrink the head:
+Fast R-CNN's truncated SVD replaces fc6/fc7 by two thinner layers (:func:`truncate_svd`), and
+dynamic int8 quantisation runs them in 8-bit integers on a CPU (:func:`quantize_int8`);
+:func:`test_time_head` applies the ones a config asks for.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
+
+from data.errors import InputError
 
 BACKGROUND = 0  # fine-tuning label of background; object class k is label k + 1
 
@@ -62,3 +68,35 @@ def truncate_svd(layer: nn.Linear, rank: int) -> nn.Sequential:
         second.weight.copy_(u[:, :rank])
         second.bias.copy_(layer.bias.detach())
     return nn.Sequential(first, second)
+
+
+def quantize_int8(head: FcHead) -> nn.Module:
+    """A copy of ``head`` whose linear layers compute in int8 (dynamic quantisation, CPU only).
+
+    Weights are stored as int8 (one scale per layer), each input batch is quantised on the fly and
+    the products are accumulated in int32 (fbgemm on x86): ~2x faster than float32 for fc6/fc7 on a
+    CPU. Same ``features`` / ``forward`` interface; for inference only.
+    """
+    with warnings.catch_warnings():
+        # torch.ao's eager quantisation API warns that it is deprecated in favour of torchao; it
+        # still works in the pinned torch and needs no extra dependency.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(head.cpu().eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def test_time_head(head: FcHead, svd_fc6: int | None, svd_fc7: int | None, int8: bool,
+                   device: torch.device) -> nn.Module:
+    """``head`` with the test-time levers applied (SVD first, then int8), in eval mode on ``device``.
+
+    Raises:
+        InputError: int8 asked for on a GPU (dynamic quantisation runs on CPUs only).
+    """
+    if svd_fc6:
+        head.fc6 = truncate_svd(head.fc6, svd_fc6)
+    if svd_fc7:
+        head.fc7 = truncate_svd(head.fc7, svd_fc7)
+    if int8:
+        if device.type != "cpu":
+            raise InputError("head.int8", f"int8 fc layers run on a CPU only, not on {device}")
+        return quantize_int8(head)
+    return head.to(device).eval()

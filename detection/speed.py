@@ -25,7 +25,7 @@ from data.records import ImageRecord
 from detection.bbox_regression import BBoxRegressors
 from detection.config import TestConfig
 from detection.detect import TrainedModel, detect_image
-from detection.head import FcHead, truncate_svd
+from detection.head import FcHead, test_time_head
 from detection.spp_features import Pool5Source
 from detection.timing import Stopwatch
 from svm.model import LinearSVMs
@@ -61,14 +61,12 @@ def initial_model(in_dim: int, fc6: int, fc7: int, num_classes: int, seed: int =
     return TrainedModel(head, "fc7", svms, bbox)
 
 
-def with_svd(model: TrainedModel, rank_fc6: int | None, rank_fc7: int | None) -> TrainedModel:
-    """Fast R-CNN's truncated SVD of fc6 / fc7 (a speed lever; ``None`` keeps the layer)."""
-    head = model.head
-    if rank_fc6:
-        head.fc6 = truncate_svd(head.fc6, rank_fc6)
-    if rank_fc7:
-        head.fc7 = truncate_svd(head.fc7, rank_fc7)
-    return TrainedModel(head.eval(), model.layer, model.svms, model.bbox)
+def with_levers(model: TrainedModel, rank_fc6: int | None, rank_fc7: int | None, int8: bool,
+                device: torch.device) -> TrainedModel:
+    """The model with the head's test-time levers: truncated SVD of fc6 / fc7 (``None`` keeps the
+    layer; Fast R-CNN: 1024 / 256) and int8 fc layers (see ``detection.head.test_time_head``)."""
+    head = test_time_head(model.head, rank_fc6, rank_fc7, int8, device)
+    return TrainedModel(head, model.layer, model.svms, model.bbox)
 
 
 def time_detection(records: Sequence[ImageRecord], proposals: Mapping[str, np.ndarray], source: Pool5Source,

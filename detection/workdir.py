@@ -72,10 +72,11 @@ class WorkDir:
     def write_meta(self, meta: dict) -> None:
         atomic_write_text(self.meta, json.dumps(meta, indent=2))
 
-    def load_config(self) -> DetectorConfig:
+    def load_config(self, overrides: list[str] | None = None) -> DetectorConfig:
+        """The config the work dir was trained with, with optional ``key=value`` overrides."""
         if not self.config.is_file():
             raise InputError(self.root, "not a trained work dir (no config.yaml); run tools/train_det.py first")
-        return load_config(self.config)
+        return load_config(self.config, overrides)
 
 
 def build_network(cfg: DetectorConfig, work: WorkDir, device: torch.device) -> tuple[torch.nn.Module, TrunkInfo]:
@@ -128,16 +129,13 @@ def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes:
                device: torch.device) -> TrainedModel:
     """The trained head, SVMs and box regressors of a work dir."""
     from detection.bbox_regression import BBoxRegressors
-    from detection.head import truncate_svd
+    from detection.head import test_time_head
 
     for path in (work.head, work.svms):
         if not path.is_file():
             raise InputError(path, "missing; finish training with tools/train_det.py --resume")
     head = new_head(cfg, info, num_classes)
     head.load_state_dict(torch.load(work.head, weights_only=True, map_location="cpu"))
-    if cfg.head.svd_fc6:
-        head.fc6 = truncate_svd(head.fc6, cfg.head.svd_fc6)
-    if cfg.head.svd_fc7:
-        head.fc7 = truncate_svd(head.fc7, cfg.head.svd_fc7)
+    head = test_time_head(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
     bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
-    return TrainedModel(head.to(device).eval(), cfg.svm_layer, LinearSVMs.load(work.svms), bbox)
+    return TrainedModel(head, cfg.svm_layer, LinearSVMs.load(work.svms), bbox)

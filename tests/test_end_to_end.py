@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from tests.conftest import TINY_TRAIN
 from tools import eval_voc, test_det, train_det
@@ -78,3 +79,22 @@ def test_speed_report_times_the_trained_work_dir(tiny_voc, tiny_workdir, tmp_pat
     doc = json.loads((out / "speed.json").read_text())
     assert doc["scales"] == [320] and doc["backbone"] == "mobilenet_v2"  # the trained config's
     assert doc["ratio"] > 0
+
+
+def test_test_time_levers_change_little_and_keep_the_default_results(tiny_workdir, tmp_path, capsys):
+    """--set head.int8 / SVD at full rank: results go to --out, near the plain run's mAP."""
+    plain = tmp_path / "plain.json"
+    assert test_det.main(["--work-dir", str(tiny_workdir), "--json", str(plain), "--no-progress"]) == 0
+    default_scores = (tiny_workdir / "results" / "map_test_voc07.json").read_bytes()
+    fc6 = int(yaml.safe_load((tiny_workdir / "config.yaml").read_text())["head"]["fc6"])
+    out = tmp_path / "levers"
+    argv = ["--work-dir", str(tiny_workdir), "--set", "head.int8=true", "--set", f"head.svd_fc6={fc6}",
+            "--out", str(out), "--no-progress"]
+    assert test_det.main(argv) == 0
+    lever = json.loads((out / "map_test_voc07.json").read_text())
+    assert lever["map"] == pytest.approx(json.loads(plain.read_text())["map"], abs=0.1)
+    assert (tiny_workdir / "results" / "map_test_voc07.json").read_bytes() == default_scores
+    # what training decided cannot be changed at test time
+    bad = ["--work-dir", str(tiny_workdir), "--set", "features.backbone=zf5"]
+    assert test_det.run_cli(test_det.main, bad) == 2
+    assert "test-time" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from data.voc import load_voc
 from detection.backbones import BACKBONES, build_trunk
 from detection.config import FIVE_SCALES, SINGLE_SCALE, DetectorConfig, FeatureConfig, TestConfig
 from detection.rcnn_features import RCNNSource
-from detection.speed import initial_model, machine, speed_result, time_detection, with_svd, write_report
+from detection.speed import initial_model, machine, speed_result, time_detection, with_levers, write_report
 from detection.spp import pooled_length
 from detection.spp_features import SPPSource
 from detection.workdir import WorkDir, build_network, load_model
@@ -57,6 +57,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--fc", type=int, default=4096, help="fc6 = fc7 width of the untrained head (default 4096)")
     p.add_argument("--svd-fc6", type=int, help="lever: truncated SVD of fc6 to this rank (Fast R-CNN: 1024)")
     p.add_argument("--svd-fc7", type=int, help="lever: truncated SVD of fc7 to this rank (Fast R-CNN: 256)")
+    p.add_argument("--int8-fc", action="store_true", help="lever: fc6 / fc7 in int8 (dynamic quantisation, CPU only)")
     p.add_argument("--no-share", action="store_true",
                    help="lever off: pool windows landing on the same conv5 cells separately")
     p.add_argument("--rcnn-batch-size", type=int, default=FeatureConfig.rcnn_batch_size,
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(records) < 2:
         raise InputError(args.data_root, "selective search failed on too many images to time")
     trunk, info, model, cfg = _network(args, work, dataset.num_classes, device)
-    model = with_svd(model, args.svd_fc6, args.svd_fc7)
+    model = with_levers(model, args.svd_fc6, args.svd_fc7, args.int8_fc, device)
     levels, test = cfg.features.levels, TestConfig()
     spp = SPPSource(trunk, info.stride, tuple(args.scales), levels, device, None, not args.no_share)
     rcnn = RCNNSource(trunk, info, levels, cfg.features.context_padding, args.rcnn_batch_size, device)
@@ -127,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scales": list(args.scales), "threads": args.threads, "device": str(device), "machine": machine(),
         "work_dir": args.work_dir, "settings": (f"weights {args.work_dir if args.work_dir.lower() != 'none' else 'untrained'}; "
                                                 f"SVD fc6/fc7 ranks {args.svd_fc6}/{args.svd_fc7}; "
+                                                f"int8 fc {args.int8_fc}; "
                                                 f"share identical windows {not args.no_share}; "
                                                 f"R-CNN batch {args.rcnn_batch_size}, channels_last, inference mode"),
     }

@@ -1,12 +1,16 @@
 """Test a trained detector: detect every image of a split, write devkit result files, print mAP.
 
 Reads the model and its config from WORK_DIR (made by tools/train_det.py). Writes
-WORK_DIR/results/comp4_det_<split>_<class>.txt (the official devkit's format, 1-based pixels) and
-WORK_DIR/results/map_<split>_<metric>.json, prints the per-class AP table and the mAP (VOC07
-11-point by default), and with --json also writes that JSON (as tools/eval_voc.py does) there. Per-image detections are cached, so an interrupted run resumes.
+OUT/comp4_det_<split>_<class>.txt (the official devkit's format, 1-based pixels) and
+OUT/map_<split>_<metric>.json (OUT: --out, default WORK_DIR/results), prints the per-class AP
+table and the mAP (VOC07 11-point by default), and with --json also writes that JSON (as
+tools/eval_voc.py does) there. Per-image detections are cached, keyed by the model and the
+config, so an interrupted run resumes. --set changes test-time settings only, e.g. the speed
+levers of the fc head, to measure what they cost in mAP.
 
-Example:
+Examples:
   python tools/test_det.py --work-dir runs/spp --data-root runs/synthetic_voc --split test --json runs/spp/map.json
+  python tools/test_det.py --work-dir runs/spp --set head.svd_fc6=256 --set head.svd_fc7=128 --out runs/spp/results_svd
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import torch
 
 from data.cache import atomic_write_text
+from data.errors import InputError
 from data.voc import load_voc
 from detection.inference import detect_split
 from detection.workdir import WorkDir
@@ -27,6 +32,9 @@ from eval.report import evaluate_and_report
 from eval.result_files import write_result_files
 from eval.voc_ap import METRICS
 from tools.common import run_cli, setup_logging
+
+# What may change between training and testing: the head's speed levers and the test settings.
+TEST_TIME_KEYS = ("head.svd_fc6", "head.svd_fc7", "head.int8", "test.")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -39,23 +47,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: the one used in training)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="test-time override: " + ", ".join(k + "*" if k.endswith(".") else k for k in TEST_TIME_KEYS)
+                        + " (e.g. head.int8=true; repeatable)")
+    p.add_argument("--out", type=Path, help="folder for result files and scores (default: WORK_DIR/results)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for pair in args.set:
+        key = pair.split("=", 1)[0].strip()
+        if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in TEST_TIME_KEYS):
+            raise InputError(f"--set {pair}", "only test-time settings can change after training: "
+                             + ", ".join(TEST_TIME_KEYS))
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     meta = WorkDir(args.work_dir).read_meta()
     work = WorkDir(args.work_dir, args.cache_dir or meta.get("cache_dir"))
-    cfg = work.load_config()
+    cfg = work.load_config(args.set)
     setup_logging(work.root / "test.log")
     data_root = args.data_root or Path(meta.get("data_root", ""))
     dataset = load_voc(data_root, args.split)
     workers = args.workers or len(os.sched_getaffinity(0))
     detections = detect_split(cfg, work, dataset, torch.device(args.device), workers, not args.no_progress)
-    write_result_files(work.root / "results", detections, dataset.classes, args.split)
+    out = args.out or work.root / "results"
+    write_result_files(out, detections, dataset.classes, args.split)
     # The scores always go next to the result files (tools/accuracy_table.py reads them).
-    scores = work.root / "results" / f"map_{args.split}_{args.metric}.json"
+    scores = out / f"map_{args.split}_{args.metric}.json"
     _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, scores)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
