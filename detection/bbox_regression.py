@@ -19,13 +19,11 @@ import numpy as np
 import torch
 from sklearn.linear_model import Ridge
 
-from data.cache import load_arrays, save_arrays
 from data.errors import InputError
 from detection.boxes import decode, encode
+from svm.model import load_linear_model, save_linear_model
 
 log = logging.getLogger(__name__)
-
-_KEYS = ("weights", "bias", "feature_scale")
 
 
 @dataclass(frozen=True)
@@ -56,20 +54,15 @@ class BBoxRegressors:
     feature_scale: float
 
     def save(self, path: Path) -> None:
-        save_arrays(Path(path), weights=self.weights, bias=self.bias,
-                    feature_scale=np.array(self.feature_scale, dtype=np.float64))
+        save_linear_model(path, self.weights, self.bias, self.feature_scale)
 
     @classmethod
     def load(cls, path: Path) -> BBoxRegressors:
         """Read regressors written by :meth:`save`; InputError if missing, corrupt or malformed."""
-        arrays = load_arrays(Path(path), _KEYS)
-        if arrays is None:
-            raise InputError(path, "box-regression file is missing or unreadable")
-        w, b = arrays["weights"], arrays["bias"]
+        w, b, scale = load_linear_model(path, "box-regression")
         if w.ndim != 3 or w.shape[2] != 4 or b.shape != (w.shape[0], 4):
             raise InputError(path, f"box-regression weights {w.shape} and bias {b.shape} do not fit")
-        return cls(w.astype(np.float32), b.astype(np.float32), float(arrays["feature_scale"]))
-
+        return cls(w, b, scale)
 
 def _check_inputs(features: np.ndarray, boxes: np.ndarray, gt_boxes: np.ndarray, labels: np.ndarray,
                   ious: np.ndarray, num_classes: int) -> None:

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from data.cache import load_arrays, save_arrays
+from data.cache import save_arrays
 from data.errors import InputError
 
-_KEYS = ("weights", "bias", "feature_scale")
+
+def save_linear_model(path: Path, weights: np.ndarray, bias: np.ndarray, feature_scale: float) -> None:
+    """Write a linear model on scaled features (SVMs, box regressors) to ``path`` (.npz, atomically)."""
+    save_arrays(Path(path), weights=weights, bias=bias, feature_scale=np.array(feature_scale, dtype=np.float64))
+
+
+def load_linear_model(path: Path, what: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(weights, bias, feature_scale) written by :func:`save_linear_model`, weights and bias float32.
+
+    Unlike a cache entry, a trained model is never deleted when it is unreadable.
+
+    Raises:
+        InputError: naming ``path`` and ``what`` it should hold, when it is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, f"{what} file is missing")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            weights, bias, scale = z["weights"], z["bias"], float(z["feature_scale"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise InputError(path, f"{what} file is unreadable ({type(err).__name__}: {err})") from None
+    return weights.astype(np.float32), bias.astype(np.float32), scale
 
 
 @dataclass(frozen=True)
@@ -38,20 +61,15 @@ class LinearSVMs:
 
     def save(self, path: Path) -> None:
         """Write the model to ``path`` (.npz, atomically)."""
-        save_arrays(Path(path), weights=self.weights, bias=self.bias,
-                    feature_scale=np.array(self.feature_scale, dtype=np.float64))
+        save_linear_model(path, self.weights, self.bias, self.feature_scale)
 
     @classmethod
     def load(cls, path: Path) -> LinearSVMs:
         """Read a model written by :meth:`save`; InputError if it is missing, corrupt or malformed."""
-        arrays = load_arrays(Path(path), _KEYS)
-        if arrays is None:
-            raise InputError(path, "SVM model file is missing or unreadable")
-        w, b = arrays["weights"], arrays["bias"]
+        w, b, scale = load_linear_model(path, "SVM model")
         if w.ndim != 2 or b.shape != (w.shape[1],):
             raise InputError(path, f"SVM weights {w.shape} and bias {b.shape} do not fit together")
-        return cls(w.astype(np.float32), b.astype(np.float32), float(arrays["feature_scale"]))
-
+        return cls(w, b, scale)
 
 def compute_feature_scale(sample: np.ndarray, target_norm: float = 20.0) -> float:
     """The factor that makes the mean L2 norm of ``sample``'s rows equal ``target_norm``.

@@ -25,6 +25,16 @@ def test_save_load_round_trip(tmp_path):
         LinearSVMs.load(tmp_path / "nope.npz")
 
 
+def test_corrupt_model_is_reported_and_kept(tmp_path):
+    """A trained model is the user's: unreadable means a one-line error, never a deleted file."""
+    path = tmp_path / "svms.npz"
+    path.write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(InputError, match="unreadable") as err:
+        LinearSVMs.load(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert path.read_bytes() == b"PK\x03\x04 half a zip"
+
+
 def test_feature_scale_hand_checked():
     sample = np.array([[3, 4], [0, 6]], np.float32)  # norms 5 and 6, mean 5.5
     assert compute_feature_scale(sample, target_norm=11.0) == pytest.approx(2.0)
