@@ -98,8 +98,9 @@ def init_zf5_(trunk: nn.Module) -> nn.Module:
 
     Caffe's ZF / AlexNet recipe (Gaussian std 0.01, LRN, no batch norm) needs long ImageNet runs to
     leave its near-zero start; torch's default init also shrinks the signal ~2x per layer, so conv5
-    starts ~100x smaller than the input and a short crop pre-training stays at the majority class. He et al. 2015's init keeps each layer's
-    forward variance, which is what a from-scratch trunk without batch norm needs.
+    starts ~100x smaller than the input and a short crop pre-training stays at the majority class.
+    He et al. 2015's init keeps each layer's forward variance, which is what a from-scratch trunk
+    without batch norm needs.
     """
     for m in trunk.modules():
         if isinstance(m, nn.Conv2d):

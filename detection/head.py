@@ -5,7 +5,7 @@ adds a 21-way (K+1, background first) fc8 and trains fc6-fc8 only. SVMs are then
 "pool5", "fc6", "fc7" (after ReLU, as in R-CNN). Two test-time speed levers shrink the head:
 Fast R-CNN's truncated SVD replaces fc6/fc7 by two thinner layers (:func:`truncate_svd`), and
 dynamic int8 quantisation runs them in 8-bit integers on a CPU (:func:`quantize_int8`);
-:func:`test_time_head` applies the ones a config asks for.
+:func:`apply_test_levers` applies the ones a config asks for.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def truncate_svd(layer: nn.Linear, rank: int) -> nn.Sequential:
     return nn.Sequential(first, second)
 
 
-def quantize_int8(head: FcHead) -> nn.Module:
+def quantize_int8(head: FcHead) -> FcHead:
     """A copy of ``head`` whose linear layers compute in int8 (dynamic quantisation, CPU only).
 
     Weights are stored as int8 (one scale per layer), each input batch is quantised on the fly and
@@ -84,8 +84,8 @@ def quantize_int8(head: FcHead) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(head.cpu().eval(), {nn.Linear}, dtype=torch.qint8)
 
 
-def test_time_head(head: FcHead, svd_fc6: int | None, svd_fc7: int | None, int8: bool,
-                   device: torch.device) -> nn.Module:
+def apply_test_levers(head: FcHead, svd_fc6: int | None, svd_fc7: int | None, int8: bool,
+                      device: torch.device) -> FcHead:
     """``head`` with the test-time levers applied (SVD first, then int8), in eval mode on ``device``.
 
     Raises:

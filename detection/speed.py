@@ -25,7 +25,7 @@ from data.records import ImageRecord
 from detection.bbox_regression import BBoxRegressors
 from detection.config import TestConfig
 from detection.detect import TrainedModel, detect_image
-from detection.head import FcHead, test_time_head
+from detection.head import FcHead, apply_test_levers
 from detection.spp_features import Pool5Source
 from detection.timing import Stopwatch
 from svm.model import LinearSVMs
@@ -64,8 +64,8 @@ def initial_model(in_dim: int, fc6: int, fc7: int, num_classes: int, seed: int =
 def with_levers(model: TrainedModel, rank_fc6: int | None, rank_fc7: int | None, int8: bool,
                 device: torch.device) -> TrainedModel:
     """The model with the head's test-time levers: truncated SVD of fc6 / fc7 (``None`` keeps the
-    layer; Fast R-CNN: 1024 / 256) and int8 fc layers (see ``detection.head.test_time_head``)."""
-    head = test_time_head(model.head, rank_fc6, rank_fc7, int8, device)
+    layer; Fast R-CNN: 1024 / 256) and int8 fc layers (see ``detection.head.apply_test_levers``)."""
+    head = apply_test_levers(model.head, rank_fc6, rank_fc7, int8, device)
     return TrainedModel(head, model.layer, model.svms, model.bbox)
 
 

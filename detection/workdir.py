@@ -129,13 +129,13 @@ def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes:
                device: torch.device) -> TrainedModel:
     """The trained head, SVMs and box regressors of a work dir."""
     from detection.bbox_regression import BBoxRegressors
-    from detection.head import test_time_head
+    from detection.head import apply_test_levers
 
     for path in (work.head, work.svms):
         if not path.is_file():
             raise InputError(path, "missing; finish training with tools/train_det.py --resume")
     head = new_head(cfg, info, num_classes)
     head.load_state_dict(torch.load(work.head, weights_only=True, map_location="cpu"))
-    head = test_time_head(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
+    head = apply_test_levers(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
     bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
     return TrainedModel(head, cfg.svm_layer, LinearSVMs.load(work.svms), bbox)

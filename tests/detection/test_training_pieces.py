@@ -79,7 +79,7 @@ def test_truncated_svd_keeps_the_layer_at_full_rank():
 
 
 def test_int8_head_is_close_to_float32_and_refused_on_gpu():
-    from detection.head import quantize_int8, test_time_head
+    from detection.head import apply_test_levers, quantize_int8
 
     torch.manual_seed(0)
     head = FcHead(64, 48, 32, 3).eval()
@@ -91,4 +91,4 @@ def test_int8_head_is_close_to_float32_and_refused_on_gpu():
     assert ((approx - full).norm() / full.norm()).item() < 0.05
     assert head.fc6.weight.dtype == torch.float32  # the float head is left as it was
     with pytest.raises(InputError, match="CPU"):
-        test_time_head(head, None, None, True, torch.device("cuda"))
+        apply_test_levers(head, None, None, True, torch.device("cuda"))
