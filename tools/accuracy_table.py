@@ -34,7 +34,9 @@ def column(work: WorkDir, split: str, metric: str) -> tuple[str, dict]:
         raise InputError(path, "not valid JSON") from None
     name = f"SPP {len(cfg.features.scales)}-scale" if cfg.method == "spp" else "R-CNN"
     meta = work.read_meta()
-    settings = (f"{cfg.features.backbone}, scales {list(cfg.features.scales)}, "
+    inputs = (f"scales {list(cfg.features.scales)}" if cfg.method == "spp"
+              else f"warped windows with {cfg.features.context_padding} px context")
+    settings = (f"{cfg.features.backbone}, {inputs}, "
                 f"<= {cfg.proposals.max_proposals} proposals, train {meta.get('train_split', '?')}"
                 f" ({meta.get('num_train_images', '?')} images)")
     return f"{name} ({work.root.name})", {"settings": settings, **result}
