@@ -106,14 +106,6 @@ class SPPSource:
         return compute_conv5(self.trunk, read_image(record.path), self.shorter_sides, self.device)
 
     @torch.no_grad()  # conv is fixed (SPP-net fine-tunes fc only); no_grad keeps outputs usable for training
-    def pool5(self, record: ImageRecord, boxes: torch.Tensor, sw: Stopwatch | None = None) -> torch.Tensor:
-        sw = sw or NullStopwatch()
-        with sw.stage("conv"):
-            maps = self.conv5(record)
-        with sw.stage("pool"):
-            return pool_windows(maps, boxes.float().cpu(), self.stride, self.levels, self.share_identical)
-
-    @torch.no_grad()
     def pool5_shared(self, record: ImageRecord, boxes: torch.Tensor,
                      sw: Stopwatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         sw = sw or NullStopwatch()
@@ -121,3 +113,8 @@ class SPPSource:
             maps = self.conv5(record)
         with sw.stage("pool"):
             return pool_windows_shared(maps, boxes.float().cpu(), self.stride, self.levels, self.share_identical)
+
+    def pool5(self, record: ImageRecord, boxes: torch.Tensor, sw: Stopwatch | None = None) -> torch.Tensor:
+        """One (R, D) row per window: :meth:`pool5_shared` expanded by its inverse index."""
+        pooled, inverse = self.pool5_shared(record, boxes, sw)
+        return pooled.index_select(0, inverse.to(pooled.device)) if self.share_identical else pooled
