@@ -14,8 +14,9 @@ import logging
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -28,17 +29,36 @@ def params_key(params: dict[str, Any], length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
+def file_digest(path: Path) -> str:
+    """SHA-1 of a file's bytes, hex: identifies the exact file (an image, a trained model) an entry
+    was computed from."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(file)`` on a temporary file in ``path``'s folder, then rename it to ``path``.
+
+    The one way this project writes a file: a reader sees the old file or the whole new one, never
+    a half-written one, and a failed write leaves no temporary file behind.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    atomic_write(path, lambda f: f.write(payload))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -47,15 +67,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
     """Save named arrays to ``path`` (.npz, uncompressed) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:

@@ -1,4 +1,4 @@
-"""The layout of a work dir, and building the network and extractor a config describes.
+"""A work dir: its layout, building the network and extractor its config describes, and opening it.
 
 A work dir holds one trained detector::
 
@@ -12,7 +12,10 @@ A work dir holds one trained detector::
     train.log          the log of every run
     cache/             per-image caches (proposals, conv5 maps, pre-trained ZF-5 ...); --cache-dir
                        puts them elsewhere, e.g. one folder shared by several work dirs
-    detections/        per-image test detections, result files, mAP
+    detections/        per-image test detections (cached per image, keyed by model and config)
+    results/           devkit result files and scores of tools/test_det.py
+
+:func:`open_detector` is the one way to open a trained work dir (test_det, demo, speed_report).
 """
 
 from __future__ import annotations
@@ -26,14 +29,17 @@ import torch
 
 from data.cache import atomic_write_text
 from data.errors import InputError
-from detection.backbones import TrunkInfo, build_trunk
-from detection.config import DetectorConfig
+from detection.config import DetectorConfig, check_test_time_overrides
 from detection.config_io import load_config
-from detection.conv5 import Conv5Cache
-from detection.detect import TrainedModel
-from detection.head import FcHead
-from detection.spp import pooled_length
-from detection.spp_features import Pool5Source, SPPSource
+from detection.features.conv5 import Conv5Cache
+from detection.features.rcnn_source import RCNNSource
+from detection.features.spp import pooled_length
+from detection.features.spp_source import Pool5Source, SPPSource
+from detection.inference.detect import TrainedModel
+from detection.models.backbones import TrunkInfo, build_trunk
+from detection.models.bbox_regression import BBoxRegressors
+from detection.models.head import FcHead, apply_test_levers
+from detection.training.pretrain import pretrained_trunk_path
 from svm.model import LinearSVMs
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,12 @@ class WorkDir:
     log_file = property(lambda self: self.root / "train.log")
     cache = property(lambda self: self.cache_root)
 
+    @classmethod
+    def open(cls, root: Path, cache_dir: Path | None = None) -> WorkDir:
+        """An existing work dir, with the cache folder it was trained with (``meta.json``) unless
+        ``cache_dir`` names another."""
+        return cls(root, cache_dir or cls(root).read_meta().get("cache_dir"))
+
     def read_meta(self) -> dict:
         if not self.meta.is_file():
             return {}
@@ -78,19 +90,24 @@ class WorkDir:
             raise InputError(self.root, "not a trained work dir (no config.yaml); run tools/train_det.py first")
         return load_config(self.config, overrides)
 
+    def classes(self) -> tuple[str, ...]:
+        """The class names the detector was trained on (ids 0..K-1)."""
+        classes = tuple(self.read_meta().get("classes", ()))
+        if not classes:
+            raise InputError(self.meta, "no class names; finish training with tools/train_det.py --resume")
+        return classes
+
 
 def build_network(cfg: DetectorConfig, work: WorkDir, device: torch.device) -> tuple[torch.nn.Module, TrunkInfo]:
     """The trunk the config asks for, with its weights, in eval mode on ``device``.
 
     ``features.pretrained``: "imagenet" (torchvision's weights), "none" (random), "crops" (ZF-5
-    pre-trained on object crops of the training set, see ``detection.pretrain``; must exist in the
+    pre-trained on object crops of the training set, see ``detection.training.pretrain``; must exist in the
     work dir), or a path to a checkpoint holding the trunk's state_dict.
     """
     fc = cfg.features
     trunk, info = build_trunk(fc.backbone, pretrained=fc.pretrained == "imagenet")
     if fc.pretrained == "crops":
-        from detection.pretrain import pretrained_trunk_path  # only ZF-5 needs it
-
         state = torch.load(pretrained_trunk_path(work.cache), weights_only=True)
         trunk.load_state_dict(state)
     elif fc.pretrained not in ("imagenet", "none"):
@@ -112,8 +129,6 @@ def make_source(cfg: DetectorConfig, trunk: torch.nn.Module, info: TrunkInfo, wo
     """SPP-net's or R-CNN's pool5 extractor for ``cfg.method``."""
     fc = cfg.features
     if cfg.method == "rcnn":
-        from detection.rcnn_features import RCNNSource
-
         return RCNNSource(trunk, info, fc.levels, fc.context_padding, fc.rcnn_batch_size, device)
     cache = Conv5Cache(work.cache / "conv5", trunk, fc.scales, device, fc.cache_dtype) if cache_conv5 else None
     return SPPSource(trunk, info.stride, fc.scales, fc.levels, device, cache, fc.share_identical_windows)
@@ -127,10 +142,7 @@ def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int) -> FcHead:
 
 def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes: int,
                device: torch.device) -> TrainedModel:
-    """The trained head, SVMs and box regressors of a work dir."""
-    from detection.bbox_regression import BBoxRegressors
-    from detection.head import apply_test_levers
-
+    """The trained head (with the config's test-time levers), SVMs and box regressors of a work dir."""
     for path in (work.head, work.svms):
         if not path.is_file():
             raise InputError(path, "missing; finish training with tools/train_det.py --resume")
@@ -139,3 +151,39 @@ def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes:
     head = apply_test_levers(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
     bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
     return TrainedModel(head, cfg.svm_layer, LinearSVMs.load(work.svms), bbox)
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A trained work dir, opened for test time: its config, classes, network and trained model."""
+
+    work: WorkDir
+    cfg: DetectorConfig  # as trained, with any test-time overrides applied
+    classes: tuple[str, ...]
+    trunk: torch.nn.Module  # eval mode, no gradients
+    info: TrunkInfo
+    source: Pool5Source  # the method's extractor; conv5 is computed, not cached, at test time
+    model: TrainedModel
+
+
+def open_detector(root: Path, device: torch.device, overrides: list[str] | None = None,
+                  cache_dir: Path | None = None) -> Detector:
+    """Open the work dir at ``root``: meta -> cache dir -> config -> trunk -> model -> extractor.
+
+    Args:
+        root: a work dir trained by tools/train_det.py.
+        device: where the network runs.
+        overrides: ``key=value`` test-time settings (``detection.config.TEST_TIME_KEYS``).
+        cache_dir: the per-image caches, when not the one the work dir was trained with.
+    Raises:
+        InputError: not a trained work dir, a missing or unreadable model file, or an override of
+            a setting that decides the trained model.
+    """
+    check_test_time_overrides(list(overrides or ()))
+    work = WorkDir.open(root, cache_dir)
+    cfg = work.load_config(overrides)
+    classes = work.classes()
+    trunk, info = build_network(cfg, work, device)
+    model = load_model(cfg, work, info, len(classes), device)
+    source = make_source(cfg, trunk, info, work, device, cache_conv5=False)
+    return Detector(work, cfg, classes, trunk, info, source, model)

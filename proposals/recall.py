@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data import boxes as B
 from data.records import ImageRecord
-from detection import boxes as B
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -33,9 +32,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data import boxes as B
+from data.cache import file_digest
 from data.errors import InputError
 from data.images import read_image
-from detection import boxes as B
 from proposals.config import ProposalConfig
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
@@ -52,7 +52,7 @@ class RawProposals:
         scale_xy: (2,) float64, segmented size / original size for x and y.
         size: (height, width) of the original image.
         seconds: wall-clock seconds of reading + segmenting the image.
-        image_hash: :func:`file_hash` of the image file.
+        image_hash: :func:`data.cache.file_digest` of the image file.
     """
 
     rects: np.ndarray
@@ -60,15 +60,6 @@ class RawProposals:
     size: tuple[int, int]
     seconds: float
     image_hash: str
-
-
-def file_hash(path: Path) -> str:
-    """SHA-1 of a file's bytes, hex (identifies the exact image a cache entry was computed from)."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _resize_for_segmentation(image: np.ndarray, resize_longer: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +114,7 @@ def compute_raw(path: Path, cfg: ProposalConfig) -> RawProposals:
         InputError: the image cannot be read.
     """
     start = time.perf_counter()
-    image_hash = file_hash(path) if Path(path).is_file() else ""
+    image_hash = file_digest(path) if Path(path).is_file() else ""
     image = read_image(path)
     rects, scale_xy = run_selective_search(image, cfg)
     size = (int(image.shape[0]), int(image.shape[1]))

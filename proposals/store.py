@@ -27,12 +27,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from data.cache import load_arrays, params_key, save_arrays
+from data.cache import file_digest, load_arrays, params_key, save_arrays
 from data.errors import InputError
 from data.records import ImageRecord
 from proposals.config import ProposalConfig
 from proposals.mat import read_mat_proposals
-from proposals.selective_search import RawProposals, compute_raw, file_hash, filter_boxes, rects_to_boxes
+from proposals.selective_search import RawProposals, compute_raw, filter_boxes, rects_to_boxes
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _load_valid(folder: Path, record: ImageRecord) -> tuple[np.ndarray, float] |
     if entry is None:
         return None
     try:
-        current = file_hash(record.path)
+        current = file_digest(record.path)
     except OSError:
         return None  # the image itself is unreadable: let the computation report it
     size = tuple(int(v) for v in entry["image_size"])
@@ -169,7 +169,7 @@ def _import_mat(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, boxe
             failed[record.image_id] = f"{cfg.mat_file}: no proposals for image {record.image_id}"
             continue
         try:
-            image_hash = file_hash(record.path)
+            image_hash = file_digest(record.path)
         except OSError as err:
             failed[record.image_id] = f"{record.path}: cannot read image file ({err.strerror})"
             continue

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from detection.boxes import as_tensor, batched_nms
+from data.boxes import as_tensor, batched_nms
 
 
 def dedupe_negatives(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:

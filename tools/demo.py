@@ -28,10 +28,8 @@ from data.cache import atomic_write_bytes
 from data.errors import InputError
 from data.images import read_image
 from data.records import Detections, ImageRecord
-from detection.config import DetectorConfig
-from detection.detect import TrainedModel, detect_image
-from detection.spp_features import Pool5Source
-from detection.workdir import WorkDir, build_network, load_model, make_source
+from detection.inference.detect import detect_image
+from detection.workdir import open_detector
 from proposals.selective_search import propose
 from tools.common import run_cli, setup_logging
 
@@ -95,18 +93,6 @@ def above(dets: Detections, threshold: float) -> Detections:
     return Detections(dets.boxes[keep], dets.scores[keep], dets.labels[keep])
 
 
-def load_detector(work: WorkDir, device: torch.device) -> tuple[DetectorConfig, tuple[str, ...], Pool5Source,
-                                                                 TrainedModel]:
-    """The config, class names, pool5 extractor (no conv5 cache) and trained model of a work dir."""
-    cfg = work.load_config()
-    classes = tuple(work.read_meta().get("classes", ()))
-    if not classes:
-        raise InputError(work.meta, "no class names; finish training with tools/train_det.py --resume")
-    trunk, info = build_network(cfg, work, device)
-    source = make_source(cfg, trunk, info, work, device, cache_conv5=False)
-    return cfg, classes, source, load_model(cfg, work, info, len(classes), device)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
@@ -116,11 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError(args.images[stems.index(dup[0])], f"several images named {dup[0]}.*: their outputs would clash")
     for path in args.images:  # fail on a bad file before the slow part
         read_image(path)
-    cfg, classes, source, model = load_detector(WorkDir(args.work_dir), torch.device(args.device))
+    detector = open_detector(args.work_dir, torch.device(args.device))
+    cfg, classes = detector.cfg, detector.classes
     for path in tqdm(args.images, desc="demo", disable=args.no_progress):
         image = read_image(path)
         record = image_record(path, image)
-        dets = above(detect_image(record, propose(image, cfg.proposals), source, model, cfg.test), args.threshold)
+        dets = above(detect_image(record, propose(image, cfg.proposals), detector.source, detector.model, cfg.test),
+                     args.threshold)
         out = args.out / f"{path.stem}.png"
         write_png(out, draw_detections(image, dets, classes))
         best = ", ".join(f"{classes[int(c)]} {s:.2f}" for c, s in zip(dets.labels[:3], dets.scores[:3]))

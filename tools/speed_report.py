@@ -28,13 +28,16 @@ import torch
 
 from data.errors import InputError
 from data.voc import load_voc
-from detection.backbones import BACKBONES, build_trunk
-from detection.config import FIVE_SCALES, SINGLE_SCALE, DetectorConfig, FeatureConfig, TestConfig
-from detection.rcnn_features import RCNNSource
-from detection.speed import initial_model, machine, speed_result, time_detection, with_levers, write_report
-from detection.spp import pooled_length
-from detection.spp_features import SPPSource
-from detection.workdir import WorkDir, build_network, load_model
+from detection.config import DetectorConfig
+from detection.features.config import FIVE_SCALES, SINGLE_SCALE, FeatureConfig
+from detection.features.rcnn_source import RCNNSource
+from detection.features.spp import pooled_length
+from detection.features.spp_source import SPPSource
+from detection.inference.detect import TestConfig
+from detection.models.backbones import BACKBONES, build_trunk
+from detection.speed.benchmark import initial_model, speed_result, time_detection, with_levers
+from detection.speed.report import machine, write_report
+from detection.workdir import open_detector
 from proposals.config import ProposalConfig
 from proposals.store import ensure_proposals
 from tools.common import run_cli, setup_logging
@@ -75,23 +78,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _work_dir(args: argparse.Namespace) -> WorkDir:
-    """The trained work dir, with the cache folder it was trained with."""
-    meta = WorkDir(Path(args.work_dir)).read_meta()
-    return WorkDir(Path(args.work_dir), meta.get("cache_dir"))
-
-
-def _network(args: argparse.Namespace, work: WorkDir | None, num_classes: int, device: torch.device):
-    """(trunk, info, model, config) of the trained work dir, or untrained ones of the paper's shapes."""
-    if work is not None:
-        cfg = work.load_config()
-        trunk, info = build_network(cfg, work, device)
-        return trunk, info, load_model(cfg, work, info, num_classes, device), cfg
+def _network(args: argparse.Namespace, num_classes: int, device: torch.device):
+    """(trunk, info, model, config, cache folder) of the trained work dir, or untrained ones of the
+    paper's shapes (their proposals cached under OUT)."""
+    if args.work_dir.lower() != "none":
+        d = open_detector(Path(args.work_dir), device)
+        return d.trunk, d.info, d.model, d.cfg, d.work.cache
     cfg = DetectorConfig(features=FeatureConfig(backbone=args.backbone, pretrained="none"))
     trunk, info = build_trunk(args.backbone, pretrained=False)
     trunk = trunk.to(device).to(memory_format=torch.channels_last).eval()
     d = pooled_length(info.channels, cfg.features.levels)
-    return trunk, info, initial_model(d, args.fc, args.fc, num_classes, cfg.seed), cfg
+    return trunk, info, initial_model(d, args.fc, args.fc, num_classes, cfg.seed), cfg, args.out / "cache"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,19 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = list(dataset.records[: args.num_images + 1])  # + 1: the warm-up image
     if len(records) < 2:
         raise InputError(args.data_root, f"split {args.split} needs at least 2 images (1 warm-up + 1 timed)")
-    work = _work_dir(args) if args.work_dir.lower() != "none" else None
-    cache = (work.cache if work else args.out / "cache") / "proposals"
-    if not args.scales:
-        args.scales = list(work.load_config().features.scales if work else SINGLE_SCALE)
-    run = ensure_proposals(records, cache, ProposalConfig(max_proposals=args.num_proposals),
+    trunk, info, model, cfg, cache = _network(args, dataset.num_classes, device)
+    scales = tuple(args.scales or cfg.features.scales)
+    run = ensure_proposals(records, cache / "proposals", ProposalConfig(max_proposals=args.num_proposals),
                            args.workers or len(os.sched_getaffinity(0)), not args.no_progress)
     records = [r for r in records if r.image_id in run.boxes]
     if len(records) < 2:
         raise InputError(args.data_root, "selective search failed on too many images to time")
-    trunk, info, model, cfg = _network(args, work, dataset.num_classes, device)
     model = with_levers(model, args.svd_fc6, args.svd_fc7, args.int8_fc, device)
     levels, test = cfg.features.levels, TestConfig()
-    spp = SPPSource(trunk, info.stride, tuple(args.scales), levels, device, None, not args.no_share)
+    spp = SPPSource(trunk, info.stride, scales, levels, device, None, not args.no_share)
     rcnn = RCNNSource(trunk, info, levels, cfg.features.context_padding, args.rcnn_batch_size, device)
     progress = not args.no_progress
     with torch.inference_mode():
@@ -125,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {
         "backbone": info.name, "num_images": len(timed), "num_proposals": args.num_proposals,
         "mean_proposals": float(np.mean([len(run.boxes[r.image_id]) for r in timed])),
-        "scales": list(args.scales), "threads": args.threads, "device": str(device), "machine": machine(),
+        "scales": list(scales), "threads": args.threads, "device": str(device), "machine": machine(),
         "work_dir": args.work_dir, "settings": (f"weights {args.work_dir if args.work_dir.lower() != 'none' else 'untrained'}; "
                                                 f"SVD fc6/fc7 ranks {args.svd_fc6}/{args.svd_fc7}; "
                                                 f"int8 fc {args.int8_fc}; "

@@ -4,7 +4,7 @@ Stages, each shown with a progress bar, logged to WORK_DIR/train.log and resumab
 proposals -> conv5 cache (SPP-net) -> fine-tuning of fc6/fc7/fc8 -> per-class SVMs with
 hard-negative mining -> per-class bounding-box regression.
 
-Configuration: the papers' defaults (detection/config.py), then --config FILE (YAML, same nesting),
+Configuration: the papers' defaults (composed in detection/config.py), then --config FILE (YAML, same nesting),
 then --set KEY=VALUE overrides (dotted keys, YAML values). The resolved config is saved as
 WORK_DIR/config.yaml; tools/test_det.py reads it from there.
 
@@ -28,10 +28,11 @@ import torch
 
 from data.errors import InputError
 from data.voc import load_voc
-from detection.backbones import BACKBONES
-from detection.config import METHODS
+from detection.config import METHODS, DetectorConfig
 from detection.config_io import config_to_dict, load_config, save_config
-from detection.train import train_detector
+from detection.models.backbones import BACKBONES
+from detection.training.pretrain import ensure_pretrained_zf5
+from detection.training.stages import train_detector
 from detection.workdir import WorkDir
 from tools.common import run_cli, setup_logging
 
@@ -59,7 +60,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def resolve_config(args: argparse.Namespace):
+def resolve_config(args: argparse.Namespace) -> DetectorConfig:
+    """Defaults, then --config, then the flags, then --set (``detection.config`` holds the policy)."""
     flags = []
     if args.method:
         flags.append(f"method={args.method}")
@@ -69,11 +71,7 @@ def resolve_config(args: argparse.Namespace):
         flags.append(f"features.pretrained={args.pretrained}")
     if args.scales:
         flags.append(f"features.scales=[{','.join(map(str, args.scales))}]")
-    cfg = load_config(args.config, flags + list(args.overrides))
-    if cfg.features.backbone == "zf5" and cfg.features.pretrained == "imagenet":
-        # No ImageNet ZF-5 exists offline: pre-train it on object crops of the training split.
-        cfg = load_config(None, ["features.pretrained=crops"], base=cfg)
-    return cfg
+    return load_config(args.config, flags + list(args.overrides))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,9 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("training %s (%s, scales %s) on %s/%s: %d images, %d classes", cfg.method, cfg.features.backbone,
              list(cfg.features.scales), args.data_root, args.split, len(dataset.records), dataset.num_classes)
     if cfg.features.pretrained == "crops":
-        from detection.pretrain import ensure_pretrained_zf5
-
-        ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress=not args.no_progress)
+        ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, args.workers or len(os.sched_getaffinity(0)),
                    args.resume, progress=not args.no_progress)
     log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)

@@ -10,7 +10,13 @@ import pytest
 
 from data.errors import InputError
 from data.voc import (
-    VOC_CLASSES, load_voc, parse_annotation, read_classes, read_split, write_annotation, write_split,
+    VOC_CLASSES,
+    load_voc,
+    parse_annotation,
+    read_classes,
+    read_split,
+    write_annotation,
+    write_split,
 )  # fmt: skip
 
 CLASSES = ("cat", "dog")

@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
+from data.boxes import as_tensor, box_iou
 from data.errors import InputError
-from detection.boxes import as_tensor, box_iou
 from proposals.config import ProposalConfig
 from proposals.selective_search import filter_boxes, propose, rects_to_boxes, run_selective_search
 

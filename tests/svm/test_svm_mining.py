@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from detection.boxes import box_iou
+from data.boxes import box_iou
 from svm.mining import dedupe_negatives, hard_negatives, negatives_to_keep
 
 

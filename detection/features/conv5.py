@@ -1,0 +1,132 @@
+"""conv5 maps computed ONCE per image (at one scale or several) and cached per image.
+
+SPP-net's whole speed-up: the convolutional layers see each image once (per scale); every window
+is then pooled from these maps. The maps are cached on disk, one ``.npz`` per image, in a folder
+keyed by the trunk's weights, the scales and the dtype, so fine-tuning, SVM mining and bbox
+regression reuse them and never run the trunk again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from data.cache import file_digest, load_arrays, params_key, save_arrays
+from data.images import read_image
+from data.records import ImageRecord
+from detection.models.backbones import normalise
+
+log = logging.getLogger(__name__)
+
+CONV5_CACHE_VERSION = 2  # bump when what is stored changes (2: the key hashes the architecture too)
+
+
+@dataclass(frozen=True)
+class Conv5Maps:
+    """The conv5 maps of one image.
+
+    Attributes:
+        maps: one (C, H_l, W_l) float32 map per scale l.
+        scales: (L,) resized size / original size of each map's input image.
+    """
+
+    maps: tuple[torch.Tensor, ...]
+    scales: tuple[float, ...]
+
+
+def image_scales(size: tuple[int, int], shorter_sides: Sequence[int]) -> list[float]:
+    """Scale factors that resize an image of (height, width) ``size`` to each shorter side."""
+    return [s / min(size) for s in shorter_sides]
+
+
+def resize(image: np.ndarray, scale: float) -> np.ndarray:
+    """(H, W, 3) uint8 -> (round(H*scale), round(W*scale), 3) uint8, bilinear (area when shrinking)."""
+    h, w = image.shape[:2]
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, new, interpolation=interp)
+
+
+def to_batch(images: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
+    """(H, W, 3) uint8 arrays of one size -> normalised (N, 3, H, W) float32, channels_last."""
+    x = torch.from_numpy(np.stack(images)).to(device).permute(0, 3, 1, 2)
+    return normalise(x).contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def compute_conv5(trunk: nn.Module, image: np.ndarray, shorter_sides: Sequence[int],
+                  device: torch.device) -> Conv5Maps:
+    """Run the trunk once per scale on the whole image.
+
+    Args:
+        trunk: conv layers, (N, 3, H, W) -> (N, C, H', W').
+        image: (H, W, 3) uint8 RGB.
+        shorter_sides: the shorter side of each scale, e.g. (688,) or (480, 576, 688, 864, 1200).
+    """
+    scales = image_scales(image.shape[:2], shorter_sides)
+    maps = tuple(trunk(to_batch([resize(image, s)], device))[0].contiguous() for s in scales)
+    return Conv5Maps(maps, tuple(scales))
+
+
+def trunk_fingerprint(trunk: nn.Module) -> str:
+    """A hash of the trunk's layers and weights: a change of either gives another cache folder."""
+    h = hashlib.sha1(repr(trunk).encode())
+    for name, t in sorted(trunk.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class Conv5Cache:
+    """Per-image conv5 maps on disk under ``root/<key>/<image_id>.npz``.
+
+    Each entry stores the maps (in ``dtype``), the scales and a digest of the image file; an entry
+    whose digest, scales or shapes do not match is recomputed.
+    """
+
+    def __init__(self, root: Path, trunk: nn.Module, shorter_sides: Sequence[int], device: torch.device,
+                 dtype: str = "float16") -> None:
+        self.trunk, self.device, self.dtype = trunk, device, dtype
+        self.shorter_sides = tuple(int(s) for s in shorter_sides)
+        key = params_key({"trunk": trunk_fingerprint(trunk), "scales": self.shorter_sides,
+                          "dtype": dtype, "version": CONV5_CACHE_VERSION})
+        self.folder = Path(root) / key
+        self._keys = tuple(f"map{i}" for i in range(len(self.shorter_sides))) + ("scales", "digest")
+
+    def path(self, image_id: str) -> Path:
+        return self.folder / f"{image_id}.npz"
+
+    def _load(self, record: ImageRecord, digest: str) -> Conv5Maps | None:
+        entry = load_arrays(self.path(record.image_id), self._keys)
+        if entry is None or str(entry["digest"]) != digest:
+            return None
+        maps = tuple(torch.from_numpy(entry[f"map{i}"].astype(np.float32)) for i in range(len(self.shorter_sides)))
+        return Conv5Maps(maps, tuple(float(s) for s in entry["scales"]))
+
+    def get(self, record: ImageRecord) -> Conv5Maps:
+        """The image's maps (float32, on the CPU), from the cache or computed and stored."""
+        digest = file_digest(record.path)
+        maps = self._load(record, digest)
+        if maps is not None:
+            return maps
+        maps = compute_conv5(self.trunk, read_image(record.path), self.shorter_sides, self.device)
+        arrays = {f"map{i}": m.cpu().numpy().astype(self.dtype) for i, m in enumerate(maps.maps)}
+        save_arrays(self.path(record.image_id), scales=np.array(maps.scales), digest=np.array(digest), **arrays)
+        # Return what a later load gives, so a first run and a resumed run see the same numbers.
+        return Conv5Maps(tuple(torch.from_numpy(a.astype(np.float32)) for a in arrays.values()), maps.scales)
+
+    def ensure(self, records: Sequence[ImageRecord], progress: bool = True) -> None:
+        """Compute and store the maps of every image not yet cached (resumable)."""
+        todo = [r for r in records if not self.path(r.image_id).is_file()]
+        log.info("conv5 cache %s: %d of %d images to compute", self.folder, len(todo), len(records))
+        for record in tqdm(todo, desc="conv5", disable=not progress):
+            self.get(record)

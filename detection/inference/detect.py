@@ -1,0 +1,101 @@
+"""Detection of one image with a trained model (R-CNN / SPP-net test time).
+
+  1. pool5 vectors of the proposals (SPP-net: conv5 once + pyramid pooling; R-CNN: per window),
+     one per distinct vector (SPP-net windows that land on the same conv5 cells share one);
+  2. fc6 / fc7 features of the layer the SVMs were trained on;
+  3. per-class SVM scores;
+  4. per-class bounding-box regression of every window, on pool5 (SPP-net sec. 4.1);
+  5. clip to the image, drop windows scoring below the threshold, per-class NMS at IoU 0.3;
+  6. keep the ``max_per_image`` best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from data.boxes import as_tensor, batched_nms, clip_boxes
+from data.errors import InputError
+from data.records import Detections, ImageRecord
+from detection.features.spp_source import Pool5Source
+from detection.models.bbox_regression import BBoxRegressors, apply_deltas, predict_deltas
+from detection.models.head import FcHead
+from detection.speed.stopwatch import NullStopwatch, Stopwatch
+from svm.model import LinearSVMs
+
+# The stopwatch stages of one detection, in order ("conv" and "pool" are timed inside the source).
+DETECT_STAGES = ("conv", "pool", "fc", "svm", "bbox", "nms")
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    """Turning window scores into detections."""
+
+    nms_iou: float = 0.3  # R-CNN / SPP-net: per-class NMS at IoU 0.3
+    max_per_image: int = 100  # keep the 100 best after NMS (Fast R-CNN test.py)
+    score_threshold: float = -1.5  # drop windows whose SVM score is below (well under the margin)
+    bbox_reg: bool = True  # SPP-net table 9: "ftfc7 bb"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise InputError("config", "test.nms_iou must be in (0, 1]")
+        if self.max_per_image < 1:
+            raise InputError("config", "test.max_per_image must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """What training produces: the head, the SVMs (on ``layer`` features) and the box regressors."""
+
+    head: FcHead
+    layer: str
+    svms: LinearSVMs
+    bbox: BBoxRegressors | None
+
+
+@torch.no_grad()
+def detect_image(record: ImageRecord, proposals: np.ndarray, source: Pool5Source, model: TrainedModel,
+                 cfg: TestConfig, sw: Stopwatch | None = None) -> Detections:
+    """Detections of one image.
+
+    Args:
+        record: the image (its path and size; annotations are not used).
+        proposals: (R, 4) windows in original-image pixels.
+        source: pool5 extractor (SPP-net or R-CNN).
+        model: trained head, SVMs and regressors.
+        cfg: NMS threshold, score threshold, maximum detections, whether to regress boxes.
+        sw: records seconds per stage ("conv", "pool" inside the source; "fc", "svm", "bbox", "nms").
+    """
+    sw = sw or NullStopwatch()
+    boxes = as_tensor(proposals)
+    if boxes.shape[0] == 0:
+        return Detections.empty()
+    # Windows that pool to the same vector share steps 2-4 (U <= R rows); ``inverse`` maps back.
+    pool5, inverse = source.pool5_shared(record, boxes, sw)  # (U, D), (R,)
+    with sw.stage("fc"):
+        feats = model.head.features(pool5, model.layer).float().cpu().numpy()  # (U, D_layer)
+    with sw.stage("svm"):
+        scores = model.svms.score(feats)[inverse.numpy()]  # (R, K)
+    with sw.stage("bbox"):
+        k = scores.shape[1]
+        if cfg.bbox_reg and model.bbox is not None:
+            deltas = predict_deltas(model.bbox, pool5.float().cpu().numpy())[inverse.numpy()]  # (R, K, 4)
+            per_class = apply_deltas(deltas, boxes.numpy())
+        else:
+            per_class = np.repeat(boxes.numpy()[:, None, :], k, axis=1)
+    with sw.stage("nms"):
+        return _select(torch.from_numpy(per_class), torch.from_numpy(scores), record.size, cfg)
+
+
+def _select(per_class: torch.Tensor, scores: torch.Tensor, size: tuple[int, int], cfg: TestConfig) -> Detections:
+    """Steps 5-6: (R, K, 4) boxes and (R, K) scores -> the kept detections, best first."""
+    r, k = scores.shape
+    keep = scores > cfg.score_threshold  # (R, K)
+    win, cls = keep.nonzero(as_tuple=True)
+    boxes = clip_boxes(per_class[win, cls], size)
+    s = scores[win, cls]
+    kept = batched_nms(boxes, s, cls, cfg.nms_iou)[: cfg.max_per_image]
+    return Detections(boxes[kept].numpy().astype(np.float32), s[kept].numpy().astype(np.float32),
+                      cls[kept].numpy().astype(np.int64))

@@ -1,0 +1,61 @@
+"""Detecting every image of a split with an opened work dir, one cached entry per image.
+
+The per-image detections go to WORK_DIR/detections/<split>-<key>/<image_id>.npz, where the key
+hashes the resolved config and the trained model files, so an interrupted test run resumes and a
+retrained model never reuses stale detections.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from tqdm import tqdm
+
+from data.cache import file_digest, load_arrays, params_key, save_arrays
+from data.errors import InputError
+from data.records import Dataset, Detections
+from detection.config_io import config_to_dict
+from detection.inference.detect import detect_image
+from detection.speed.stopwatch import Stopwatch
+from detection.workdir import Detector
+from proposals.store import ensure_proposals
+
+log = logging.getLogger(__name__)
+
+_KEYS = ("boxes", "scores", "labels")
+
+
+def model_key(detector: Detector) -> str:
+    """Hash of the config and of every trained file that decides the detections."""
+    work = detector.work
+    digests = {p.name: file_digest(p) for p in (work.head, work.svms, work.bbox) if p.is_file()}
+    return params_key({"config": config_to_dict(detector.cfg), "files": digests})
+
+
+def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: bool = True,
+                 sw: Stopwatch | None = None) -> dict[str, Detections]:
+    """Detections of every image of ``dataset`` (images without proposals are skipped, warned)."""
+    if tuple(dataset.classes) != detector.classes:
+        raise InputError(dataset.root, f"classes {list(dataset.classes)} differ from the {len(detector.classes)} "
+                                       f"the detector was trained on ({detector.work.meta})")
+    cfg, work = detector.cfg, detector.work
+    run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
+    folder = work.root / "detections" / f"{dataset.split}-{model_key(detector)}"
+    out: dict[str, Detections] = {}
+    for record in tqdm(dataset.records, desc=f"detect {dataset.split}", disable=not progress):
+        if record.image_id not in run.boxes:
+            continue
+        path = folder / f"{record.image_id}.npz"
+        cached = load_arrays(path, _KEYS)
+        if cached is not None:
+            out[record.image_id] = Detections(cached["boxes"], cached["scores"], cached["labels"])
+            continue
+        det = detect_image(record, run.boxes[record.image_id], detector.source, detector.model, cfg.test, sw)
+        if sw is not None:
+            sw.next_image()
+        save_arrays(path, boxes=det.boxes, scores=det.scores, labels=det.labels)
+        out[record.image_id] = det
+    log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
+             np.mean([len(d) for d in out.values()]) if out else 0.0)
+    return out

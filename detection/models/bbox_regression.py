@@ -1,0 +1,163 @@
+"""Per-class bounding-box regression on pool5 features (R-CNN appendix C, reused by SPP-net).
+
+For each class k, a ridge regression maps the scaled pool5 feature of a proposal to the deltas
+(dx, dy, dw, dh) = data.boxes.encode(proposal, matched GT), trained on the proposals whose
+IoU with a GT of class k is >= ``min_iou``. Like R-CNN, features are scaled as for the SVMs and
+the targets are normalised before the fit (R-CNN whitens them; we standardise each of the four
+coordinates, as Fast R-CNN does), so that lambda = 1000 means the same for every coordinate. The
+normalisation is folded back into the stored weights, so prediction is one affine map. Unlike
+R-CNN's solver, the intercept is not penalised (sklearn Ridge centres the data).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import Ridge
+
+from data.boxes import decode, encode
+from data.errors import InputError
+from data.linear_model import load_linear_model, save_linear_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BBoxRegConfig:
+    min_iou: float = 0.5  # SPP-net: proposals with IoU >= 0.5 with a GT (R-CNN used 0.6)
+    ridge_lambda: float = 1000.0  # R-CNN rcnn_train_bbox_regressor 'lambda'
+    normalize_targets: bool = True  # R-CNN whitens the targets; we standardise them (see module doc)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_iou <= 1:
+            raise InputError("BBoxRegConfig", f"min_iou must lie in (0, 1], got {self.min_iou}")
+        if not self.ridge_lambda > 0:
+            raise InputError("BBoxRegConfig", f"ridge_lambda must be > 0, got {self.ridge_lambda}")
+
+
+@dataclass(frozen=True)
+class BBoxRegressors:
+    """Per-class linear box regressors: deltas = (features * feature_scale) @ weights[k] + bias[k].
+
+    Attributes:
+        weights: (K, D, 4) float32, target normalisation already folded in.
+        bias: (K, 4) float32.
+        feature_scale: the SVMs' feature scale.
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray
+    feature_scale: float
+
+    def save(self, path: Path) -> None:
+        save_linear_model(path, self.weights, self.bias, self.feature_scale)
+
+    @classmethod
+    def load(cls, path: Path) -> BBoxRegressors:
+        """Read regressors written by :meth:`save`; InputError if missing, corrupt or malformed."""
+        w, b, scale = load_linear_model(path, "box-regression")
+        if w.ndim != 3 or w.shape[2] != 4 or b.shape != (w.shape[0], 4):
+            raise InputError(path, f"box-regression weights {w.shape} and bias {b.shape} do not fit")
+        return cls(w, b, scale)
+
+def _check_inputs(features: np.ndarray, boxes: np.ndarray, gt_boxes: np.ndarray, labels: np.ndarray,
+                  ious: np.ndarray, num_classes: int) -> None:
+    n = features.shape[0]
+    where = "box-regression training data"
+    if features.ndim != 2 or boxes.shape != (n, 4) or gt_boxes.shape != (n, 4):
+        raise InputError(where, f"need features (N, D), boxes and gt_boxes (N, 4); got "
+                         f"{features.shape}, {boxes.shape}, {gt_boxes.shape}")
+    if labels.shape != (n,) or ious.shape != (n,):
+        raise InputError(where, f"labels and ious must be ({n},), got {labels.shape}, {ious.shape}")
+    if n and (labels.min() < 0 or labels.max() >= num_classes):
+        raise InputError(where, f"labels must lie in 0..{num_classes - 1}")
+
+
+def _fit_one(x: np.ndarray, targets: np.ndarray, cfg: BBoxRegConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge fit of (M, 4) targets on (M, D) scaled features -> weights (D, 4), bias (4,)."""
+    mean, std = np.zeros(4), np.ones(4)
+    if cfg.normalize_targets:
+        mean, std = targets.mean(0), targets.std(0)
+        std = np.where(std > 1e-6, std, 1.0)  # a constant coordinate (e.g. one sample) stays as is
+    ridge = Ridge(alpha=cfg.ridge_lambda, fit_intercept=True).fit(x, (targets - mean) / std)
+    return ridge.coef_.T * std, ridge.intercept_ * std + mean
+
+
+def fit_bbox_regressors(
+    features: np.ndarray,
+    boxes: np.ndarray,
+    gt_boxes: np.ndarray,
+    labels: np.ndarray,
+    ious: np.ndarray,
+    num_classes: int,
+    cfg: BBoxRegConfig,
+    feature_scale: float,
+) -> BBoxRegressors:
+    """Fit one ridge regressor per class (R-CNN appendix C).
+
+    Args:
+        features: (N, D) raw pool5 features of the proposals.
+        boxes: (N, 4) the proposals. gt_boxes: (N, 4) each proposal's matched GT (highest IoU).
+        labels: (N,) class of the matched GT. ious: (N,) IoU of each proposal with it.
+        num_classes: K. cfg: the recipe. feature_scale: the SVMs' feature scale.
+    Returns:
+        the regressors; a class without any training proposal gets zero deltas (boxes unchanged).
+    """
+    _check_inputs(features, boxes, gt_boxes, labels, ious, num_classes)
+    dim = features.shape[1]
+    weights = np.zeros((num_classes, dim, 4), np.float32)
+    bias = np.zeros((num_classes, 4), np.float32)
+    for k in range(num_classes):
+        sel = np.flatnonzero((labels == k) & (ious >= cfg.min_iou))
+        if sel.size == 0:
+            log.warning("box regression: class %d has no proposal with IoU >= %.2f; left as identity",
+                        k, cfg.min_iou)
+            continue
+        src, dst = boxes[sel], gt_boxes[sel]
+        if (src[:, 2:] <= src[:, :2]).any() or (dst[:, 2:] <= dst[:, :2]).any():
+            raise InputError("box-regression training data", f"class {k} has an empty box")
+        targets = encode(torch.as_tensor(src, dtype=torch.float64),
+                         torch.as_tensor(dst, dtype=torch.float64)).numpy()  # (M, 4)
+        x = features[sel].astype(np.float32) * np.float32(feature_scale)  # float32: halves memory
+        w, b = _fit_one(x, targets, cfg)
+        weights[k], bias[k] = w, b
+        residual = np.abs(x @ w + b - targets).mean()
+        log.info("box regression class %d: %d proposals, mean |target| %.4f, mean |residual| %.4f",
+                 k, sel.size, np.abs(targets).mean(), residual)
+    return BBoxRegressors(weights, bias, float(feature_scale))
+
+
+def predict_deltas(regs: BBoxRegressors, features: np.ndarray) -> np.ndarray:
+    """Per-class deltas (dx, dy, dw, dh). features: (R, D) raw pool5 -> (R, K, 4) float32."""
+    k, dim, _ = regs.weights.shape
+    if features.ndim != 2 or features.shape[1] != dim:
+        raise InputError("box regression", f"need features (R, {dim}), got {features.shape}")
+    x = np.asarray(features, dtype=np.float32)  # no copy of float32 input: (R, D) can be ~100 MB
+    w = regs.weights.transpose(1, 0, 2).reshape(dim, k * 4)  # (D, K*4)
+    # (x * s) @ w computed as (x @ w) * s: the scale goes on the small product, not on x
+    return ((x @ w) * np.float32(regs.feature_scale)).reshape(features.shape[0], k, 4) + regs.bias  # (R, K, 4)
+
+
+def apply_deltas(deltas: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(R, K, 4) deltas applied to (R, 4) boxes -> (R, K, 4) float32 boxes (not clipped)."""
+    r, k, _ = deltas.shape
+    if boxes.shape != (r, 4):
+        raise InputError("box regression", f"need boxes ({r}, 4), got {boxes.shape}")
+    src = torch.as_tensor(np.repeat(boxes.astype(np.float32), k, axis=0))  # (R*K, 4), row-major
+    out = decode(torch.from_numpy(np.ascontiguousarray(deltas.reshape(r * k, 4), dtype=np.float32)), src)
+    return out.numpy().reshape(r, k, 4).astype(np.float32)
+
+
+def predict(regs: BBoxRegressors, features: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Refine every box for every class.
+
+    Args:
+        regs: fitted regressors (K classes). features: (R, D) raw pool5 features. boxes: (R, 4).
+    Returns:
+        (R, K, 4) float32 refined boxes, one per class (not clipped to the image).
+    """
+    return apply_deltas(predict_deltas(regs, features), boxes)

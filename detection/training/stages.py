@@ -1,0 +1,148 @@
+"""Training a detector, stage by stage, each resumable (R-CNN / SPP-net training recipe).
+
+  1. proposals   selective search on every training image (per-image cache)
+  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache)
+  3. finetune    fc6, fc7, fc8 on pooled windows (skipped when finetune.enabled is false)
+  4. svm         one pass of hard-negative mining over the training images; the same pass keeps
+                 the pool5 vectors of proposals near a ground truth for step 5
+  5. bbox        per-class ridge regression on those pool5 vectors
+
+A stage is done when its output exists and ``meta.json`` lists it; ``resume`` skips done stages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from data.cache import load_arrays, save_arrays
+from data.errors import InputError
+from data.records import Dataset
+from detection.config import DetectorConfig
+from detection.features.spp_source import Pool5Source
+from detection.models.bbox_regression import fit_bbox_regressors
+from detection.models.head import FcHead
+from detection.training.finetune import finetune
+from detection.training.windows import ImageWindows, build_windows
+from detection.workdir import WorkDir, build_network, make_source, new_head
+from proposals.store import ensure_proposals
+from svm.model import compute_feature_scale
+from svm.regions import RegionSet
+from svm.train import train_svms
+
+log = logging.getLogger(__name__)
+
+TRAIN_STAGES = ("proposals", "conv5", "finetune", "svm", "bbox")  # in order; meta.json lists those done
+FEATURE_SCALE_IMAGES = 20  # images sampled to estimate the mean feature norm (R-CNN: a sample too)
+BBOX_SAMPLES_PER_IMAGE = 32  # proposals with IoU >= bbox.min_iou kept per image (bounds memory)
+
+
+def _features(head: FcHead, pool5: torch.Tensor, layer: str) -> np.ndarray:
+    with torch.no_grad():
+        return head.features(pool5.to(next(head.parameters()).device), layer).float().cpu().numpy()
+
+
+def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: Pool5Source, head: FcHead,
+                    layer: str, target_norm: float, seed: int) -> tuple[float, float]:
+    """Feature scales (SVM layer, pool5) that bring the mean norm of a sample of windows to target."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(windows), min(FEATURE_SCALE_IMAGES, len(windows)), replace=False)
+    pool, feats = [], []
+    for i in sorted(picks):
+        idx = rng.choice(len(windows[i]), min(100, len(windows[i])), replace=False)
+        p = source.pool5(dataset.records[i], windows[i].boxes[idx])
+        pool.append(p.cpu().numpy())
+        feats.append(_features(head, p, layer))
+    return (compute_feature_scale(np.concatenate(feats), target_norm),
+            compute_feature_scale(np.concatenate(pool), target_norm))
+
+
+def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Sequence[ImageWindows],
+              source: Pool5Source, head: FcHead, progress: bool) -> None:
+    """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way."""
+    scale, pool_scale = estimate_scales(dataset, windows, source, head, cfg.svm_layer, cfg.svm.target_norm, cfg.seed)
+    log.info("feature scales: %s %.4g, pool5 %.4g", cfg.svm_layer, scale, pool_scale)
+    index = {r.image_id: i for i, r in enumerate(dataset.records)}
+    rng = np.random.default_rng(cfg.seed)
+    samples: dict[str, list[np.ndarray]] = {"x": [], "boxes": [], "gt": [], "labels": [], "ious": []}
+
+    def load_regions(image_id: str) -> RegionSet:
+        i = index[image_id]
+        w = windows[i]
+        pool5 = source.pool5(dataset.records[i], w.boxes)  # (R, D), computed once per image
+        near = np.flatnonzero(((w.max_iou >= cfg.bbox.min_iou) & (w.gt_labels < 0)).numpy())
+        near = rng.choice(near, min(BBOX_SAMPLES_PER_IMAGE, near.size), replace=False) if near.size else near
+        for key, value in (("x", pool5[near].cpu().numpy().astype(np.float16)), ("boxes", w.boxes[near]),
+                           ("gt", w.gt_boxes[near]), ("labels", w.gt_class[near]), ("ious", w.max_iou[near])):
+            samples[key].append(np.asarray(value))
+        return RegionSet(_features(head, pool5, cfg.svm_layer), w.boxes.numpy(), w.gt_labels.numpy(),
+                         w.overlaps.numpy())
+
+    ids = [r.image_id for r in dataset.records]
+    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress)
+    save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale),
+                **{k: np.concatenate(v) for k, v in samples.items()})
+    svms.save(work.svms)
+
+
+def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
+    """Stage 5: per-class ridge regressors on the samples that stage 4 kept."""
+    s = load_arrays(work.bbox_samples, ("x", "boxes", "gt", "labels", "ious", "pool_scale"))
+    if s is None:
+        raise InputError(work.bbox_samples, "missing or corrupt; rerun the svm stage (drop --resume)")
+    regs = fit_bbox_regressors(s["x"].astype(np.float32), s["boxes"], s["gt"], s["labels"], s["ious"],
+                               num_classes, cfg.bbox, float(s["pool_scale"]))
+    regs.save(work.bbox)
+
+
+def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
+                   workers: int, resume: bool, progress: bool = True) -> None:
+    """Run every stage not yet done for ``cfg`` on the training split ``dataset``."""
+    meta = work.read_meta() if resume else {}
+    done: list[str] = meta.get("stages_done", [])
+    meta.update({"classes": list(dataset.classes), "data_root": str(dataset.root), "train_split": dataset.split,
+                 "cache_dir": str(work.cache), "stages_done": done})
+
+    def finish(stage: str) -> None:
+        done.append(stage)
+        work.write_meta(meta)
+        log.info("stage %s done", stage)
+
+    # 1. proposals
+    run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
+    if run.failed:
+        log.warning("skipping %d training images without proposals", len(run.failed))
+        dataset = Dataset(dataset.root, dataset.split, dataset.classes,
+                          tuple(r for r in dataset.records if r.image_id in run.boxes))
+    meta["num_train_images"] = len(dataset.records)
+    if "proposals" not in done:
+        finish("proposals")
+    windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
+    trunk, info = build_network(cfg, work, device)
+    source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
+    # 2. conv5 maps, once per image
+    if cfg.method == "spp":
+        source.cache.ensure(dataset.records, progress)
+    if "conv5" not in done:
+        finish("conv5")
+    # 3. fine-tuning
+    head = new_head(cfg, info, dataset.num_classes).to(device)
+    if "finetune" in done and work.head.is_file():
+        head.load_state_dict(torch.load(work.head, weights_only=True, map_location=device))
+    else:
+        if cfg.finetune.enabled:
+            finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress)
+        torch.save(head.state_dict(), work.head)
+        finish("finetune")
+    head.eval()
+    # 4. SVMs with hard-negative mining (+ bbox-regression samples)
+    if "svm" not in done or not work.svms.is_file():
+        mine_svms(cfg, work, dataset, windows, source, head, progress)
+        finish("svm")
+    # 5. bounding-box regression
+    if "bbox" not in done or not work.bbox.is_file():
+        fit_bbox(cfg, work, dataset.num_classes)
+        finish("bbox")

@@ -1,0 +1,82 @@
+"""Box math: the papers' formulas checked against plain loops and their invariants."""
+
+import math
+
+import torch
+
+from data import boxes as B
+
+
+def test_encode_decode_invariant():
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.rand(50, 2, generator=gen) * 300
+    src = torch.cat([xy, xy + 1 + torch.rand(50, 2, generator=gen) * 200], 1)
+    xy = torch.rand(50, 2, generator=gen) * 300
+    dst = torch.cat([xy, xy + 1 + torch.rand(50, 2, generator=gen) * 200], 1)
+    assert torch.allclose(B.decode(B.encode(src, dst), src), dst, atol=1e-3)
+
+
+def test_encode_by_hand():
+    src = torch.tensor([[0.0, 0.0, 10.0, 20.0]])  # centre (5, 10), size (10, 20)
+    dst = torch.tensor([[5.0, 0.0, 25.0, 10.0]])  # centre (15, 5), size (20, 10)
+    expected = torch.tensor([[1.0, -0.25, math.log(2.0), math.log(0.5)]])
+    assert torch.allclose(B.encode(src, dst), expected)
+
+
+def reference_projection(box, scale, stride, h, w):
+    """SPP-net appendix A, literally: 1-based cells, then minus 1; thin windows take the centre cell."""
+    x1, y1, x2, y2 = (v * scale for v in box)
+    left, top = math.floor(x1 / stride) + 1 - 1, math.floor(y1 / stride) + 1 - 1
+    right, bottom = math.ceil(x2 / stride) - 1 - 1, math.ceil(y2 / stride) - 1 - 1
+    if right < left:
+        left = right = math.floor((x1 + x2) / 2 / stride)
+    if bottom < top:
+        top = bottom = math.floor((y1 + y2) / 2 / stride)
+    clamp = lambda v, hi: min(max(v, 0), hi)  # noqa: E731
+    return [clamp(left, w - 1), clamp(top, h - 1), clamp(right, w - 1), clamp(bottom, h - 1)]
+
+
+def test_projection_matches_reference():
+    gen = torch.Generator().manual_seed(2)
+    xy = torch.rand(300, 2, generator=gen) * 480
+    boxes = torch.cat([xy, xy + torch.rand(300, 2, generator=gen) * 200], 1)
+    boxes[0] = torch.tensor([0.0, 0.0, 500.0, 375.0])
+    boxes[1] = torch.tensor([100.0, 100.0, 104.0, 101.0])  # thinner than a cell
+    cells = B.project_to_cells(boxes, 1.5, 16, (36, 47))
+    for box, got in zip(boxes.tolist(), cells.tolist()):
+        assert got == reference_projection(box, 1.5, 16, 36, 47)
+    assert (cells[:, 2] >= cells[:, 0]).all() and (cells[:, 3] >= cells[:, 1]).all()
+
+
+def test_projection_by_hand():
+    # A window from pixel 32 to 96 at stride 16 covers cells 2..4 (its corners' nearest centres).
+    cells = B.project_to_cells(torch.tensor([[32.0, 32.0, 96.0, 96.0]]), 1.0, 16, (10, 10))
+    assert cells.tolist() == [[2, 2, 4, 4]]
+
+
+def test_choose_scales_prefers_224_squared():
+    boxes = torch.tensor([[0.0, 0.0, 112.0, 112.0], [0.0, 0.0, 448.0, 448.0], [0.0, 0.0, 224.0, 224.0]])
+    assert B.choose_scales(boxes, [0.5, 1.0, 2.0]).tolist() == [2, 0, 1]
+
+
+def test_add_context_leaves_p_pixels_after_warp():
+    box = torch.tensor([[100.0, 50.0, 200.0, 250.0]])
+    grown = B.add_context(box, 224, 16)[0]
+    # After warping ``grown`` to 224 px, the original box must span 16..208.
+    sx = 224 / (grown[2] - grown[0])
+    assert torch.isclose((box[0, 0] - grown[0]) * sx, torch.tensor(16.0))
+    assert torch.isclose((box[0, 2] - grown[0]) * sx, torch.tensor(208.0))
+
+
+def test_unique_boxes_keeps_first_in_order():
+    b = torch.tensor([[3.0, 3, 4, 4], [1, 1, 2, 2], [3, 3, 4, 4], [0, 0, 1, 1], [1, 1, 2, 2]])
+    assert B.unique_boxes(b).tolist() == [0, 1, 3]
+
+
+def test_max_overlaps_per_class():
+    gt = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]])
+    boxes = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 40], [50, 50, 60, 60]])
+    ov = B.max_overlaps(boxes, gt, torch.tensor([1, 1]), 3)
+    assert ov.shape == (3, 3)
+    assert ov[:, 0].tolist() == [0, 0, 0] and ov[:, 2].tolist() == [0, 0, 0]
+    assert torch.allclose(ov[:, 1], torch.tensor([1.0, 0.5, 0.0]))

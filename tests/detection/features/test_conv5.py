@@ -1,0 +1,67 @@
+"""conv5 once per image: the per-image cache, and pooling windows across scales."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from data.boxes import project_to_cells
+from data.records import ImageRecord
+from detection.features.conv5 import Conv5Cache, Conv5Maps
+from detection.features.spp import spatial_pyramid_pool
+from detection.features.spp_source import pool_windows
+
+
+def tiny_trunk(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, stride=4, padding=1)).eval()
+
+
+def image_record(tmp_path: Path, name: str = "a", seed: int = 0) -> ImageRecord:
+    img = np.random.default_rng(seed).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    path = tmp_path / f"{name}.png"
+    cv2.imwrite(str(path), img)
+    z = np.zeros((0, 4), np.float32)
+    return ImageRecord(name, path, (60, 80), z, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, bool))
+
+
+def test_cache_round_trip_and_invalidation(tmp_path):
+    rec = image_record(tmp_path)
+    cache = Conv5Cache(tmp_path / "c", tiny_trunk(), (64, 96), torch.device("cpu"))
+    first = cache.get(rec)
+    assert [m.shape[0] for m in first.maps] == [5, 5]
+    assert first.scales == (64 / 60, 96 / 60)
+    stamp = cache.path("a").stat().st_mtime_ns
+    again = cache.get(rec)
+    assert cache.path("a").stat().st_mtime_ns == stamp  # loaded, not recomputed
+    assert all(torch.equal(a, b) for a, b in zip(first.maps, again.maps))
+    # another image under the same id: the stored digest no longer matches -> recomputed
+    image_record(tmp_path, "a", seed=1)
+    cache.get(rec)
+    assert cache.path("a").stat().st_mtime_ns != stamp
+    # a corrupt entry is recomputed, not used
+    cache.path("a").write_bytes(b"garbage")
+    assert all(torch.equal(a, b) for a, b in zip(cache.get(rec).maps, Conv5Cache(
+        tmp_path / "c", tiny_trunk(), (64, 96), torch.device("cpu")).get(rec).maps))
+
+
+def test_cache_folder_is_keyed_by_weights_and_scales(tmp_path):
+    dev = torch.device("cpu")
+    a = Conv5Cache(tmp_path, tiny_trunk(0), (64,), dev).folder
+    assert a == Conv5Cache(tmp_path, tiny_trunk(0), (64,), dev).folder
+    assert a != Conv5Cache(tmp_path, tiny_trunk(1), (64,), dev).folder
+    assert a != Conv5Cache(tmp_path, tiny_trunk(0), (96,), dev).folder
+
+
+def test_pool_windows_uses_each_windows_best_scale():
+    gen = torch.Generator().manual_seed(0)
+    maps = Conv5Maps((torch.randn(3, 20, 20, generator=gen), torch.randn(3, 40, 40, generator=gen)), (1.0, 2.0))
+    boxes = torch.tensor([[0.0, 0.0, 300.0, 300.0], [10.0, 10.0, 60.0, 60.0], [10.0, 10.0, 60.0, 60.0]])
+    got = pool_windows(maps, boxes, 16, (2, 1))
+    # 300 px at scale 1 (300^2 vs 600^2: closer to 224^2); 50 px at scale 2 (100^2 vs 50^2)
+    want0 = spatial_pyramid_pool(maps.maps[0], project_to_cells(boxes[:1], 1.0, 16, (20, 20)), (2, 1))
+    want1 = spatial_pyramid_pool(maps.maps[1], project_to_cells(boxes[1:2], 2.0, 16, (40, 40)), (2, 1))
+    assert torch.equal(got[0], want0[0]) and torch.equal(got[1], want1[0]) and torch.equal(got[2], got[1])
+    assert torch.equal(pool_windows(maps, boxes, 16, (2, 1), share_identical=False), got)

@@ -1,0 +1,97 @@
+"""Spatial pyramid pooling against a slow reference written from the paper's bin rule."""
+
+import math
+
+import pytest
+import torch
+
+from detection.features.spp import (
+    SPP_LEVELS,
+    SpatialPyramidPool,
+    pooled_length,
+    pyramid_pool_whole,
+    spatial_pyramid_pool,
+)
+
+
+def reference_spp(fmap: torch.Tensor, cells: torch.Tensor, levels) -> torch.Tensor:
+    """Plain loops: bin i of n over w cells spans floor(i*w/n) .. ceil((i+1)*w/n) (appendix A)."""
+    out = []
+    for left, top, right, bottom in cells.tolist():
+        w, h = right - left + 1, bottom - top + 1
+        vec = []
+        for n in levels:
+            level = torch.empty(fmap.shape[0], n, n)
+            for i in range(n):  # rows
+                y0, y1 = top + math.floor(i * h / n), top + math.ceil((i + 1) * h / n)
+                for j in range(n):  # columns
+                    x0, x1 = left + math.floor(j * w / n), left + math.ceil((j + 1) * w / n)
+                    level[:, i, j] = fmap[:, y0:y1, x0:x1].amax(dim=(1, 2))
+            vec.append(level.flatten())
+        out.append(torch.cat(vec))
+    return torch.stack(out)
+
+
+def random_cells(gen, r, h, w):
+    x = torch.randint(0, w, (r, 2), generator=gen).sort(1).values
+    y = torch.randint(0, h, (r, 2), generator=gen).sort(1).values
+    return torch.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], 1)
+
+
+@pytest.mark.parametrize("levels", [SPP_LEVELS, (4, 2, 1), (5, 3, 1)])
+def test_matches_slow_reference(levels):
+    gen = torch.Generator().manual_seed(0)
+    fmap = torch.randn(7, 23, 31, generator=gen)
+    cells = random_cells(gen, 60, 23, 31)
+    cells[0] = torch.tensor([4, 5, 4, 5])  # a single cell
+    cells[1] = torch.tensor([0, 0, 30, 22])  # the whole map
+    got = spatial_pyramid_pool(fmap, cells, levels)
+    assert got.shape == (60, pooled_length(7, levels))
+    assert torch.equal(got, reference_spp(fmap, cells, levels))
+
+
+def test_equals_pooling_the_cropped_region():
+    """Pooling a window of the map equals pooling the whole of a map cropped to that window."""
+    gen = torch.Generator().manual_seed(1)
+    fmap = torch.randn(5, 20, 20, generator=gen)
+    window = torch.tensor([[3, 2, 14, 17]])
+    crop = fmap[:, 2:18, 3:15]
+    whole = torch.tensor([[0, 0, crop.shape[2] - 1, crop.shape[1] - 1]])
+    assert torch.equal(spatial_pyramid_pool(fmap, window), spatial_pyramid_pool(crop, whole))
+
+
+def test_layout_is_level_then_channel_major():
+    fmap = torch.zeros(2, 6, 6)
+    fmap[1, 5, 5] = 9.0  # bottom-right cell of channel 1
+    v = SpatialPyramidPool()(fmap, torch.tensor([[0, 0, 5, 5]]))[0]
+    assert v.shape == (100,)
+    assert v[36 + 35] == 9.0  # level 6: channel 1, bin (5, 5)
+    assert v[72 + 9 + 8] == 9.0  # level 3: channel 1, bin (2, 2)
+    assert v[-1] == 9.0  # level 1: channel 1
+    assert v.sum() == 4 * 9.0
+
+
+def test_no_windows():
+    assert spatial_pyramid_pool(torch.zeros(3, 4, 4), torch.zeros(0, 4, dtype=torch.long)).shape == (0, 150)
+
+
+def test_pyramid_pool_whole_equals_spp_on_the_full_box():
+    gen = torch.Generator().manual_seed(0)
+    for h, w in ((13, 13), (14, 14), (7, 9), (1, 3)):
+        maps = torch.randn(3, 5, h, w, generator=gen)
+        got = pyramid_pool_whole(maps)
+        full = torch.tensor([[0, 0, w - 1, h - 1]])
+        expect = torch.cat([spatial_pyramid_pool(m, full) for m in maps])
+        assert torch.equal(got, expect)
+
+
+def test_pyramid_pool_whole_passes_gradients_like_per_level_pooling():
+    """ZF-5 pre-training back-propagates through it: the gradient is that of plain adaptive max pooling."""
+    maps = torch.randn(2, 3, 5, 7, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    weights = torch.randn(2, pooled_length(3), generator=torch.Generator().manual_seed(2))
+    (pyramid_pool_whole(maps) * weights).sum().backward()
+    got = maps.grad.clone()
+    maps.grad = None
+    plain = torch.cat([torch.nn.functional.adaptive_max_pool2d(maps, n).flatten(1) for n in SPP_LEVELS], 1)
+    (plain * weights).sum().backward()
+    assert torch.equal(got, maps.grad)

@@ -1,0 +1,93 @@
+"""Config: paper defaults, YAML file, --set overrides, saved config reloads identically, errors."""
+
+import pytest
+
+from data.errors import InputError
+from detection.config import DetectorConfig, check_test_time_overrides
+from detection.features.config import FeatureConfig
+from detection.config_io import config_to_dict, load_config, parse_overrides, save_config
+
+
+def test_defaults_are_the_papers():
+    cfg = DetectorConfig()
+    assert cfg.features.levels == (6, 3, 2, 1)
+    assert cfg.features.scales == (688,)
+    assert cfg.finetune.batch_size == 128 and cfg.finetune.fg_fraction == 0.25
+    assert cfg.svm.C == 0.001 and cfg.test.nms_iou == 0.3
+
+
+def test_file_then_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("features:\n  scales: [480, 688]\nfinetune:\n  iterations: 10\n")
+    cfg = load_config(f, ["finetune.iterations=20", "head.svd_fc6=256", "svm_layer=fc6"])
+    assert cfg.features.scales == (480, 688)
+    assert cfg.finetune.iterations == 20
+    assert cfg.head.svd_fc6 == 256 and cfg.svm_layer == "fc6"
+    assert cfg.finetune.lr == 1e-4  # untouched default
+
+
+def test_save_and_reload_round_trip(tmp_path):
+    cfg = load_config(None, ["features.scales=[480,576]", "test.bbox_reg=false", "finetune.lr=3e-4"])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert config_to_dict(load_config(tmp_path / "config.yaml")) == config_to_dict(cfg)
+
+
+@pytest.mark.parametrize("override, problem", [
+    (["finetune.iterashuns=3"], "unknown config key 'finetune.iterashuns'"),
+    (["finetune.iterations=many"], "finetune.iterations: expected int"),
+    (["method=yolo"], "method must be one of"),
+    (["nokey"], "expected KEY=VALUE"),
+    (["features.backbone=resnet"], "features.backbone must be one of"),
+    (["head.fc6=0"], "head.fc6 and head.fc7 must be >= 1"),  # each stage's config checks itself
+    (["head.svd_fc6=5000"], "head.svd_fc6 must be in"),
+    (["finetune.fg_fraction=1.5"], "finetune.fg_fraction must be in (0, 1)"),
+    (["test.max_per_image=0"], "test.max_per_image must be >= 1"),
+    (["bbox.min_iou=0"], "min_iou must lie in (0, 1]"),
+    (["svm.C=0"], "C"),
+    (["pretrain.epochs=x"], "pretrain.epochs: expected int"),
+])
+def test_bad_overrides_name_the_key(override, problem):
+    with pytest.raises(InputError, match="--set") as err:
+        load_config(None, override)
+    assert problem in str(err.value)
+
+
+def test_bad_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("features: [unclosed\n")
+    with pytest.raises(InputError, match="bad.yaml: not valid YAML"):
+        load_config(f)
+    with pytest.raises(InputError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_parse_overrides_nests():
+    assert parse_overrides(["a.b=1", "a.c=[1, 2]", "d=x"]) == {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
+
+
+def test_pretraining_is_part_of_the_config_and_saved(tmp_path):
+    cfg = load_config(None, ["pretrain.epochs=2", "pretrain.crop_size=32"])
+    assert cfg.pretrain.epochs == 2 and cfg.pretrain.crop_size == 32
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml").pretrain == cfg.pretrain
+
+
+def test_zf5_without_imagenet_weights_is_pretrained_on_crops():
+    """The policy lives with the config: no ImageNet ZF-5 exists offline."""
+    assert load_config(None, ["features.backbone=zf5"]).features.pretrained == "crops"
+    assert DetectorConfig(features=FeatureConfig(backbone="zf5")).features.pretrained == "crops"
+    assert load_config(None, ["features.backbone=zf5", "features.pretrained=none"]).features.pretrained == "none"
+    assert load_config(None, []).features.pretrained == "imagenet"  # MobileNetV2 keeps torchvision's
+
+
+@pytest.mark.parametrize("pairs, ok", [
+    (["test.nms_iou=0.4", "head.int8=true", "head.svd_fc6=64"], True),
+    (["head.fc6=64"], False),
+    (["features.scales=[480]"], False),
+])
+def test_only_test_time_keys_may_change_after_training(pairs, ok):
+    if ok:
+        check_test_time_overrides(pairs)
+    else:
+        with pytest.raises(InputError, match="only test-time settings"):
+            check_test_time_overrides(pairs)

@@ -1,0 +1,53 @@
+"""tools/speed_report.py end to end on a tiny synthetic set, and the report writer on known numbers."""
+
+import json
+
+import pytest
+
+from detection.inference.detect import DETECT_STAGES
+from detection.speed.benchmark import MethodTiming, speed_result
+from detection.speed.report import markdown, write_report
+from tools.common import run_cli
+from tools.make_synthetic import main as make_synthetic
+from tools.speed_report import main
+
+
+def _timing(total, conv, fc):
+    stages = dict.fromkeys(DETECT_STAGES, 0.0)
+    stages.update(conv=conv, fc=fc)
+    return MethodTiming(total, stages, 2)
+
+
+def test_report_files_and_ratio(tmp_path):
+    settings = {"backbone": "zf5", "num_images": 2, "num_proposals": 100, "scales": [688], "threads": 2,
+                "device": "cpu"}
+    doc = speed_result(settings, _timing(0.5, 0.2, 0.3), _timing(20.0, 19.0, 1.0), 1.5)
+    assert doc["ratio"] == pytest.approx(40.0)
+    write_report(doc, tmp_path)
+    back = json.loads((tmp_path / "speed.json").read_text())
+    assert back["spp"]["stages"]["conv"] == 0.2 and back["rcnn"]["seconds_per_image"] == 20.0
+    assert (tmp_path / "speed.png").stat().st_size > 1000
+    table = markdown(doc)
+    assert "**40.0x**" in table and "| 0.200 | 19.000 |" in table and "1.50 s per image" in table
+
+
+@pytest.mark.slow
+def test_speed_report_cli_tiny(tmp_path):
+    data = tmp_path / "voc"
+    assert make_synthetic(["--out", str(data), "--num-trainval", "2", "--num-test", "2", "--seed", "1"]) == 0
+    out = tmp_path / "speed"
+    args = ["--data-root", str(data), "--out", str(out), "--num-images", "1", "--num-proposals", "20",
+            "--scales", "160", "--fc", "64", "--workers", "1", "--no-progress"]
+    assert main(args) == 0
+    doc = json.loads((out / "speed.json").read_text())
+    assert doc["num_images"] == 1 and doc["scales"] == [160] and doc["backbone"] == "zf5"
+    for method in ("spp", "rcnn"):
+        assert set(doc[method]["stages"]) == set(DETECT_STAGES)
+        assert doc[method]["seconds_per_image"] == pytest.approx(sum(doc[method]["stages"].values()))
+    assert doc["ratio"] == pytest.approx(doc["rcnn"]["seconds_per_image"] / doc["spp"]["seconds_per_image"])
+    assert (out / "speed.md").is_file() and (out / "speed.png").is_file()
+
+
+def test_speed_report_bad_input(tmp_path):
+    assert run_cli(main, ["--data-root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert run_cli(main, ["--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--num-images", "0"]) == 2
