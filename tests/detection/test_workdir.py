@@ -1,0 +1,108 @@
+"""Opening a trained work dir: the one path from files on disk to a ready detector.
+
+The work dirs here are written by hand (config, meta, head, SVMs, box regressors of a tiny ZF-5
+detector), so each test sees exactly which file decides what.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data.errors import InputError
+from detection.config import DetectorConfig
+from detection.config_io import load_config, save_config
+from detection.features.rcnn_source import RCNNSource
+from detection.features.spp_source import SPPSource
+from detection.inference.split import model_key
+from detection.models.backbones import zf5_trunk
+from detection.models.bbox_regression import BBoxRegressors
+from detection.models.head import FcHead
+from detection.training.pretrain import FOLDER, POINTER
+from detection.workdir import WorkDir, build_network, new_head, open_detector
+from svm.model import LinearSVMs
+
+CPU = torch.device("cpu")
+CLASSES = ("circle", "square")
+TINY = ["head.fc6=8", "head.fc7=8", "features.scales=[64]", "features.backbone=zf5", "features.pretrained=none"]
+
+
+def write_work_dir(root: Path, cfg: DetectorConfig, cache_dir: Path | None = None, seed: int = 0) -> WorkDir:
+    """A complete work dir for ``cfg``, with random trained files, as tools/train_det.py leaves it."""
+    work = WorkDir(root, cache_dir)
+    save_config(cfg, work.config)
+    work.write_meta({"classes": list(CLASSES), "cache_dir": str(work.cache), "stages_done": []})
+    trunk, info = build_network(cfg, work, CPU)
+    head = new_head(cfg, info, len(CLASSES))
+    torch.save(head.state_dict(), work.head)
+    rng = np.random.default_rng(seed)
+    LinearSVMs(rng.normal(size=(cfg.head.fc7, 2)).astype(np.float32), np.zeros(2, np.float32), 1.0).save(work.svms)
+    d = head.fc6.in_features
+    BBoxRegressors(rng.normal(size=(2, d, 4)).astype(np.float32), np.zeros((2, 4), np.float32), 1.0).save(work.bbox)
+    return work
+
+
+def test_open_detector_gives_the_trained_pieces(tmp_path):
+    cfg = load_config(None, TINY)
+    work = write_work_dir(tmp_path / "w", cfg)
+    det = open_detector(work.root, CPU)
+    assert det.classes == CLASSES and det.cfg == cfg
+    assert isinstance(det.source, SPPSource) and det.source.cache is None  # test time: conv5 not cached
+    assert isinstance(det.model.head, FcHead) and det.model.layer == "fc7"
+    assert np.array_equal(det.model.svms.weights, LinearSVMs.load(work.svms).weights)
+    assert det.model.bbox is not None
+    saved = torch.load(work.head, weights_only=True)
+    assert all(torch.equal(v, det.model.head.state_dict()[k]) for k, v in saved.items())
+
+
+def test_open_detector_builds_the_rcnn_extractor_for_rcnn(tmp_path):
+    work = write_work_dir(tmp_path / "w", load_config(None, TINY + ["method=rcnn"]))
+    assert isinstance(open_detector(work.root, CPU).source, RCNNSource)
+
+
+def test_open_detector_applies_test_time_overrides_and_refuses_others(tmp_path):
+    work = write_work_dir(tmp_path / "w", load_config(None, TINY))
+    det = open_detector(work.root, CPU, ["test.bbox_reg=false", "test.nms_iou=0.4"])
+    assert det.model.bbox is None and det.cfg.test.nms_iou == 0.4
+    with pytest.raises(InputError, match="only test-time settings"):
+        open_detector(work.root, CPU, ["head.fc6=16"])
+
+
+def test_open_detector_finds_a_pretrained_trunk_in_the_cache_dir_it_was_trained_with(tmp_path):
+    """The demo once looked in WORK_DIR/cache instead of the --cache-dir of training."""
+    shared = tmp_path / "shared_cache"
+    trunk = zf5_trunk()
+    (shared / FOLDER).mkdir(parents=True)
+    torch.save(trunk.state_dict(), shared / FOLDER / "k.pt")
+    (shared / FOLDER / POINTER).write_text("k.pt")
+    cfg = load_config(None, TINY[:-1] + ["features.pretrained=crops"])
+    work = write_work_dir(tmp_path / "w", cfg, cache_dir=shared)
+    det = open_detector(work.root, CPU)
+    assert det.work.cache == shared
+    assert torch.equal(det.trunk.state_dict()["0.weight"], trunk.state_dict()["0.weight"])
+
+
+def test_opening_what_is_not_a_trained_work_dir_is_one_error(tmp_path):
+    with pytest.raises(InputError, match="not a trained work dir"):
+        open_detector(tmp_path / "nothing", CPU)
+    work = write_work_dir(tmp_path / "w", load_config(None, TINY))
+    work.svms.unlink()
+    with pytest.raises(InputError, match="svms.npz"):
+        open_detector(work.root, CPU)
+    work.meta.write_text(json.dumps({"stages_done": []}))
+    with pytest.raises(InputError, match="no class names"):
+        open_detector(work.root, CPU)
+
+
+def test_model_key_follows_the_trained_files_and_the_config(tmp_path):
+    cfg = load_config(None, TINY)
+    work = write_work_dir(tmp_path / "w", cfg)
+    key = model_key(open_detector(work.root, CPU))
+    assert model_key(open_detector(work.root, CPU)) == key  # stable
+    assert model_key(open_detector(work.root, CPU, ["test.max_per_image=5"])) != key
+    write_work_dir(tmp_path / "w", cfg, seed=1)  # retrained: other SVMs and regressors
+    assert model_key(open_detector(work.root, CPU)) != key
