@@ -3,7 +3,7 @@
 A work dir holds one trained detector::
 
     config.yaml        the resolved config (defaults + file + --set)
-    meta.json          classes, backbone facts, pool5 length, stages finished
+    meta.json          classes, data root, cache dir, the trunk file trained from (path, SHA-1), stages done
     head.pt            fc6/fc7/fc8 weights (fine-tuned, or the random init when not fine-tuned)
     finetune_ckpt.pt   fine-tuning checkpoint (resume)
     svms.npz           per-class SVMs
@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from data.cache import atomic_write_text
+from data.cache import atomic_write_text, file_digest
 from data.errors import InputError
 from detection.config import DetectorConfig, check_test_time_overrides
 from detection.config_io import load_config
@@ -98,26 +99,49 @@ class WorkDir:
         return classes
 
 
-def build_network(cfg: DetectorConfig, work: WorkDir, device: torch.device) -> tuple[torch.nn.Module, TrunkInfo]:
+def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None = None) -> Path | None:
+    """The file the trunk's weights come from; None for torchvision's ImageNet weights or a random init.
+
+    ``features.pretrained``: "imagenet", "none", "crops" (ZF-5 pre-trained on object crops of the
+    training set, ``detection.training.pretrain``) or a path to a checkpoint of the trunk's
+    state_dict. A trained work dir records the file it used and its SHA-1 in meta.json
+    (``recorded``): a pre-trained ZF-5 is then taken from that path, not from the cache's
+    ``latest.txt`` (which a later run on a shared cache may move), and a file whose bytes changed
+    is refused.
+
+    Raises:
+        InputError: the file is missing, or is not the one the work dir was trained with.
+    """
+    pretrained = cfg.features.pretrained
+    if pretrained in ("imagenet", "none"):
+        return None
+    if pretrained == "crops":
+        path = Path(recorded["path"]) if recorded else pretrained_trunk_path(work.cache)
+    else:
+        path = Path(pretrained)
+    if not path.is_file():
+        raise InputError(path, "trunk checkpoint not found (features.pretrained)")
+    if recorded and file_digest(path) != recorded["sha1"]:
+        raise InputError(path, f"not the trunk this work dir was trained with (SHA-1 {recorded['sha1']}); "
+                               "restore that file or train again")
+    return path
+
+
+def build_network(cfg: DetectorConfig, device: torch.device,
+                  weights: Path | None = None) -> tuple[torch.nn.Module, TrunkInfo]:
     """The trunk the config asks for, with its weights, in eval mode on ``device``.
 
-    ``features.pretrained``: "imagenet" (torchvision's weights), "none" (random), "crops" (ZF-5
-    pre-trained on object crops of the training set, see ``detection.training.pretrain``; must exist in the
-    work dir), or a path to a checkpoint holding the trunk's state_dict.
+    Args:
+        weights: the trunk's state_dict file (:func:`trunk_weights_file`); None: torchvision's
+            ImageNet weights when ``features.pretrained`` is "imagenet", else a random init.
     """
     fc = cfg.features
     trunk, info = build_trunk(fc.backbone, pretrained=fc.pretrained == "imagenet")
-    if fc.pretrained == "crops":
-        state = torch.load(pretrained_trunk_path(work.cache), weights_only=True)
-        trunk.load_state_dict(state)
-    elif fc.pretrained not in ("imagenet", "none"):
-        path = Path(fc.pretrained)
-        if not path.is_file():
-            raise InputError(path, "trunk checkpoint not found (features.pretrained)")
+    if weights is not None:
         try:
-            trunk.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
-        except (RuntimeError, KeyError, OSError) as err:
-            raise InputError(path, f"not a {fc.backbone} trunk state_dict ({str(err).splitlines()[0]})") from None
+            trunk.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
+        except (RuntimeError, KeyError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
+            raise InputError(weights, f"not a {fc.backbone} trunk state_dict ({str(err).splitlines()[0]})") from None
     trunk = trunk.to(device).to(memory_format=torch.channels_last).eval()
     for p in trunk.parameters():
         p.requires_grad_(False)
@@ -183,7 +207,8 @@ def open_detector(root: Path, device: torch.device, overrides: list[str] | None 
     work = WorkDir.open(root, cache_dir)
     cfg = work.load_config(overrides)
     classes = work.classes()
-    trunk, info = build_network(cfg, work, device)
+    weights = trunk_weights_file(cfg, work, work.read_meta().get("trunk_file"))
+    trunk, info = build_network(cfg, device, weights)
     model = load_model(cfg, work, info, len(classes), device)
     source = make_source(cfg, trunk, info, work, device, cache_conv5=False)
     return Detector(work, cfg, classes, trunk, info, source, model)

@@ -99,3 +99,25 @@ def test_test_time_levers_change_little_and_keep_the_default_results(tiny_workdi
     bad = ["--work-dir", str(tiny_workdir), "--set", "features.backbone=zf5"]
     assert test_det.run_cli(test_det.main, bad) == 2
     assert "test-time" in capsys.readouterr().err
+
+
+def test_work_dir_names_its_trunk_file_and_refuses_another(tiny_voc, tmp_path, capsys):
+    """Trained from a trunk checkpoint, a work dir records it by SHA-1; a changed file is refused."""
+    import torch
+
+    from data.cache import file_digest
+    from detection.models.backbones import zf5_trunk
+
+    trunk_file = tmp_path / "zf5.pt"
+    torch.manual_seed(0)
+    torch.save(zf5_trunk().state_dict(), trunk_file)
+    work = tmp_path / "zf5_work"
+    argv = ["--data-root", str(tiny_voc), "--work-dir", str(work), "--backbone", "zf5",
+            "--pretrained", str(trunk_file), *TINY_TRAIN]
+    assert train_det.main(argv) == 0
+    meta = json.loads((work / "meta.json").read_text())
+    assert meta["trunk_file"] == {"path": str(trunk_file.resolve()), "sha1": file_digest(trunk_file)}
+    torch.save(zf5_trunk().state_dict(), trunk_file)  # another trunk under the same name
+    assert test_det.run_cli(test_det.main, ["--work-dir", str(work), "--no-progress"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "zf5.pt" in errors[0] and "not the trunk this work dir was trained with" in errors[0]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from data.cache import load_arrays, save_arrays
+from data.cache import file_digest, load_arrays, save_arrays
 from data.errors import InputError
 from data.records import Dataset
 from detection.config import DetectorConfig
@@ -27,7 +27,7 @@ from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
 from detection.training.finetune import finetune
 from detection.training.windows import ImageWindows, build_windows
-from detection.workdir import WorkDir, build_network, make_source, new_head
+from detection.workdir import WorkDir, build_network, make_source, new_head, trunk_weights_file
 from proposals.store import ensure_proposals
 from svm.model import compute_feature_scale
 from svm.regions import RegionSet
@@ -121,7 +121,10 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     if "proposals" not in done:
         finish("proposals")
     windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
-    trunk, info = build_network(cfg, work, device)
+    weights = trunk_weights_file(cfg, work, meta.get("trunk_file"))
+    if weights is not None:  # the work dir names the trunk file it was trained from
+        meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
+    trunk, info = build_network(cfg, device, weights)
     source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
     # 2. conv5 maps, once per image
     if cfg.method == "spp":

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from data.cache import file_digest
 from data.errors import InputError
 from detection.config import DetectorConfig
 from detection.config_io import load_config, save_config
@@ -23,7 +24,7 @@ from detection.models.backbones import zf5_trunk
 from detection.models.bbox_regression import BBoxRegressors
 from detection.models.head import FcHead
 from detection.training.pretrain import FOLDER, POINTER
-from detection.workdir import WorkDir, build_network, new_head, open_detector
+from detection.workdir import WorkDir, build_network, new_head, open_detector, trunk_weights_file
 from svm.model import LinearSVMs
 
 CPU = torch.device("cpu")
@@ -36,7 +37,7 @@ def write_work_dir(root: Path, cfg: DetectorConfig, cache_dir: Path | None = Non
     work = WorkDir(root, cache_dir)
     save_config(cfg, work.config)
     work.write_meta({"classes": list(CLASSES), "cache_dir": str(work.cache), "stages_done": []})
-    trunk, info = build_network(cfg, work, CPU)
+    trunk, info = build_network(cfg, CPU, trunk_weights_file(cfg, work))
     head = new_head(cfg, info, len(CLASSES))
     torch.save(head.state_dict(), work.head)
     rng = np.random.default_rng(seed)
@@ -106,3 +107,23 @@ def test_model_key_follows_the_trained_files_and_the_config(tmp_path):
     assert model_key(open_detector(work.root, CPU, ["test.max_per_image=5"])) != key
     write_work_dir(tmp_path / "w", cfg, seed=1)  # retrained: other SVMs and regressors
     assert model_key(open_detector(work.root, CPU)) != key
+
+
+def test_a_work_dir_runs_only_with_the_trunk_file_it_was_trained_from(tmp_path):
+    """The recorded file is used even when the shared cache's latest.txt moves on, and must not change."""
+    shared = tmp_path / "shared_cache"
+    (shared / FOLDER).mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(zf5_trunk().state_dict(), shared / FOLDER / "trained.pt")
+    torch.save(zf5_trunk().state_dict(), shared / FOLDER / "other.pt")  # another run's pre-training
+    (shared / FOLDER / POINTER).write_text("other.pt")
+    cfg = load_config(None, TINY[:-1] + ["features.pretrained=crops"])
+    work = write_work_dir(tmp_path / "w", cfg, cache_dir=shared)
+    trained = shared / FOLDER / "trained.pt"
+    work.write_meta({**work.read_meta(), "trunk_file": {"path": str(trained), "sha1": file_digest(trained)}})
+    det = open_detector(work.root, CPU)
+    want = torch.load(trained, weights_only=True)["0.weight"]
+    assert torch.equal(det.trunk.state_dict()["0.weight"], want)
+    torch.save(zf5_trunk().state_dict(), trained)  # the file changes under the work dir
+    with pytest.raises(InputError, match="not the trunk this work dir was trained with"):
+        open_detector(work.root, CPU)
