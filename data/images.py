@@ -1,4 +1,11 @@
-"""Reading images: one place that turns a file into an (H, W, 3) uint8 RGB array or a clear error."""
+"""Reading images: one place that turns a file into an (H, W, 3) uint8 RGB array or a clear error.
+
+OpenCV does the decoding, and :data:`cv2.IMREAD_COLOR` normalises the odd files real datasets
+hold: grey, 16-bit (scaled to 8 bits), RGBA (alpha dropped) and CMYK JPEGs all come back as
+8-bit RGB. An empty, truncated or non-image file, and a "decompression bomb" whose header declares
+more pixels than OpenCV's guard allows (``CV_IO_MAX_IMAGE_PIXELS``, 2**30 by default; checked
+before decoding), are an :class:`InputError` naming the file.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +30,15 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(path, "image file not found")
     # imdecode on the bytes rather than imread: it never prints libjpeg warnings on its own.
     buf = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    if not buf.size:
+        raise InputError(path, "image file is empty (0 bytes)")
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error as err:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(err):
+            raise InputError(path, "image declares more pixels than CV_IO_MAX_IMAGE_PIXELS allows "
+                             "(a decompression bomb?); refused before decoding") from None
+        raise InputError(path, f"cannot decode image (OpenCV: {str(err).strip().splitlines()[-1]})") from None
     if img is None:
         raise InputError(path, "cannot decode image (corrupt or not an image file)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

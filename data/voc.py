@@ -16,6 +16,15 @@ Bad boxes: an inverted or empty box (``xmax < xmin``) is rejected with :class:`I
 that pokes slightly outside the image (real VOC has a few) is clipped with a logged warning; a box
 that lies far outside the image is rejected. XML is parsed with ``defusedxml``, so entity-expansion
 bombs and external entities are refused with an :class:`InputError` instead of hanging.
+
+Untrusted names and paths (see :mod:`data.safe_input`): split files and ``classes.txt`` may carry a
+byte-order mark, Windows line ends, blank lines and ``#`` comments. Every image id, class name and
+split name must be a plain file name (no absolute path, ``..``, separator, leading dot or control
+character); a bad one is refused with the split file and line number before any file is opened.
+Annotations and images are read only from inside the dataset: a file's real location (symlinks
+resolved) must lie inside the resolved ``root``, or inside the resolved ``Annotations/`` or
+``JPEGImages/`` folder it is listed in. So a symlinked ``JPEGImages`` folder (a common way to share
+images between copies of a dataset) works, but a per-file link to ``/etc/hostname`` is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from tqdm import tqdm
 from data.cache import atomic_write_text
 from data.errors import InputError
 from data.records import Dataset, ImageRecord
+from data.safe_input import check_inside, check_name, read_lines
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +66,8 @@ def read_classes(root: Path) -> tuple[str, ...]:
     path = Path(root) / "classes.txt"
     if not path.is_file():
         return VOC_CLASSES
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # Class names name the result files (comp4_det_<split>_<class>.txt), so they must be file names.
+    names = [check_name(name, f"{path}:{n}", "class name") for n, name in read_lines(path)]
     if not names:
         raise InputError(path, "class list is empty")
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -71,20 +82,24 @@ def write_classes(root: Path, classes: Sequence[str]) -> None:
 
 
 def split_path(root: Path, split: str) -> Path:
+    check_name(split, "split", "split name")  # it names the split file and the outputs' folders
     return Path(root) / "ImageSets" / "Main" / f"{split}.txt"
 
 
 def read_split(root: Path, split: str) -> list[str]:
     """Image ids listed in ``ImageSets/Main/<split>.txt``, in file order.
 
+    The file may have a byte-order mark, any line ends, blank lines and ``#`` comments.
+
     Raises:
-        InputError: the file is missing, empty, or lists an id twice.
+        InputError: the file is missing, empty, lists an id twice, or lists an id that is not a
+            plain file name (naming the file and line).
     """
     path = split_path(root, split)
     if not path.is_file():
         raise InputError(path, f"split file for split '{split}' not found")
     # The first token only: class-specific VOC split files carry a second "+1/-1" column.
-    ids = [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    ids = [check_name(line.split()[0], f"{path}:{n}") for n, line in read_lines(path)]
     if not ids:
         raise InputError(path, "split file lists no image ids")
     if len(set(ids)) != len(ids):
@@ -207,12 +222,16 @@ def parse_annotation(
 
 
 def image_path(root: Path, image_id: str) -> Path:
-    """``JPEGImages/<id>.jpg``, or ``.png`` when only that exists (existence checked, not decoded)."""
+    """``JPEGImages/<id>.jpg``, or ``.png`` when only that exists (existence checked, not decoded).
+
+    Raises:
+        InputError: neither exists, or the file found points outside the dataset (see above).
+    """
     folder = Path(root) / "JPEGImages"
     for ext in IMAGE_EXTENSIONS:
         path = folder / f"{image_id}{ext}"
         if path.is_file():
-            return path
+            return check_inside(path, root, folder)
     raise InputError(folder / f"{image_id}.jpg", "image file not found (tried .jpg and .png)")
 
 
@@ -234,9 +253,10 @@ def load_voc(root: Path, split: str, classes: Sequence[str] | None = None) -> Da
     ids = read_split(root, split)
     records = []
     for image_id in tqdm(ids, desc=f"reading {split} annotations", disable=len(ids) < 1000, leave=False):
-        size, boxes, labels, difficult, truncated = parse_annotation(
-            root / "Annotations" / f"{image_id}.xml", class_index
-        )
+        xml_path = root / "Annotations" / f"{image_id}.xml"
+        if xml_path.exists():  # a missing one is reported by parse_annotation
+            check_inside(xml_path, root, root / "Annotations")
+        size, boxes, labels, difficult, truncated = parse_annotation(xml_path, class_index)
         path = image_path(root, image_id)
         records.append(ImageRecord(image_id, path, size, boxes, labels, difficult, truncated))
     log.info("loaded %s/%s: %d images, %d objects", root, split, len(records),

@@ -3,12 +3,14 @@
 Keys are dotted paths into the nested dataclasses (``finetune.iterations=2000``,
 ``features.scales=[480,688]``); values are parsed as YAML, then checked against the field's type.
 An unknown key or a value of the wrong type is an :class:`~data.errors.InputError` naming the
-file (or ``--set``) and the key.
+file (or ``--set``) and the key; an unknown key also names the closest valid one ("did you mean
+'finetune.iterations'?"), or lists the valid keys at that level when none is close.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -48,6 +50,14 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
     raise InputError(where, f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
 
 
+def _suggest(name: Any, names: set[str], prefix: str) -> str:
+    """'did you mean ...?' for the closest valid key at this level, else the valid keys."""
+    close = difflib.get_close_matches(str(name), sorted(names), n=1)
+    if close:
+        return f"did you mean {prefix + close[0]!r}?"
+    return f"valid keys{' under ' + repr(prefix[:-1]) if prefix else ''}: {', '.join(sorted(names))}"
+
+
 def _merge(obj: Any, updates: dict[str, Any], where: str, prefix: str = "") -> Any:
     """A copy of dataclass ``obj`` with ``updates`` (a nested dict) applied."""
     if not isinstance(updates, dict):
@@ -58,7 +68,7 @@ def _merge(obj: Any, updates: dict[str, Any], where: str, prefix: str = "") -> A
     for name, value in updates.items():
         key = f"{prefix}{name}"
         if name not in names:
-            raise InputError(where, f"unknown config key {key!r}")
+            raise InputError(where, f"unknown config key {key!r} ({_suggest(name, names, prefix)})")
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):
             changes[name] = _merge(current, value, where, key + ".")
@@ -99,7 +109,9 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None,
         if not Path(path).is_file():
             raise InputError(path, "config file not found")
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
+        except UnicodeDecodeError as err:
+            raise InputError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
         except yaml.YAMLError as err:
             raise InputError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
         cfg = _merge(cfg, data, str(path))

@@ -33,7 +33,7 @@ def test_save_and_reload_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("override, problem", [
-    (["finetune.iterashuns=3"], "unknown config key 'finetune.iterashuns'"),
+    (["finetune.iterashuns=3"], "unknown config key 'finetune.iterashuns' (did you mean 'finetune.iterations'?)"),
     (["finetune.iterations=many"], "finetune.iterations: expected int"),
     (["method=yolo"], "method must be one of"),
     (["nokey"], "expected KEY=VALUE"),
@@ -91,3 +91,27 @@ def test_only_test_time_keys_may_change_after_training(pairs, ok):
     else:
         with pytest.raises(InputError, match="only test-time settings"):
             check_test_time_overrides(pairs)
+
+
+@pytest.mark.parametrize("text, problem", [
+    # a typo: say which key, suggest the closest one at that level
+    ("finetune:\n  iterashuns: 3\n", "unknown config key 'finetune.iterashuns' (did you mean 'finetune.iterations'?)"),
+    ("featurs:\n  scales: [480]\n", "unknown config key 'featurs' (did you mean 'features'?)"),
+    # nothing close: list what is valid there
+    ("finetune:\n  zzz: 1\n", "unknown config key 'finetune.zzz' (valid keys under 'finetune': batch_size,"),
+])
+def test_unknown_key_in_a_file_says_which_and_suggests(tmp_path, text, problem):
+    f = tmp_path / "typo.yaml"
+    f.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_config(f)
+    assert str(err.value).startswith(f"{f}: ") and problem in str(err.value)
+
+
+def test_config_file_with_bom_and_crlf_reads(tmp_path):
+    f = tmp_path / "windows.yaml"
+    f.write_bytes(b"\xef\xbb\xbffinetune:\r\n  iterations: 7\r\n")
+    assert load_config(f).finetune.iterations == 7
+    f.write_bytes(b"finetune:\n  iterations: \xff\n")  # Latin-1, not UTF-8
+    with pytest.raises(InputError, match="windows.yaml: not UTF-8 text"):
+        load_config(f)
