@@ -9,8 +9,11 @@ with VOC's 1-based pixel coordinates: xmin = x1 + 1, ymin = y1 + 1, xmax = x2, y
 inverse of the VOC reader). Boxes are written with 1 decimal, like py-faster-rcnn, so a round trip
 is exact to 0.05 px; scores with 9 significant digits, which round-trips a float32 exactly (so the
 ranking, and ties, survive). Images are written in the order given (pass split order, so that the
-devkit's stable sort breaks score ties the way :func:`eval.voc_ap.evaluate_voc` does). A class
-whose file is absent has no detections.
+devkit's stable sort breaks score ties the way :func:`eval.voc_ap.evaluate_voc` does on our
+in-memory detections). A class whose file is absent has no detections.
+
+Reading keeps each class file's line order (and its numbers as doubles) beside the per-image view,
+so a file written by another tool, in any order, is scored with the devkit's tie order.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from data.cache import atomic_write_text
 from data.errors import InputError
 from data.records import Detections
+from eval.voc_ap import ClassDetections, LineOrderedDetections
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +103,8 @@ def read_result_files(
     split: str,
     image_ids: Sequence[str],
     comp: str = DEFAULT_COMP,
-) -> dict[str, Detections]:
-    """Read devkit result files back into per-image detections.
+) -> LineOrderedDetections:
+    """Read devkit result files back into per-image detections, remembering each file's line order.
 
     Args:
         det_dir: the folder holding ``<comp>_det_<split>_<class>.txt`` files.
@@ -110,8 +114,9 @@ def read_result_files(
         comp: the devkit competition prefix.
 
     Returns:
-        image_id -> Detections (0-based boxes, float32) for every id of the split, in split order;
-        within an image, detections are in class order then file order.
+        a mapping image_id -> Detections (0-based boxes, float32) for every id of the split, in
+        split order, within an image in class order then file order; its ``by_class[k]`` holds
+        class k's lines in file order (float64), which :func:`eval.voc_ap.evaluate_voc` ranks.
 
     Raises:
         InputError: a malformed line (file and line number), an image id not in the split, a box
@@ -121,26 +126,38 @@ def read_result_files(
     per_image: dict[str, tuple[list, list, list]] = {i: ([], [], []) for i in image_ids}
     if not Path(det_dir).is_dir():
         raise InputError(det_dir, "detection folder does not exist")
+    by_class = []
     for k, name in enumerate(classes):
-        path = result_path(det_dir, split, name, comp)
-        if not path.is_file():
-            log.info("no result file %s: class %r has no detections", path.name, name)
-            continue
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as err:
-            raise InputError(path, f"cannot read result file ({err})") from None
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            image_id, score, box = _parse_line(path, number, line, known)
+        lines = [_parse_line(path, n, line, known) for path, n, line in _class_lines(det_dir, split, name, comp)]
+        for image_id, score, box in lines:
             boxes, scores, labels = per_image[image_id]
             boxes.append(box)
             scores.append(score)
             labels.append(k)
-    return {
+        by_class.append(
+            ClassDetections(
+                tuple(line[0] for line in lines),
+                np.asarray([line[1] for line in lines], np.float64),
+                np.asarray([line[2] for line in lines], np.float64).reshape(-1, 4),
+            )
+        )
+    images = {
         i: Detections(
             np.asarray(b, np.float32).reshape(-1, 4), np.asarray(s, np.float32), np.asarray(lab, np.int64)
         )
         for i, (b, s, lab) in per_image.items()
     }
+    return LineOrderedDetections(images, tuple(by_class))
+
+
+def _class_lines(det_dir: Path, split: str, name: str, comp: str) -> list[tuple[Path, int, str]]:
+    """(path, 1-based line number, line) of every non-blank line of a class's file; [] if absent."""
+    path = result_path(det_dir, split, name, comp)
+    if not path.is_file():
+        log.info("no result file %s: class %r has no detections", path.name, name)
+        return []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(path, f"cannot read result file ({err})") from None
+    return [(path, n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]

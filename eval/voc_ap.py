@@ -1,11 +1,21 @@
 """PASCAL VOC detection AP and mAP, scored exactly as the official devkit (VOCevaldet, VOCap).
 
 Per class: all detections of the class over the split are sorted by descending score with a
-STABLE sort (the devkit's ``sort(-confidence)`` in MATLAB is stable). Ties therefore keep input
-order, which here is: images in the order of ``records`` (the split file), then detections in the
-order of each image's :class:`~data.records.Detections`. A result file written by
-:mod:`eval.result_files` lists detections in that same order, so the MATLAB devkit breaks ties the
-same way. Matching is in :mod:`eval.matching`. Then
+STABLE sort (the devkit's ``sort(-confidence)`` in MATLAB is stable), so tied scores keep their
+input order, and that order changes the AP (by up to a few points on coarse scores). The input
+order is:
+
+- for detections read from result files (:func:`eval.result_files.read_result_files`, which
+  returns :class:`LineOrderedDetections`): each class file's LINE order, whatever it is, because
+  the devkit reads ``comp4_det_test_<class>.txt`` with ``textread`` and sorts that. Scores and
+  boxes are then the file's numbers as doubles (the devkit's ``%f``), not rounded to float32,
+  which could create ties the devkit does not see.
+- for our own in-memory detections (any other mapping): images in the order of ``records`` (the
+  split file), then detections in the order of each image's :class:`~data.records.Detections`.
+  :func:`eval.result_files.write_result_files` writes lines in that same order, so the MATLAB
+  devkit, and this module reading those files back, break ties the same way.
+
+Matching is in :mod:`eval.matching`. Then
 
     rec = cumsum(tp) / npos        (npos = number of non-difficult GTs of the class)
     prec = cumsum(tp) / (cumsum(tp) + cumsum(fp))
@@ -26,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,10 +130,59 @@ class VOCResult:
         }
 
 
+@dataclass(frozen=True, eq=False)
+class ClassDetections:
+    """All detections of one class over a split, in the devkit's input order (a result file's lines).
+
+    Attributes:
+        image_ids: (R,) the image id of each detection.
+        scores: (R,) float64, as written in the file.
+        boxes: (R, 4) float64, 0-based x1, y1, x2, y2.
+    """
+
+    image_ids: tuple[str, ...]
+    scores: np.ndarray
+    boxes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+
+@dataclass(frozen=True, eq=False)
+class LineOrderedDetections(Mapping[str, Detections]):
+    """image_id -> Detections, which also remembers each class's detections in input order.
+
+    It reads like any detections mapping (``tools/eval_voc.py`` hands it to COCO AP and plots too);
+    :func:`evaluate_voc` ranks ``by_class[k]`` instead of regrouping by image, as the devkit does.
+    Built by :func:`eval.result_files.read_result_files`; both views hold the same detections.
+
+    Attributes:
+        per_image: image_id -> Detections (float32), in split order.
+        by_class: K entries, class id order: the class's detections in line order.
+    """
+
+    per_image: Mapping[str, Detections]
+    by_class: tuple[ClassDetections, ...]
+
+    def __getitem__(self, image_id: str) -> Detections:
+        return self.per_image[image_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.per_image)
+
+    def __len__(self) -> int:
+        return len(self.per_image)
+
+
 def _class_detections(
     detections: Mapping[str, Detections], order: Sequence[str], k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Detections of class ``k`` in split order: (image index (R,), boxes (R, 4), scores (R,))."""
+    """Detections of class ``k`` in input order: (image index into ``order`` (R,), boxes (R, 4), scores (R,))."""
+    if isinstance(detections, LineOrderedDetections):
+        lines = detections.by_class[k]
+        index = {image_id: i for i, image_id in enumerate(order)}
+        images = np.fromiter((index[i] for i in lines.image_ids), np.int64, len(lines))
+        return images, np.asarray(lines.boxes, np.float64).reshape(-1, 4), np.asarray(lines.scores, np.float64)
     images, boxes, scores = [], [], []
     for i, image_id in enumerate(order):
         det = detections.get(image_id)
@@ -146,6 +205,13 @@ def _check_inputs(detections: Mapping[str, Detections], records: Sequence[ImageR
         labels = np.asarray(det.labels)
         if labels.size and (labels.min() < 0 or labels.max() >= k):
             raise InputError("detections", f"image {image_id!r} has class ids outside 0..{k - 1}")
+    if isinstance(detections, LineOrderedDetections):
+        if len(detections.by_class) != k:
+            raise InputError("detections", f"{len(detections.by_class)} classes of result lines, expected {k}")
+        for lines in detections.by_class:
+            unknown = set(lines.image_ids) - known
+            if unknown:
+                raise InputError("detections", f"image id {min(unknown)!r} is not in the ground-truth split")
 
 
 def score_class(
@@ -154,7 +220,11 @@ def score_class(
     k: int,
     iou_threshold: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """VOCevaldet for class id ``k``: (recall (R,), precision (R,), npos)."""
+    """VOCevaldet for class id ``k``: (recall (R,), precision (R,), npos).
+
+    Ranks the class's detections in input order (see the module docstring): a
+    :class:`LineOrderedDetections` in its result file's line order, any other mapping in split order.
+    """
     order = [r.image_id for r in records]
     det_image, det_boxes, det_scores = _class_detections(detections, order, k)
     ranking = np.argsort(-det_scores, kind="stable")  # MATLAB sort(-confidence) is stable
@@ -181,7 +251,8 @@ def evaluate_voc(
 
     Args:
         detections: image_id -> Detections (0-based boxes, labels are class ids into ``classes``);
-            an image without an entry has no detections.
+            an image without an entry has no detections. A :class:`LineOrderedDetections` (from
+            :func:`eval.result_files.read_result_files`) is ranked in its files' line order.
         records: the ground-truth images of the split (difficult GTs included).
         classes: the K class names.
         metric: "voc07" (11-point) or "voc10" (area under the envelope).

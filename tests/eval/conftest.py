@@ -28,6 +28,43 @@ def _dets(boxes, scores, labels) -> Detections:
     )
 
 
+def _slow_vocevaldet(ids, scores, boxes_1based, gts, threshold=0.5):
+    """VOCevaldet line by line (1-based boxes, MATLAB loops): (recall, precision).
+
+    ``ids``, ``scores``, ``boxes_1based`` are the detections in the devkit's input order (for a
+    result file, its line order, as ``textread`` returns them); gts: id -> (BB list, diff list).
+    """
+    order = sorted(range(len(scores)), key=lambda d: -scores[d])  # Python's sort is stable too
+    claimed = {i: [False] * len(g[0]) for i, g in gts.items()}
+    npos = sum(sum(1 for d in g[1] if not d) for g in gts.values())
+    tp, fp = [], []
+    for d in order:
+        bb = boxes_1based[d]
+        ovmax, jmax = -np.inf, -1
+        for j, bbgt in enumerate(gts[ids[d]][0]):
+            bi = [max(bb[0], bbgt[0]), max(bb[1], bbgt[1]), min(bb[2], bbgt[2]), min(bb[3], bbgt[3])]
+            iw, ih = bi[2] - bi[0] + 1, bi[3] - bi[1] + 1
+            if iw > 0 and ih > 0:
+                ua = (bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1) + (bbgt[2] - bbgt[0] + 1) * (bbgt[3] - bbgt[1] + 1) - iw * ih
+                if iw * ih / ua > ovmax:
+                    ovmax, jmax = iw * ih / ua, j
+        t = f = 0
+        if ovmax >= threshold:
+            if not gts[ids[d]][1][jmax]:
+                if not claimed[ids[d]][jmax]:
+                    t, claimed[ids[d]][jmax] = 1, True
+                else:
+                    f = 1
+        else:
+            f = 1
+        tp.append(t)
+        fp.append(f)
+    tp, fp = np.cumsum(tp), np.cumsum(fp)
+    rec = tp / npos
+    prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+    return rec, prec
+
+
 @pytest.fixture
 def make_record():
     return _record
@@ -36,3 +73,8 @@ def make_record():
 @pytest.fixture
 def make_dets():
     return _dets
+
+
+@pytest.fixture
+def slow_vocevaldet():
+    return _slow_vocevaldet

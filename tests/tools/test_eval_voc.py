@@ -81,3 +81,18 @@ def test_bad_result_line_is_one_line_error(voc_root, tmp_path, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and errors[0].startswith("error: ")  # one line, no traceback
     assert "comp4_det_test_cat.txt, line 2" in errors[0] and "'000009'" in errors[0]
+
+
+def test_tied_scores_follow_the_files_line_order(voc_root, tmp_path):
+    # cat GTs: one in 000001, one in 000002 (npos 2). The file lists 000002 before 000001, both
+    # at 0.5: TP (000002), FP (000001, no overlap), then TP (000001) at 0.4. The devkit's stable
+    # sort keeps that order: precision 1, .5, 2/3 at recall .5, .5, 1 -> 11-point AP
+    # (6 * 1 + 5 * 2/3) / 11 = 28/33. Split order (000001 first) would rank the FP first: 2/3.
+    det_dir = tmp_path / "results"
+    det_dir.mkdir()
+    result_path(det_dir, "test", "cat").write_text(
+        "000002 0.5 51 51 120 110\n000001 0.5 101 1 110 10\n000001 0.4 11 21 60 80\n"
+    )
+    out_json = tmp_path / "map.json"
+    assert main(["--data-root", str(voc_root), "--det-dir", str(det_dir), "--json", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["ap"]["cat"] == pytest.approx(28 / 33)
