@@ -1,8 +1,9 @@
 """Detecting every image of a split with an opened work dir, one cached entry per image.
 
 The per-image detections go to WORK_DIR/detections/<split>-<key>/<image_id>.npz, where the key
-hashes the resolved config and the trained model files, so an interrupted test run resumes and a
-retrained model never reuses stale detections.
+hashes the resolved config and the trained model files, and each entry holds the SHA-1 of the image
+it was computed from: an interrupted test run resumes, and neither a retrained model nor an image
+replaced under the same id (a regenerated test set) ever reuses stale detections.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from proposals.store import ensure_proposals
 
 log = logging.getLogger(__name__)
 
-_KEYS = ("boxes", "scores", "labels")
+_KEYS = ("boxes", "scores", "labels", "digest")
 
 
 def model_key(detector: Detector) -> str:
@@ -47,14 +48,15 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
         if record.image_id not in run.boxes:
             continue
         path = folder / f"{record.image_id}.npz"
+        digest = file_digest(record.path)
         cached = load_arrays(path, _KEYS)
-        if cached is not None:
+        if cached is not None and str(cached["digest"]) == digest:
             out[record.image_id] = Detections(cached["boxes"], cached["scores"], cached["labels"])
             continue
         det = detect_image(record, run.boxes[record.image_id], detector.source, detector.model, cfg.test, sw)
         if sw is not None:
             sw.next_image()
-        save_arrays(path, boxes=det.boxes, scores=det.scores, labels=det.labels)
+        save_arrays(path, boxes=det.boxes, scores=det.scores, labels=det.labels, digest=np.array(digest))
         out[record.image_id] = det
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
              np.mean([len(d) for d in out.values()]) if out else 0.0)

@@ -1,13 +1,12 @@
 """Opening a trained work dir: the one path from files on disk to a ready detector.
 
-The work dirs here are written by hand (config, meta, head, SVMs, box regressors of a tiny ZF-5
-detector), so each test sees exactly which file decides what.
+The work dirs here are written by hand (``write_work_dir``: config, meta, head, SVMs, box regressors
+of a tiny ZF-5 detector), so each test sees exactly which file decides what.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,43 +14,26 @@ import torch
 
 from data.cache import file_digest
 from data.errors import InputError
-from detection.config import DetectorConfig
-from detection.config_io import load_config, save_config
+from detection.config_io import load_config
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp_source import SPPSource
 from detection.inference.split import model_key
 from detection.models.backbones import zf5_trunk
-from detection.models.bbox_regression import BBoxRegressors
 from detection.models.head import FcHead
 from detection.training.pretrain import FOLDER, POINTER
-from detection.workdir import WorkDir, build_network, new_head, open_detector, trunk_weights_file
+from detection.workdir import open_detector
 from svm.model import LinearSVMs
+from tests.detection.conftest import write_work_dir
 
 CPU = torch.device("cpu")
-CLASSES = ("circle", "square")
 TINY = ["head.fc6=8", "head.fc7=8", "features.scales=[64]", "features.backbone=zf5", "features.pretrained=none"]
-
-
-def write_work_dir(root: Path, cfg: DetectorConfig, cache_dir: Path | None = None, seed: int = 0) -> WorkDir:
-    """A complete work dir for ``cfg``, with random trained files, as tools/train_det.py leaves it."""
-    work = WorkDir(root, cache_dir)
-    save_config(cfg, work.config)
-    work.write_meta({"classes": list(CLASSES), "cache_dir": str(work.cache), "stages_done": []})
-    trunk, info = build_network(cfg, CPU, trunk_weights_file(cfg, work))
-    head = new_head(cfg, info, len(CLASSES))
-    torch.save(head.state_dict(), work.head)
-    rng = np.random.default_rng(seed)
-    LinearSVMs(rng.normal(size=(cfg.head.fc7, 2)).astype(np.float32), np.zeros(2, np.float32), 1.0).save(work.svms)
-    d = head.fc6.in_features
-    BBoxRegressors(rng.normal(size=(2, d, 4)).astype(np.float32), np.zeros((2, 4), np.float32), 1.0).save(work.bbox)
-    return work
 
 
 def test_open_detector_gives_the_trained_pieces(tmp_path):
     cfg = load_config(None, TINY)
     work = write_work_dir(tmp_path / "w", cfg)
     det = open_detector(work.root, CPU)
-    assert det.classes == CLASSES and det.cfg == cfg
+    assert det.classes == ('circle', 'square') and det.cfg == cfg
     assert isinstance(det.source, SPPSource) and det.source.cache is None  # test time: conv5 not cached
     assert isinstance(det.model.head, FcHead) and det.model.layer == "fc7"
     assert np.array_equal(det.model.svms.weights, LinearSVMs.load(work.svms).weights)
