@@ -3,6 +3,11 @@
 Example:
     python tools/make_synthetic.py --out work/synthetic
     python tools/make_synthetic.py --out work/synthetic --num-trainval 400 --num-test 200 --seed 1
+    python tools/make_synthetic.py --out work/synthetic_voc07 --preset voc07
+
+Presets: "small" (the default) has 1-8 mostly small objects per image; "voc07" stands in for PASCAL
+VOC 2007 (objects per image, object size relative to the image, box aspects, truncated and difficult
+rates). Either way the tool prints the set's statistics next to VOC 2007's reference values.
 
 The folder then holds JPEGImages/, Annotations/, ImageSets/Main/{train,val,trainval,test}.txt,
 classes.txt and synthetic.json (the parameters; written last, so its presence means "complete").
@@ -26,7 +31,8 @@ from pathlib import Path
 
 from data.cache import atomic_write_text
 from data.errors import InputError
-from data.synthetic import CLASSES, generate
+from data.synthetic import CLASSES, DEFAULT_PRESET, PRESETS, format_table, generate, set_statistics
+from data.voc import load_voc
 from tools.common import run_cli, setup_logging
 
 log = logging.getLogger("make_synthetic")
@@ -43,6 +49,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--num-trainval", type=int, default=200, help="trainval images (half train, half val; default 200)")
     p.add_argument("--num-test", type=int, default=100, help="test images (default 100)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed -> byte-identical files (default 0)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                   help=f"regime: small (1-8 small objects per image) or voc07 (sized like PASCAL VOC 2007); "
+                        f"default {DEFAULT_PRESET}")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -65,6 +74,14 @@ def _check_replaceable(out: Path) -> None:
                              "choose an empty or new folder")  # fmt: skip
 
 
+def print_statistics(out: Path, preset: str) -> None:
+    """Print the written set's statistics (read back as users will read it) next to VOC 2007's."""
+    columns = {f"{preset} {split}": set_statistics(load_voc(out, split).records) for split in ("trainval", "test")}
+    print(f"\nstatistics of {out} (preset {preset}); VOC 2007 values marked ~ are approximate or estimated, "
+          "see data/synthetic/stats.py")  # fmt: skip
+    print(format_table(columns))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(verbose=args.verbose)
@@ -73,15 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     params = {"num_trainval": args.num_trainval, "num_test": args.num_test, "seed": args.seed,
               "num_classes": len(CLASSES), "format_version": FORMAT_VERSION}  # fmt: skip
+    if args.preset != DEFAULT_PRESET:  # recorded only then: folders made before presets stay valid
+        params["preset"] = args.preset
     if read_manifest(out) == params:
         print(f"{out} already holds the synthetic dataset with these parameters; nothing to do")
+        print_statistics(out, args.preset)
         return 0
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        generate(tmp, args.num_trainval, args.num_test, args.seed)
+        generate(tmp, args.num_trainval, args.num_test, args.seed, PRESETS[args.preset])
         atomic_write_text(tmp / MANIFEST, json.dumps(params, indent=2, sort_keys=True) + "\n")  # last
         if out.exists():
             shutil.rmtree(out)  # checked above: only our own (stale or partial) dataset
@@ -92,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     total = args.num_trainval + args.num_test
     print(f"wrote {out}: {args.num_trainval} trainval + {args.num_test} test images, {len(CLASSES)} classes, "
           f"{seconds:.1f} s ({seconds / total * 1000:.0f} ms per image)")  # fmt: skip
+    print_statistics(out, args.preset)
     return 0
 
 

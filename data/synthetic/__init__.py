@@ -2,10 +2,23 @@
 
 Shapes of 12 classes (some pairs deliberately easy to confuse) with varied aspect, rotation,
 colour, texture (including patches of real photos) and shading, plus unannotated distractors,
-pasted with occlusion and truncation onto crops of real photographs. See :func:`generate`.
+pasted with occlusion and truncation onto crops of real photographs. See :func:`generate`; named
+regimes in :data:`PRESETS` ("small", the default; "voc07", sized like PASCAL VOC 2007), measured by
+:func:`set_statistics` against :data:`VOC07_REFERENCE`.
 """
 
-from data.synthetic.generate import SyntheticConfig, generate
+from data.synthetic.generate import DEFAULT_PRESET, PRESETS, SyntheticConfig, generate
 from data.synthetic.shapes import CLASSES
+from data.synthetic.stats import VOC07_REFERENCE, SetStatistics, format_table, set_statistics
 
-__all__ = ["CLASSES", "SyntheticConfig", "generate"]
+__all__ = [
+    "CLASSES",
+    "DEFAULT_PRESET",
+    "PRESETS",
+    "SetStatistics",
+    "SyntheticConfig",
+    "VOC07_REFERENCE",
+    "format_table",
+    "generate",
+    "set_statistics",
+]

@@ -34,6 +34,12 @@ class ComposeConfig:
     hidden_frac: float = 0.6  # ... and mostly hidden ones (brief: > ~60 % occluded)
     min_visible_px: int = 12  # fewer visible pixels: the object is not in the image at all
     max_distractors: int = 3  # unannotated clutter objects per image, 0..max
+    # VOC-like sizes and boxes (the voc07 preset); None = off, i.e. the log-uniform longer side
+    # above and each shape's own aspect, randomly rotated (the small preset).
+    rel_side_median: float | None = None  # median sqrt(box area) / sqrt(image area), log-normal
+    rel_side_sigma: float = 0.0  # ... standard deviation of its log
+    aspect_median: float | None = None  # median box width / height, log-normal
+    aspect_sigma: float = 0.0  # ... standard deviation of its log
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,22 @@ def _object_size(n: int, size: tuple[int, int], cfg: ComposeConfig, rng: np.rand
     top = cfg.max_size_frac * min(size) * min(1.0, np.sqrt(cfg.crowd_ref / max(n, 1)))
     top = max(top, cfg.min_size + 1)
     return float(np.exp(rng.uniform(np.log(cfg.min_size), np.log(top))))  # log-uniform, as scales are
+
+
+def _object_box(n: int, size: tuple[int, int], cfg: ComposeConfig,
+                rng: np.random.Generator) -> tuple[float, float | None]:  # fmt: skip
+    """(size, box aspect) to render one of ``n`` layers with (see :func:`shapes.render`).
+
+    Without VOC-like settings: (longer side, None), drawing exactly what earlier versions drew, so
+    that the small preset's files stay byte-identical.
+    """
+    if cfg.rel_side_median is None or cfg.aspect_median is None:
+        return _object_size(n, size, cfg, rng), None
+    crowd = min(1.0, np.sqrt(cfg.crowd_ref / max(n, 1)))  # crowded scenes hold smaller objects
+    rel = np.exp(rng.normal(np.log(cfg.rel_side_median), cfg.rel_side_sigma)) * crowd
+    side = float(np.clip(rel, 0.0, 1.0) * np.sqrt(size[0] * size[1]))  # sqrt(box area), px
+    aspect = float(np.exp(rng.normal(np.log(cfg.aspect_median), cfg.aspect_sigma)))
+    return max(side, cfg.min_size), float(np.clip(aspect, 0.2, 5.0))
 
 
 def _paste(canvas: np.ndarray, owner: np.ndarray, alpha: np.ndarray, fill: np.ndarray,
@@ -85,8 +107,8 @@ def compose(size: tuple[int, int], classes: list[int], rng: np.random.Generator,
     placed = []  # (layer index, label, full box, total pixels)
     for idx, label in enumerate(layers):
         # 2. draw, fill and place each layer, possibly across the border
-        s = _object_size(len(layers), size, cfg, rng)
-        alpha = render(label, s, rng) if label != DISTRACTOR else render_distractor(s, rng)
+        s, aspect = _object_box(len(layers), size, cfg, rng)
+        alpha = render(label, s, rng, aspect) if label != DISTRACTOR else render_distractor(s, rng, aspect)
         h, w = alpha.shape
         x0 = int(rng.integers(-int(cfg.max_outside * w), max(W - int((1 - cfg.max_outside) * w), 0) + 1))
         y0 = int(rng.integers(-int(cfg.max_outside * h), max(H - int((1 - cfg.max_outside) * h), 0) + 1))

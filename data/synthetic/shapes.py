@@ -3,7 +3,8 @@
 Each class draws a list of polygons in a unit frame (extent about [-1, 1]); a polygon with value
 255 adds to the shape, one with value 0 cuts a hole or a notch. :func:`render` then stretches the
 frame by the class's aspect range, rotates it, scales it so that the longer side of the result is
-the requested size and rasterises it with sub-pixel, anti-aliased edges. Pairs meant to be easy to
+the requested size (or, for VOC-like boxes, stretches the rotated shape to a requested box aspect
+and scales it to a requested sqrt of box area) and rasterises it with sub-pixel, anti-aliased edges. Pairs meant to be easy to
 confuse: circle / ring / ellipse / hexagon, square / notched_square, star5 / star6,
 triangle / arrow.
 """
@@ -96,6 +97,9 @@ _CLASS_DEFS: dict[str, tuple[Callable[[np.random.Generator], Polys], tuple[float
     "arrow": (_arrow, (1.0, 1.8)),
 }
 CLASSES: tuple[str, ...] = tuple(_CLASS_DEFS)
+# Classes told apart by their own aspect alone: stretching a circle would draw an ellipse (and the
+# reverse), so these are never stretched to a requested box aspect.
+FIXED_ASPECT: frozenset[str] = frozenset({"circle", "ellipse"})
 
 
 def _blob(rng: np.random.Generator) -> Polys:
@@ -120,13 +124,22 @@ def _scribble(rng: np.random.Generator) -> Polys:
 DISTRACTORS: tuple[Callable[[np.random.Generator], Polys], ...] = (_blob, _scribble)
 
 
-def _rasterise(polys: Polys, size: float, rng: np.random.Generator, aspect: float) -> np.ndarray:
+def _rasterise(polys: Polys, size: float, rng: np.random.Generator, aspect: float,
+               box_aspect: float | None = None, stretch: bool = True) -> np.ndarray:  # fmt: skip
+    """Rotate, (optionally) stretch and scale ``polys``, then draw them; see :func:`render`."""
     angle = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     pts = [(p * np.array([aspect, 1.0])) @ rot.T for p, _ in polys]
     adds = np.concatenate([p for p, (_, v) in zip(pts, polys) if v == 255])
     lo, hi = adds.min(0), adds.max(0)
-    scale = size / max(hi - lo)
+    if box_aspect is None:
+        scale = size / max(hi - lo)  # size = the longer side
+    else:
+        if stretch:  # stretch x after the rotation, so that the BOX gets width / height = box_aspect
+            factor = box_aspect * (hi - lo)[1] / (hi - lo)[0]
+            pts = [p * np.array([factor, 1.0]) for p in pts]
+            lo, hi = lo * np.array([factor, 1.0]), hi * np.array([factor, 1.0])
+        scale = size / np.sqrt(np.prod(hi - lo))  # size = sqrt of the box area
     margin = 2
     h, w = (np.ceil((hi - lo) * scale).astype(int) + 2 * margin)[::-1]
     canvas = np.zeros((h, w), np.uint8)
@@ -144,18 +157,24 @@ def _tight(alpha: np.ndarray) -> np.ndarray:
     return alpha[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
-def render(class_id: int, size: float, rng: np.random.Generator) -> np.ndarray:
-    """An object of class ``class_id`` whose longer side is about ``size`` px.
+def render(class_id: int, size: float, rng: np.random.Generator, box_aspect: float | None = None) -> np.ndarray:
+    """An object of class ``class_id``, randomly rotated.
 
+    Args:
+        size: without ``box_aspect``, the longer side of the object's box in px; with it, the
+            square root of the box's area.
+        box_aspect: if given, the rotated shape is stretched along x so that its box has this
+            width / height (VOC-like boxes), except for the classes of :data:`FIXED_ASPECT`.
     Returns:
         (h, w) uint8 alpha mask (255 inside, anti-aliased edge), cropped to the shape's pixels.
     """
-    make, aspect_range = _CLASS_DEFS[CLASSES[class_id]]
+    name = CLASSES[class_id]
+    make, aspect_range = _CLASS_DEFS[name]
     aspect = rng.uniform(*aspect_range)
-    return _tight(_rasterise(make(rng), size, rng, aspect))
+    return _tight(_rasterise(make(rng), size, rng, aspect, box_aspect, stretch=name not in FIXED_ASPECT))
 
 
-def render_distractor(size: float, rng: np.random.Generator) -> np.ndarray:
-    """An unlabelled distractor (blob or scribble) of longer side about ``size``; (h, w) uint8."""
+def render_distractor(size: float, rng: np.random.Generator, box_aspect: float | None = None) -> np.ndarray:
+    """An unlabelled distractor (blob or scribble), sized and stretched as :func:`render`; (h, w) uint8."""
     make = DISTRACTORS[int(rng.integers(len(DISTRACTORS)))]
-    return _tight(_rasterise(make(rng), size, rng, rng.uniform(0.6, 1.6)))
+    return _tight(_rasterise(make(rng), size, rng, rng.uniform(0.6, 1.6), box_aspect))

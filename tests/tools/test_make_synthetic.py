@@ -40,3 +40,16 @@ def test_make_synthetic_refuses_foreign_folder(tmp_path, capsys):
     assert run_cli(main, ["--out", str(tmp_path), *ARGS]) == 2
     assert "not a synthetic dataset" in capsys.readouterr().err
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_make_synthetic_presets_and_statistics_table(tmp_path, capsys):
+    small, voc = tmp_path / "small", tmp_path / "voc"
+    assert main(["--out", str(small), *ARGS]) == 0
+    printed = capsys.readouterr().out
+    assert "| small trainval | small test | VOC 2007 |" in printed and "| 2.52 |" in printed
+    assert "preset" not in json.loads((small / MANIFEST).read_text())  # default manifest as before presets
+    assert main(["--out", str(voc), *ARGS, "--preset", "voc07"]) == 0
+    assert "| voc07 trainval | voc07 test |" in capsys.readouterr().out
+    assert json.loads((voc / MANIFEST).read_text())["preset"] == "voc07"
+    assert main(["--out", str(voc), *ARGS]) == 0  # another preset: generated again
+    assert "wrote" in capsys.readouterr().out and "preset" not in json.loads((voc / MANIFEST).read_text())
