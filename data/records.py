@@ -7,6 +7,7 @@ coordinates of the ORIGINAL image (width = x2 - x1). Sizes are (height, width). 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +42,35 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class CocoIds:
+    """Where a dataset read from a COCO json came from, and how our ids map back to its ids.
+
+    Needed to write detections in COCO's results format, whose ids must be the json's own.
+
+    Attributes:
+        ann_file: the COCO json the dataset was read from.
+        category_ids: (K,) the COCO category id of each class id 0..K-1.
+        image_ids: our ``ImageRecord.image_id`` -> the COCO image id.
+    """
+
+    ann_file: Path
+    category_ids: tuple[int, ...]
+    image_ids: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class Dataset:
-    """A split of a dataset: its class names and its image records in split-file order."""
+    """A split of a dataset: its class names and its image records in split-file order.
+
+    ``root`` is the VOC "year" folder, or for a COCO json its image folder; ``coco`` is set only
+    for a dataset read from a COCO json (see :class:`CocoIds`).
+    """
 
     root: Path
     split: str
     classes: tuple[str, ...]
     records: tuple[ImageRecord, ...]
+    coco: CocoIds | None = None
 
     @property
     def num_classes(self) -> int:

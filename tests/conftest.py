@@ -34,3 +34,13 @@ def tiny_workdir(tiny_voc, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("tiny_work") / "spp"
     assert train_det.main(["--data-root", str(tiny_voc), "--work-dir", str(work), *TINY_TRAIN]) == 0
     return work
+
+
+@pytest.fixture(scope="session")
+def tiny_coco(tiny_voc) -> dict[str, Path]:
+    """``tiny_voc``'s trainval and test splits converted to COCO json by ``data.coco.voc_to_coco``:
+    {"trainval": json, "test": json, "image_dir": tiny_voc/JPEGImages}."""
+    from data.coco import voc_to_coco
+
+    trainval, test = voc_to_coco(tiny_voc, ["trainval", "test"], tiny_voc.parent / "coco")
+    return {"trainval": trainval, "test": test, "image_dir": tiny_voc / "JPEGImages"}

@@ -4,6 +4,8 @@ Example:
     python tools/compute_proposals.py --data-root data/VOCdevkit/VOC2007 --split test --out work/proposals
     python tools/compute_proposals.py --data-root ... --split test --out work/proposals \\
         --mat selective_search_data/voc_2007_test.mat
+    python tools/compute_proposals.py --ann-file coco/annotations/instances_val2017.json \\
+        --image-dir coco/val2017 --out work/proposals
 
 Results are cached per image under OUT/<mode>-<hash of the settings>/<image id>.npz; running the
 same command again (e.g. after Ctrl-C) only computes what is missing or stale.
@@ -25,6 +27,7 @@ from proposals.config import ProposalConfig
 from proposals.recall import proposal_recall
 from proposals.store import cache_folder, ensure_proposals
 from tools.common import run_cli, setup_logging
+from tools.dataset_flags import add_dataset_arguments, dataset_from_args
 
 log = logging.getLogger("compute_proposals")
 
@@ -34,9 +37,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Selective-search proposals (as in R-CNN / SPP-net) for every image of a split, cached "
         "per image, followed by a recall report against the non-difficult ground truth.")
-    p.add_argument("--data-root", type=Path, required=True,
-                   help="VOC-layout folder (JPEGImages/, Annotations/, ImageSets/Main/)")
-    p.add_argument("--split", required=True, help="split name, e.g. trainval or test")
+    add_dataset_arguments(p, default_split=None)
     p.add_argument("--out", type=Path, required=True, help="cache folder for the proposals")
     p.add_argument("--mode", choices=("fast", "quality", "single"), default=d.mode,
                    help=f"selective-search strategy (default {d.mode}, as in the papers)")
@@ -74,10 +75,8 @@ def print_table(summary: dict[str, float | int | None]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from data.voc import load_voc  # imported here so that --help works without the dataset code
-
     cfg = build_config(args)
-    dataset = load_voc(args.data_root, args.split)
+    dataset = dataset_from_args(args)
     records = list(dataset.records[: args.limit] if args.limit else dataset.records)
     folder = cache_folder(args.out, cfg)
     folder.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ WORK_DIR (made by tools/train_det.py), then boxes labelled "class score" drawn o
 saved as OUT/<image stem>.png. Scores are the per-class SVM scores: 0 is the SVM's decision
 boundary, so the default --threshold 0 shows the windows the SVMs call positive (raise it for
 fewer, surer boxes; values below the work dir's test.score_threshold, -1.5 by default, show
-nothing more).
+nothing more). It takes image files, not a dataset: a work dir trained on a COCO json labels its
+boxes with that json's category names (kept in the work dir), as a VOC-trained one does.
 
 Example:
   python tools/demo.py --work-dir runs/spp --out runs/demo runs/synthetic_voc/JPEGImages/test_000000.jpg

@@ -1,12 +1,16 @@
-"""Score detection result files against a VOC-layout dataset, the way the official devkit does.
+"""Score detection result files against a VOC-layout dataset or a COCO json, the way the official
+VOC devkit does (and, with --coco or on a COCO json, COCO's AP too).
 
-Example:
+Examples:
     python tools/eval_voc.py --data-root data/VOC2007 --split test --det-dir work/spp/results \
         --metric voc07 --json work/spp/map.json --plot work/spp/pr
+    python tools/eval_voc.py --ann-file coco/annotations/instances_val2017.json --image-dir coco/val2017 \
+        --det-dir work/spp/results
 
 The result files are the devkit's: ``<det-dir>/comp4_det_<split>_<class>.txt``, one line per
 detection, ``<image_id> <score> <xmin> <ymin> <xmax> <ymax>`` in VOC 1-based pixels (what
-``tools/test_det.py`` writes). A class without a file has no detections (AP 0).
+``tools/test_det.py`` writes; for a COCO json the image ids are the json's and the split defaults
+to the json's name). A class without a file has no detections (AP 0).
 """
 
 from __future__ import annotations
@@ -16,23 +20,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from data.voc import load_voc
 from eval.report import evaluate_and_report
 from eval.result_files import DEFAULT_COMP, read_result_files
 from eval.voc_ap import METRICS
 from tools.common import run_cli, setup_logging
+from tools.dataset_flags import add_dataset_arguments, dataset_from_args
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Compute per-class AP and mAP of detection result files on a PASCAL VOC split, "
-        "with the official devkit's rules (IoU >= 0.5, difficult objects ignored, duplicates count "
-        "as false positives). Prints a table of AP per class in percent and the mean (mAP).",
+        description="Compute per-class AP and mAP of detection result files on a PASCAL VOC split or a COCO "
+        "json, with the official devkit's rules (IoU >= 0.5, difficult (COCO: iscrowd) objects ignored, "
+        "duplicates count as false positives). Prints a table of AP per class in percent and the mean (mAP).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data-root", type=Path, required=True,
-                        help="VOC 'year' folder holding Annotations/, JPEGImages/ and ImageSets/Main/")
-    parser.add_argument("--split", default="test", help="split to score: ImageSets/Main/<split>.txt")
+    add_dataset_arguments(parser, default_split="test")
     parser.add_argument("--det-dir", type=Path, required=True,
                         help="folder with one result file per class, <comp>_det_<split>_<class>.txt")
     parser.add_argument("--comp", default=DEFAULT_COMP, help="result-file prefix used by the devkit")
@@ -42,7 +44,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None,
                         help="also write {metric, map, ap: {class: AP}} here, APs as fractions in [0, 1]")
     parser.add_argument("--coco", action="store_true",
-                        help="also report COCO-style AP averaged over IoU 0.50:0.95 and AP at IoU 0.5")
+                        help="also report COCO-style AP averaged over IoU 0.50:0.95 and AP at IoU 0.5 "
+                        "(always on with --ann-file)")
     parser.add_argument("--plot", type=Path, default=None, metavar="DIR",
                         help="write one precision/recall curve per class into DIR (PNG)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -52,16 +55,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(verbose=args.verbose)
-    dataset = load_voc(args.data_root, args.split)
+    dataset = dataset_from_args(args)
     image_ids = [r.image_id for r in dataset.records]
-    detections = read_result_files(args.det_dir, dataset.classes, args.split, image_ids, comp=args.comp)
+    detections = read_result_files(args.det_dir, dataset.classes, dataset.split, image_ids, comp=args.comp)
     _, table = evaluate_and_report(
         detections,
         dataset.records,
         dataset.classes,
         metric=args.metric,
         json_path=args.json,
-        coco=args.coco,
+        coco=args.coco or dataset.coco is not None,
         plot_dir=args.plot,
     )
     print(table)

@@ -1,16 +1,21 @@
 """Test a trained detector: detect every image of a split, write devkit result files, print mAP.
 
-Reads the model and its config from WORK_DIR (made by tools/train_det.py). Writes
-OUT/comp4_det_<split>_<class>.txt (the official devkit's format, 1-based pixels) and
-OUT/map_<split>_<metric>.json (OUT: --out, default WORK_DIR/results), prints the per-class AP
-table and the mAP (VOC07 11-point by default), and with --json also writes that JSON (as
-tools/eval_voc.py does) there. Per-image detections are cached, keyed by the model and the
-config, so an interrupted run resumes. --set changes test-time settings only, e.g. the speed
-levers of the fc head, to measure what they cost in mAP.
+Reads the model and its config from WORK_DIR (made by tools/train_det.py). The dataset: a VOC
+split (--data-root, default the training folder, --split) or a COCO json (--ann-file, --image-dir
+defaulting to the training image folder). Writes OUT/comp4_det_<split>_<class>.txt (the official
+devkit's format, 1-based pixels) and OUT/map_<split>_<metric>.json (OUT: --out, default
+WORK_DIR/results), prints the per-class AP table and the mAP (VOC07 11-point by default), and with
+--json also writes that JSON (as tools/eval_voc.py does) there. On a COCO json it also writes
+OUT/detections_<split>_results.json (COCO's results format, the json's own ids) and reports COCO
+AP@[.5:.95] and AP50 next to the VOC mAP (--coco does the latter for a VOC split too).
+Per-image detections are cached, keyed by the model and the config, so an interrupted run
+resumes. --set changes test-time settings only, e.g. the speed levers of the fc head, to measure
+what they cost in mAP.
 
 Examples:
   python tools/test_det.py --work-dir runs/spp --data-root runs/synthetic_voc --split test --json runs/spp/map.json
   python tools/test_det.py --work-dir runs/spp --set head.svd_fc6=256 --set head.svd_fc7=128 --out runs/spp/results_svd
+  python tools/test_det.py --work-dir runs/coco --ann-file coco/annotations/instances_val2017.json --image-dir coco/val2017
 """
 
 from __future__ import annotations
@@ -24,22 +29,25 @@ from pathlib import Path
 import torch
 
 from data.cache import atomic_write_text
-from data.voc import load_voc
+from data.datasets import reopen_dataset
 from detection.config import TEST_TIME_KEYS
 from detection.inference.split import detect_split
 from detection.workdir import open_detector
+from eval.coco_results import results_path, write_coco_results
 from eval.report import evaluate_and_report
 from eval.result_files import write_result_files
 from eval.voc_ap import METRICS
 from tools.common import run_cli, setup_logging
+from tools.dataset_flags import add_dataset_arguments
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work-dir", type=Path, required=True, help="a work dir trained by tools/train_det.py")
-    p.add_argument("--data-root", type=Path, help="VOC 'year' dir (default: the one the model was trained on)")
-    p.add_argument("--split", default="test", help="split to test (default: test)")
+    add_dataset_arguments(p, default_split="test", remembered=True)
     p.add_argument("--metric", choices=METRICS, default="voc07", help="voc07 (11-point, default) or voc10")
+    p.add_argument("--coco", action="store_true",
+                   help="also report COCO AP@[.5:.95] and AP50 (always on with a COCO json)")
     p.add_argument("--json", type=Path, help="write {metric, map, ap: {class: AP}} here")
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: the one used in training)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
@@ -56,15 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     detector = open_detector(args.work_dir, torch.device(args.device), args.set, args.cache_dir)
     setup_logging(args.work_dir / "test.log")
-    data_root = args.data_root or Path(detector.work.read_meta().get("data_root", ""))
-    dataset = load_voc(data_root, args.split)
+    dataset = reopen_dataset(detector.work.read_meta(), args.data_root, args.split, args.ann_file, args.image_dir,
+                             args.default_split)  # fmt: skip
     workers = args.workers or len(os.sched_getaffinity(0))
     detections = detect_split(detector, dataset, workers, not args.no_progress)
     out = args.out or args.work_dir / "results"
-    write_result_files(out, detections, dataset.classes, args.split)
+    write_result_files(out, detections, dataset.classes, dataset.split)
+    if dataset.coco is not None:
+        write_coco_results(results_path(out, dataset.split), detections, dataset)
     # The scores always go next to the result files (tools/accuracy_table.py reads them).
-    scores = out / f"map_{args.split}_{args.metric}.json"
-    _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, scores)
+    scores = out / f"map_{dataset.split}_{args.metric}.json"
+    _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, scores,
+                                   coco=args.coco or dataset.coco is not None)  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.json, scores.read_text())

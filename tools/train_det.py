@@ -1,4 +1,4 @@
-"""Train an SPP-net (or R-CNN) detector on a VOC-layout dataset.
+"""Train an SPP-net (or R-CNN) detector on a VOC-layout dataset or a COCO json.
 
 Stages, each shown with a progress bar, logged to WORK_DIR/train.log and resumable with --resume:
 proposals -> conv5 cache (SPP-net) -> fine-tuning of fc6/fc7/fc8 -> per-class SVMs with
@@ -13,6 +13,8 @@ Examples:
   python tools/train_det.py --data-root VOCdevkit/VOC2007 --work-dir runs/spp5 --scales 480 576 688 864 1200
   python tools/train_det.py ... --set finetune.iterations=2000 --set svm_layer=fc6   # an ablation
   python tools/train_det.py ... --method rcnn                                          # the baseline
+  python tools/train_det.py --ann-file coco/annotations/instances_train2017.json --image-dir coco/train2017 \
+      --work-dir runs/coco                              # a COCO json; iscrowd objects count as difficult
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from pathlib import Path
 import torch
 
 from data.errors import InputError
-from data.voc import load_voc
 from detection.config import METHODS, DetectorConfig
 from detection.config_io import config_to_dict, load_config, save_config
 from detection.models.backbones import BACKBONES
@@ -35,15 +36,15 @@ from detection.training.pretrain import ensure_pretrained_zf5
 from detection.training.stages import train_detector
 from detection.workdir import WorkDir
 from tools.common import run_cli, setup_logging
+from tools.dataset_flags import add_dataset_arguments, dataset_from_args
 
 log = logging.getLogger("train_det")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-root", type=Path, required=True, help="VOC 'year' dir: Annotations/, JPEGImages/, ImageSets/Main/")
+    add_dataset_arguments(p, default_split="trainval")
     p.add_argument("--work-dir", type=Path, required=True, help="where the model, caches and logs go")
-    p.add_argument("--split", default="trainval", help="training split (default: trainval)")
     p.add_argument("--method", choices=METHODS, help="spp (default) or rcnn; sets method")
     p.add_argument("--backbone", choices=BACKBONES, help="conv trunk (default mobilenet_v2); sets features.backbone")
     p.add_argument("--pretrained", help="imagenet | none | crops (ZF-5 pre-trained on object crops) | PATH to a trunk state_dict")
@@ -89,9 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         work.finetune_ckpt.unlink(missing_ok=True)
     save_config(cfg, work.config)
     device = torch.device(args.device)
-    dataset = load_voc(args.data_root, args.split)
-    log.info("training %s (%s, scales %s) on %s/%s: %d images, %d classes", cfg.method, cfg.features.backbone,
-             list(cfg.features.scales), args.data_root, args.split, len(dataset.records), dataset.num_classes)
+    dataset = dataset_from_args(args)
+    log.info("training %s (%s, scales %s) on %s (%s): %d images, %d classes", cfg.method, cfg.features.backbone,
+             list(cfg.features.scales), dataset.coco.ann_file if dataset.coco else dataset.root, dataset.split,
+             len(dataset.records), dataset.num_classes)  # fmt: skip
     if cfg.features.pretrained == "crops":
         ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, args.workers or len(os.sched_getaffinity(0)),

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from data.cache import file_digest, load_arrays, save_arrays
+from data.datasets import dataset_source
 from data.errors import InputError
 from data.records import Dataset
 from detection.config import DetectorConfig
@@ -103,7 +104,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset``."""
     meta = work.read_meta() if resume else {}
     done: list[str] = meta.get("stages_done", [])
-    meta.update({"classes": list(dataset.classes), "data_root": str(dataset.root), "train_split": dataset.split,
+    meta.update({"classes": list(dataset.classes), **dataset_source(dataset), "train_split": dataset.split,
                  "cache_dir": str(work.cache), "stages_done": done})
 
     def finish(stage: str) -> None:
