@@ -12,7 +12,7 @@ import logging
 import numpy as np
 from tqdm import tqdm
 
-from data.cache import file_digest, load_arrays, params_key, save_arrays
+from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.errors import InputError
 from data.records import Dataset, Detections
 from detection.config_io import config_to_dict
@@ -23,7 +23,8 @@ from proposals.store import ensure_proposals
 
 log = logging.getLogger(__name__)
 
-_KEYS = ("boxes", "scores", "labels")
+DETECTIONS_VERSION = 1  # bump when what an entry stores changes
+_LAYOUT = {"boxes": ArraySpec(("R", 4), "f"), "scores": ArraySpec(("R",), "f"), "labels": ArraySpec(("R",), "iu")}
 
 
 def model_key(detector: Detector) -> str:
@@ -47,14 +48,14 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
         if record.image_id not in run.boxes:
             continue
         path = folder / f"{record.image_id}.npz"
-        cached = load_arrays(path, _KEYS)
+        cached = load_arrays(path, _LAYOUT, DETECTIONS_VERSION)
         if cached is not None:
             out[record.image_id] = Detections(cached["boxes"], cached["scores"], cached["labels"])
             continue
         det = detect_image(record, run.boxes[record.image_id], detector.source, detector.model, cfg.test, sw)
         if sw is not None:
             sw.next_image()
-        save_arrays(path, boxes=det.boxes, scores=det.scores, labels=det.labels)
+        save_arrays(path, version=DETECTIONS_VERSION, boxes=det.boxes, scores=det.scores, labels=det.labels)
         out[record.image_id] = det
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
              np.mean([len(d) for d in out.values()]) if out else 0.0)

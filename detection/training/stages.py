@@ -18,8 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from data.cache import load_arrays, save_arrays
+from data.cache import ArraySpec, load_arrays, save_arrays
 from data.errors import InputError
+from data.model_files import load_module_state
 from data.records import Dataset
 from detection.config import DetectorConfig
 from detection.features.spp_source import Pool5Source
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 TRAIN_STAGES = ("proposals", "conv5", "finetune", "svm", "bbox")  # in order; meta.json lists those done
 FEATURE_SCALE_IMAGES = 20  # images sampled to estimate the mean feature norm (R-CNN: a sample too)
 BBOX_SAMPLES_PER_IMAGE = 32  # proposals with IoU >= bbox.min_iou kept per image (bounds memory)
+BBOX_SAMPLES_LAYOUT = {"x": ArraySpec(("R", None), "f"), "boxes": ArraySpec(("R", 4), "f"),
+                       "gt": ArraySpec(("R", 4), "f"), "labels": ArraySpec(("R",), "iu"),
+                       "ious": ArraySpec(("R",), "f"), "pool_scale": ArraySpec((), "f")}
 
 
 def _features(head: FcHead, pool5: torch.Tensor, layer: str) -> np.ndarray:
@@ -90,7 +94,7 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
 
 def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
     """Stage 5: per-class ridge regressors on the samples that stage 4 kept."""
-    s = load_arrays(work.bbox_samples, ("x", "boxes", "gt", "labels", "ious", "pool_scale"))
+    s = load_arrays(work.bbox_samples, BBOX_SAMPLES_LAYOUT)
     if s is None:
         raise InputError(work.bbox_samples, "missing or corrupt; rerun the svm stage (drop --resume)")
     regs = fit_bbox_regressors(s["x"].astype(np.float32), s["boxes"], s["gt"], s["labels"], s["ious"],
@@ -131,7 +135,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     # 3. fine-tuning
     head = new_head(cfg, info, dataset.num_classes).to(device)
     if "finetune" in done and work.head.is_file():
-        head.load_state_dict(torch.load(work.head, weights_only=True, map_location=device))
+        load_module_state(head, work.head, "fine-tuned head", device)
     else:
         if cfg.finetune.enabled:
             finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress)
