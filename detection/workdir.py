@@ -29,6 +29,7 @@ import torch
 
 from data.cache import atomic_write_text
 from data.errors import InputError
+from data.model_files import load_module_state
 from detection.config import DetectorConfig, check_test_time_overrides
 from detection.config_io import load_config
 from detection.features.conv5 import Conv5Cache
@@ -108,16 +109,12 @@ def build_network(cfg: DetectorConfig, work: WorkDir, device: torch.device) -> t
     fc = cfg.features
     trunk, info = build_trunk(fc.backbone, pretrained=fc.pretrained == "imagenet")
     if fc.pretrained == "crops":
-        state = torch.load(pretrained_trunk_path(work.cache), weights_only=True)
-        trunk.load_state_dict(state)
+        load_module_state(trunk, pretrained_trunk_path(work.cache), "pre-trained ZF-5 trunk")
     elif fc.pretrained not in ("imagenet", "none"):
         path = Path(fc.pretrained)
         if not path.is_file():
             raise InputError(path, "trunk checkpoint not found (features.pretrained)")
-        try:
-            trunk.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
-        except (RuntimeError, KeyError, OSError) as err:
-            raise InputError(path, f"not a {fc.backbone} trunk state_dict ({str(err).splitlines()[0]})") from None
+        load_module_state(trunk, path, f"{fc.backbone} trunk state_dict (features.pretrained)")
     trunk = trunk.to(device).to(memory_format=torch.channels_last).eval()
     for p in trunk.parameters():
         p.requires_grad_(False)
@@ -147,7 +144,7 @@ def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes:
         if not path.is_file():
             raise InputError(path, "missing; finish training with tools/train_det.py --resume")
     head = new_head(cfg, info, num_classes)
-    head.load_state_dict(torch.load(work.head, weights_only=True, map_location="cpu"))
+    load_module_state(head, work.head, "fine-tuned head")
     head = apply_test_levers(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
     bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
     return TrainedModel(head, cfg.svm_layer, LinearSVMs.load(work.svms), bbox)
