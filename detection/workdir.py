@@ -104,12 +104,14 @@ def build_network(cfg: DetectorConfig, work: WorkDir, device: torch.device) -> t
 
     ``features.pretrained``: "imagenet" (torchvision's weights), "none" (random), "crops" (ZF-5
     pre-trained on object crops of the training set, see ``detection.training.pretrain``; must exist in the
-    work dir), or a path to a checkpoint holding the trunk's state_dict.
+    work dir; meta.json names the file, since runs sharing a cache dir may pre-train several), or a
+    path to a checkpoint holding the trunk's state_dict.
     """
     fc = cfg.features
     trunk, info = build_trunk(fc.backbone, pretrained=fc.pretrained == "imagenet")
     if fc.pretrained == "crops":
-        load_module_state(trunk, pretrained_trunk_path(work.cache), "pre-trained ZF-5 trunk")
+        path = pretrained_trunk_path(work.cache, work.read_meta().get("pretrained_trunk"))
+        load_module_state(trunk, path, "pre-trained ZF-5 trunk")
     elif fc.pretrained not in ("imagenet", "none"):
         path = Path(fc.pretrained)
         if not path.is_file():

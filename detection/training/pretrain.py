@@ -311,11 +311,15 @@ def _train_claimed(dataset: Dataset, path: Path, key: str, seed: int, device: to
         atomic_write_text(path.with_name(f"{key}.json"), json.dumps(info, indent=2))
 
 
-def pretrained_trunk_path(cache_dir: Path) -> Path:
-    """The pre-trained ZF-5 trunk last written or reused by :func:`ensure_pretrained_zf5`."""
+def pretrained_trunk_path(cache_dir: Path, name: str | None = None) -> Path:
+    """The pre-trained ZF-5 trunk file ``name`` (what a work dir's meta.json records), or when None
+    the one last written or reused by :func:`ensure_pretrained_zf5` (``latest.txt``: with several
+    runs sharing the cache, that may be another run's)."""
     folder = Path(cache_dir) / FOLDER
     pointer = folder / POINTER
-    path = folder / pointer.read_text().strip() if pointer.is_file() else None
+    if name is None and pointer.is_file():
+        name = pointer.read_text().strip()
+    path = folder / name if name else None
     if path is None or not path.is_file():
         raise InputError(folder, "no pre-trained ZF-5 here; train with tools/train_det.py --backbone zf5 "
                          "--pretrained crops (it pre-trains ZF-5 first)")

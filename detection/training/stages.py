@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -103,12 +104,19 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 
 
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
-                   workers: int, resume: bool, progress: bool = True) -> None:
-    """Run every stage not yet done for ``cfg`` on the training split ``dataset``."""
+                   workers: int, resume: bool, progress: bool = True, pretrained_trunk: Path | None = None) -> None:
+    """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
+
+    ``pretrained_trunk``: the pre-trained ZF-5 file (``features.pretrained=crops``), recorded in
+    meta.json so that this work dir keeps using it whatever other runs pre-train in the cache.
+    """
     meta = work.read_meta() if resume else {}
     done: list[str] = meta.get("stages_done", [])
     meta.update({"classes": list(dataset.classes), "data_root": str(dataset.root), "train_split": dataset.split,
                  "cache_dir": str(work.cache), "stages_done": done})
+    if pretrained_trunk is not None:
+        meta["pretrained_trunk"] = Path(pretrained_trunk).name
+    work.write_meta(meta)
 
     def finish(stage: str) -> None:
         done.append(stage)

@@ -125,3 +125,18 @@ def test_a_corrupt_trained_model_file_is_reported_by_name_and_left_alone(tmp_pat
         open_detector(work.root, CPU)
     assert str(path) in str(err.value)
     assert path.read_bytes() == before  # never replaced or deleted
+
+
+def test_a_work_dir_keeps_its_own_pretrained_trunk_when_another_run_moves_the_pointer(tmp_path):
+    """Runs sharing a cache dir each pre-train their trunk; latest.txt names only the last one."""
+    shared = tmp_path / "shared_cache"
+    (shared / FOLDER).mkdir(parents=True)
+    mine, other = zf5_trunk(), zf5_trunk()
+    torch.save(mine.state_dict(), shared / FOLDER / "mine.pt")
+    torch.save(other.state_dict(), shared / FOLDER / "other.pt")
+    (shared / FOLDER / POINTER).write_text("other.pt")  # another run pre-trained after this one
+    cfg = load_config(None, TINY[:-1] + ["features.pretrained=crops"])
+    work = write_work_dir(tmp_path / "w", cfg, cache_dir=shared)
+    work.write_meta({**work.read_meta(), "pretrained_trunk": "mine.pt"})
+    det = open_detector(work.root, CPU)
+    assert torch.equal(det.trunk.state_dict()["0.weight"], mine.state_dict()["0.weight"])
