@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data.cache import ArraySpec, load_arrays, save_arrays
+from data.cache import ArraySpec, corrupt_entries_reported, load_arrays, save_arrays
 from data.errors import InputError
 from data.model_files import load_module_state
 from data.records import Dataset
@@ -158,3 +158,6 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     if "bbox" not in done or not work.bbox.is_file():
         fit_bbox(cfg, work, dataset.num_classes)
         finish("bbox")
+    if corrupt_entries_reported():
+        log.warning("%d corrupt cache entries were found (each reported above) and recomputed",
+                    corrupt_entries_reported())
