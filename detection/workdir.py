@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch
 
 from data.cache import atomic_write_text, file_digest
 from data.errors import InputError
+from data.model_files import load_module_state
 from detection.config import DetectorConfig, check_test_time_overrides
 from detection.config_io import load_config
 from detection.features.conv5 import Conv5Cache
@@ -99,7 +99,8 @@ class WorkDir:
         return classes
 
 
-def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None = None) -> Path | None:
+def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None = None,
+                       pretrained_trunk: Path | None = None) -> Path | None:
     """The file the trunk's weights come from; None for torchvision's ImageNet weights or a random init.
 
     ``features.pretrained``: "imagenet", "none", "crops" (ZF-5 pre-trained on object crops of the
@@ -107,7 +108,7 @@ def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None
     state_dict. A trained work dir records the file it used and its SHA-1 in meta.json
     (``recorded``): a pre-trained ZF-5 is then taken from that path, not from the cache's
     ``latest.txt`` (which a later run on a shared cache may move), and a file whose bytes changed
-    is refused.
+    is refused. Before that, training passes the ZF-5 it just pre-trained or reused (``pretrained_trunk``).
 
     Raises:
         InputError: the file is missing, or is not the one the work dir was trained with.
@@ -116,7 +117,7 @@ def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None
     if pretrained in ("imagenet", "none"):
         return None
     if pretrained == "crops":
-        path = Path(recorded["path"]) if recorded else pretrained_trunk_path(work.cache)
+        path = Path(recorded["path"]) if recorded else pretrained_trunk or pretrained_trunk_path(work.cache)
     else:
         path = Path(pretrained)
     if not path.is_file():
@@ -138,10 +139,7 @@ def build_network(cfg: DetectorConfig, device: torch.device,
     fc = cfg.features
     trunk, info = build_trunk(fc.backbone, pretrained=fc.pretrained == "imagenet")
     if weights is not None:
-        try:
-            trunk.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
-        except (RuntimeError, KeyError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
-            raise InputError(weights, f"not a {fc.backbone} trunk state_dict ({str(err).splitlines()[0]})") from None
+        load_module_state(trunk, weights, f"{fc.backbone} trunk state_dict (features.pretrained)")
     trunk = trunk.to(device).to(memory_format=torch.channels_last).eval()
     for p in trunk.parameters():
         p.requires_grad_(False)
@@ -171,7 +169,7 @@ def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes:
         if not path.is_file():
             raise InputError(path, "missing; finish training with tools/train_det.py --resume")
     head = new_head(cfg, info, num_classes)
-    head.load_state_dict(torch.load(work.head, weights_only=True, map_location="cpu"))
+    load_module_state(head, work.head, "fine-tuned head")
     head = apply_test_levers(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
     bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
     return TrainedModel(head, cfg.svm_layer, LinearSVMs.load(work.svms), bbox)

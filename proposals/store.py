@@ -4,8 +4,12 @@ Layout: ``cache_dir/<mode>-<params_key>/<image_id>.npz``, the key hashing the co
 version and OpenCV's version. Each entry holds ``boxes`` (R, 4) float32, ``image_hash`` (SHA-1 of
 the image file's bytes), ``image_size`` (2,) (height, width) and ``seconds`` (compute time; NaN
 for imported boxes). An entry is used only when it loads, its hash matches the image file and its
-size matches the record; otherwise it is recomputed. Entries are written atomically as each image
-finishes, so an interrupted run (Ctrl-C) resumes where it stopped.
+size matches the record; otherwise it is recomputed (a corrupt one is reported once). Entries are
+written atomically as each image finishes, so an interrupted run (Ctrl-C) resumes where it stopped.
+
+Runs sharing ``cache_dir`` compute each image once: the parent claims an entry (``data.claims``)
+just before handing its image to a worker and releases it once the entry is written; images that
+another run has claimed are skipped, then waited for and taken from its entries at the end.
 
 Workers are forkserver processes that only run OpenCV (one thread each) and return rects;
 clipping, filtering and writing happen in the parent, so no worker ever touches torch.
@@ -19,7 +23,8 @@ import multiprocessing as mp
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,16 +32,18 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from data.cache import file_digest, load_arrays, params_key, save_arrays
+from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
+from data.claims import Claim, try_claim, wait_for
 from data.errors import InputError
 from data.records import ImageRecord
-from proposals.config import ProposalConfig
+from proposals.config import CACHE_VERSION, ProposalConfig
 from proposals.mat import read_mat_proposals
 from proposals.selective_search import RawProposals, compute_raw, filter_boxes, rects_to_boxes
 
 log = logging.getLogger(__name__)
 
-ENTRY_KEYS = ("boxes", "image_hash", "image_size", "seconds")
+ENTRY_LAYOUT = {"boxes": ArraySpec(("R", 4), "f"), "image_hash": ArraySpec((), "U"),
+                "image_size": ArraySpec((2,), "iu"), "seconds": ArraySpec((), "f")}
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def _entry_path(folder: Path, image_id: str) -> Path:
 
 def _load_valid(folder: Path, record: ImageRecord) -> tuple[np.ndarray, float] | None:
     """The cached (boxes, seconds) of ``record``, or None when missing, corrupt or stale."""
-    entry = load_arrays(_entry_path(folder, record.image_id), ENTRY_KEYS)
+    entry = load_arrays(_entry_path(folder, record.image_id), ENTRY_LAYOUT, CACHE_VERSION)
     if entry is None:
         return None
     try:
@@ -93,6 +100,7 @@ def _save(folder: Path, image_id: str, boxes: np.ndarray, image_hash: str, size:
           seconds: float) -> None:
     save_arrays(
         _entry_path(folder, image_id),
+        version=CACHE_VERSION,
         boxes=boxes.astype(np.float32),
         image_hash=np.array(image_hash),
         image_size=np.array(size, dtype=np.int64),
@@ -119,44 +127,106 @@ def _work(task: tuple[str, str, ProposalConfig]) -> tuple[str, RawProposals | No
         return image_id, None, f"{path}: OpenCV error ({str(err).strip().splitlines()[-1]})"
 
 
-def _run_tasks(tasks: list[tuple[str, str, ProposalConfig]],
+def _run_tasks(records: Iterable[ImageRecord], cfg: ProposalConfig,
                workers: int) -> Iterator[tuple[str, RawProposals | None, str]]:
-    """Results of ``_work`` over ``tasks``, in completion order, serially or in a process pool."""
-    if workers <= 1 or len(tasks) <= 1:
+    """Results of ``_work`` over ``records``, in order, serially or in a process pool.
+
+    ``records`` is consumed lazily, at most 2 x ``workers`` ahead of the results, since taking a
+    record claims its cache entry (see :func:`_compute`).
+    """
+    tasks = ((r.image_id, str(r.path), cfg) for r in records)
+    first = next(tasks, None)
+    if first is None:
+        return
+    if workers <= 1:
+        yield _work(first)
         yield from map(_work, tasks)
         return
     # forkserver, not fork: a child forked from a process whose torch/OpenMP or OpenCV thread
     # pools have run can deadlock (seen when proposals follow training in one process). The
-    # server is a fresh interpreter that only imports this module, and forks workers from it.
+    # server is a fresh interpreter that only imports this module, and forks workers from it, so
+    # no worker inherits the descriptor of a claim either.
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])
-    with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
-        # chunksize 1: images take 0.5-3 s each, so balancing matters more than messaging.
-        yield from pool.imap_unordered(_work, tasks, chunksize=1)
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        pending = deque([pool.apply_async(_work, (first,))])
+        for task in tasks:
+            pending.append(pool.apply_async(_work, (task,)))
+            if len(pending) >= 2 * workers:  # images take 0.5-3 s each: two per worker keeps all busy
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _store(record: ImageRecord, raw: RawProposals | None, error: str, folder: Path, cfg: ProposalConfig,
+           boxes: dict[str, np.ndarray], failed: dict[str, str]) -> float | None:
+    """Filter and cache one worker result; fills ``boxes`` / ``failed``; returns its seconds."""
+    if raw is not None and raw.size != tuple(record.size):
+        error = (f"{record.path}: image is {raw.size[0]}x{raw.size[1]} "
+                 f"but its record says {record.size[0]}x{record.size[1]}")
+    if error or raw is None:
+        log.warning("skipping image %s: %s", record.image_id, error)
+        failed[record.image_id] = error
+        return None
+    out = filter_boxes(rects_to_boxes(raw.rects, raw.scale_xy), raw.size, cfg)
+    _save(folder, record.image_id, out, raw.image_hash, raw.size, raw.seconds)
+    boxes[record.image_id] = out
+    return raw.seconds
 
 
 def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers: int, progress: bool,
-             boxes: dict[str, np.ndarray], failed: dict[str, str]) -> list[float]:
-    """Compute and cache the proposals of ``todo``; fills ``boxes`` / ``failed``; returns the seconds."""
+             boxes: dict[str, np.ndarray], failed: dict[str, str]) -> tuple[list[str], list[float], int]:
+    """Compute and cache the proposals of ``todo`` that no other run computes (``data.claims``).
+
+    Fills ``boxes`` / ``failed``. Returns the ids computed here, their seconds, and how many
+    images were taken from entries that other runs wrote meanwhile.
+    """
     by_id = {r.image_id: r for r in todo}
-    tasks = [(r.image_id, str(r.path), cfg) for r in todo]
+    computed: list[str] = []
     seconds: list[float] = []
-    results = _run_tasks(tasks, workers)
-    bar = tqdm(results, total=len(tasks), desc=f"proposals ({cfg.mode})", disable=not progress)
-    for image_id, raw, error in bar:
-        record = by_id[image_id]
-        if raw is not None and raw.size != tuple(record.size):
-            error = (f"{record.path}: image is {raw.size[0]}x{raw.size[1]} "
-                     f"but its record says {record.size[0]}x{record.size[1]}")
-        if error:
-            log.warning("skipping image %s: %s", image_id, error)
-            failed[image_id] = error
-            continue
-        out = filter_boxes(rects_to_boxes(raw.rects, raw.scale_xy), raw.size, cfg)
-        _save(folder, image_id, out, raw.image_hash, raw.size, raw.seconds)
-        boxes[image_id] = out
-        seconds.append(raw.seconds)
-    return seconds
+    by_others = 0
+    bar = tqdm(total=len(todo), desc=f"proposals ({cfg.mode})", disable=not progress)
+    while todo:
+        busy: list[ImageRecord] = []
+        claims: dict[str, Claim] = {}
+
+        def claimed() -> Iterator[ImageRecord]:
+            nonlocal by_others
+            for record in todo:
+                held = try_claim(_entry_path(folder, record.image_id))
+                if held is None:  # another run is computing it: come back to it at the end
+                    busy.append(record)
+                elif (hit := _load_valid(folder, record)) is not None:  # written since we looked
+                    held.release()
+                    boxes[record.image_id], by_others = hit[0], by_others + 1
+                    bar.update()
+                else:
+                    claims[record.image_id] = held
+                    yield record
+
+        # 1. the images nobody else is computing, each claimed until its entry is written
+        try:
+            for image_id, raw, error in _run_tasks(claimed(), cfg, workers):
+                spent = _store(by_id[image_id], raw, error, folder, cfg, boxes, failed)
+                claims.pop(image_id).release()
+                bar.update()
+                if spent is not None:
+                    computed.append(image_id)
+                    seconds.append(spent)
+        finally:
+            for held in claims.values():
+                held.release()
+        # 2. wait for the others' claims (holding none of ours); compute what they did not write
+        todo = []
+        for record in busy:
+            wait_for(_entry_path(folder, record.image_id), "proposals of")
+            if (hit := _load_valid(folder, record)) is None:
+                todo.append(record)
+            else:
+                boxes[record.image_id], by_others = hit[0], by_others + 1
+                bar.update()
+    bar.close()
+    return computed, seconds, by_others
 
 
 def _import_mat(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, boxes: dict[str, np.ndarray],
@@ -208,19 +278,24 @@ def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: Propo
     # 2. compute (or import) the rest
     failed: dict[str, str] = {}
     seconds: list[float] = []
+    computed: list[str] = []
+    by_others = 0
     images_per_second = math.nan
     if todo and cfg.mode == "mat":
         _import_mat(todo, folder, cfg, boxes, failed)
+        computed = [r.image_id for r in todo if r.image_id in boxes]
     elif todo:
         start = time.perf_counter()
-        seconds = _compute(todo, folder, cfg, workers, progress, boxes, failed)
+        done, seconds, by_others = _compute(todo, folder, cfg, workers, progress, boxes, failed)
+        computed = [r.image_id for r in todo if r.image_id in set(done)]  # record order
         images_per_second = len(seconds) / (time.perf_counter() - start) if seconds else math.nan
+    log.info("proposals cache: computed %d, reused %d (%d written by another run meanwhile)",
+             len(computed), len(boxes) - len(computed), by_others)
     # 3. summary, in record order
     timed = [s for s in (seconds or cached_seconds) if not math.isnan(s)]
     spi = float(np.mean(timed)) if timed else math.nan
     ordered = {r.image_id: boxes[r.image_id] for r in unique if r.image_id in boxes}
-    computed = tuple(r.image_id for r in todo if r.image_id in boxes)
     if failed:
         log.warning("proposals failed for %d of %d images: %s",
                     len(failed), len(unique), ", ".join(sorted(failed)))
-    return ProposalRun(ordered, failed, spi, computed, images_per_second)
+    return ProposalRun(ordered, failed, spi, tuple(computed), images_per_second)

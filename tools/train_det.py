@@ -94,10 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("training %s (%s, scales %s) on %s (%s): %d images, %d classes", cfg.method, cfg.features.backbone,
              list(cfg.features.scales), dataset.coco.ann_file if dataset.coco else dataset.root, dataset.split,
              len(dataset.records), dataset.num_classes)  # fmt: skip
+    trunk = None
     if cfg.features.pretrained == "crops":
-        ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)
+        trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, args.workers or len(os.sched_getaffinity(0)),
-                   args.resume, progress=not args.no_progress)
+                   args.resume, progress=not args.no_progress, pretrained_trunk=trunk)
     log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
     return 0
 

@@ -3,7 +3,8 @@
 SPP-net's whole speed-up: the convolutional layers see each image once (per scale); every window
 is then pooled from these maps. The maps are cached on disk, one ``.npz`` per image, in a folder
 keyed by the trunk's weights, the scales and the dtype, so fine-tuning, SVM mining and bbox
-regression reuse them and never run the trunk again.
+regression reuse them and never run the trunk again. Runs sharing the cache folder claim an entry
+before computing it (``data.claims``), so each image's maps are computed once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from data.cache import file_digest, load_arrays, params_key, save_arrays
+from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
+from data.claims import claim, try_claim
 from data.images import read_image
 from data.records import ImageRecord
 from detection.models.backbones import normalise
@@ -89,8 +91,13 @@ def trunk_fingerprint(trunk: nn.Module) -> str:
 class Conv5Cache:
     """Per-image conv5 maps on disk under ``root/<key>/<image_id>.npz``.
 
-    Each entry stores the maps (in ``dtype``), the scales and a digest of the image file; an entry
-    whose digest, scales or shapes do not match is recomputed.
+    Each entry stores the maps (in ``dtype``), the scales, a digest of the image file and the cache
+    version; an entry whose digest does not match is recomputed, and one that is unreadable, of
+    another version or whose arrays have the wrong shapes or dtypes is reported once and recomputed.
+
+    Attributes:
+        computed: images whose maps this object computed.
+        by_others: images whose entry another run wrote while this one waited or looked.
     """
 
     def __init__(self, root: Path, trunk: nn.Module, shorter_sides: Sequence[int], device: torch.device,
@@ -100,17 +107,34 @@ class Conv5Cache:
         key = params_key({"trunk": trunk_fingerprint(trunk), "scales": self.shorter_sides,
                           "dtype": dtype, "version": CONV5_CACHE_VERSION})
         self.folder = Path(root) / key
-        self._keys = tuple(f"map{i}" for i in range(len(self.shorter_sides))) + ("scales", "digest")
+        n = len(self.shorter_sides)
+        self._layout = {f"map{i}": ArraySpec(("C", None, None), "f") for i in range(n)}
+        self._layout |= {"scales": ArraySpec((n,), "f"), "digest": ArraySpec((), "U")}
+        self.computed = self.by_others = 0
 
     def path(self, image_id: str) -> Path:
         return self.folder / f"{image_id}.npz"
 
     def _load(self, record: ImageRecord, digest: str) -> Conv5Maps | None:
-        entry = load_arrays(self.path(record.image_id), self._keys)
+        entry = load_arrays(self.path(record.image_id), self._layout, CONV5_CACHE_VERSION)
         if entry is None or str(entry["digest"]) != digest:
             return None
         maps = tuple(torch.from_numpy(entry[f"map{i}"].astype(np.float32)) for i in range(len(self.shorter_sides)))
         return Conv5Maps(maps, tuple(float(s) for s in entry["scales"]))
+
+    def _load_or_compute(self, record: ImageRecord, digest: str) -> Conv5Maps:
+        """With the entry claimed: the maps another run may just have written, else computed and stored."""
+        maps = self._load(record, digest)
+        if maps is not None:
+            self.by_others += 1
+            return maps
+        self.computed += 1
+        maps = compute_conv5(self.trunk, read_image(record.path), self.shorter_sides, self.device)
+        arrays = {f"map{i}": m.cpu().numpy().astype(self.dtype) for i, m in enumerate(maps.maps)}
+        save_arrays(self.path(record.image_id), version=CONV5_CACHE_VERSION, scales=np.array(maps.scales),
+                    digest=np.array(digest), **arrays)
+        # Return what a later load gives, so a first run and a resumed run see the same numbers.
+        return Conv5Maps(tuple(torch.from_numpy(a.astype(np.float32)) for a in arrays.values()), maps.scales)
 
     def get(self, record: ImageRecord) -> Conv5Maps:
         """The image's maps (float32, on the CPU), from the cache or computed and stored."""
@@ -118,15 +142,26 @@ class Conv5Cache:
         maps = self._load(record, digest)
         if maps is not None:
             return maps
-        maps = compute_conv5(self.trunk, read_image(record.path), self.shorter_sides, self.device)
-        arrays = {f"map{i}": m.cpu().numpy().astype(self.dtype) for i, m in enumerate(maps.maps)}
-        save_arrays(self.path(record.image_id), scales=np.array(maps.scales), digest=np.array(digest), **arrays)
-        # Return what a later load gives, so a first run and a resumed run see the same numbers.
-        return Conv5Maps(tuple(torch.from_numpy(a.astype(np.float32)) for a in arrays.values()), maps.scales)
+        with claim(self.path(record.image_id), "conv5 maps"):
+            return self._load_or_compute(record, digest)
 
     def ensure(self, records: Sequence[ImageRecord], progress: bool = True) -> None:
-        """Compute and store the maps of every image not yet cached (resumable)."""
+        """Compute and store the maps of every image not yet cached (resumable).
+
+        Images that another run is computing are skipped, then waited for and loaded at the end.
+        """
         todo = [r for r in records if not self.path(r.image_id).is_file()]
         log.info("conv5 cache %s: %d of %d images to compute", self.folder, len(todo), len(records))
+        computed, by_others, busy = self.computed, self.by_others, []
         for record in tqdm(todo, desc="conv5", disable=not progress):
-            self.get(record)
+            held = try_claim(self.path(record.image_id))
+            if held is None:
+                busy.append(record)
+                continue
+            with held:
+                self._load_or_compute(record, file_digest(record.path))
+        for record in busy:
+            self.get(record)  # waits for the other run's claim, then loads its entry
+        computed, by_others = self.computed - computed, self.by_others - by_others
+        log.info("conv5 cache: computed %d, reused %d (%d written by another run meanwhile)",
+                 computed, len(records) - computed, by_others)

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 from tqdm import tqdm
 
-from data.cache import file_digest, load_arrays, params_key, save_arrays
+from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.errors import InputError
 from data.records import Dataset, Detections
 from detection.config_io import config_to_dict
@@ -24,7 +24,9 @@ from proposals.store import ensure_proposals
 
 log = logging.getLogger(__name__)
 
-_KEYS = ("boxes", "scores", "labels", "digest")
+DETECTIONS_VERSION = 2  # bump when what an entry stores changes (2: the image's digest)
+_LAYOUT = {"boxes": ArraySpec(("R", 4), "f"), "scores": ArraySpec(("R",), "f"), "labels": ArraySpec(("R",), "iu"),
+           "digest": ArraySpec((), "U")}
 
 
 def model_key(detector: Detector) -> str:
@@ -49,14 +51,15 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
             continue
         path = folder / f"{record.image_id}.npz"
         digest = file_digest(record.path)
-        cached = load_arrays(path, _KEYS)
+        cached = load_arrays(path, _LAYOUT, DETECTIONS_VERSION)
         if cached is not None and str(cached["digest"]) == digest:
             out[record.image_id] = Detections(cached["boxes"], cached["scores"], cached["labels"])
             continue
         det = detect_image(record, run.boxes[record.image_id], detector.source, detector.model, cfg.test, sw)
         if sw is not None:
             sw.next_image()
-        save_arrays(path, boxes=det.boxes, scores=det.scores, labels=det.labels, digest=np.array(digest))
+        save_arrays(path, version=DETECTIONS_VERSION, boxes=det.boxes, scores=det.scores, labels=det.labels,
+                    digest=np.array(digest))
         out[record.image_id] = det
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
              np.mean([len(d) for d in out.values()]) if out else 0.0)

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from data.errors import InputError
+from data.model_files import load_torch_file
 from data.records import ImageRecord
 from detection.features.spp_source import Pool5Source
 from detection.models.head import BACKGROUND, FcHead
@@ -134,12 +135,17 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     start, rng = 0, np.random.default_rng(seed)
     if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=True)
-        head.load_state_dict(state["head"])
-        opt.load_state_dict(state["opt"])
-        start = int(state["step"])
-        rng.bit_generator.state = state["rng"]
-        sched.load_state_dict(state["sched"])
+        state = load_torch_file(checkpoint, "fine-tuning checkpoint")
+        try:
+            head.load_state_dict(state["head"])
+            opt.load_state_dict(state["opt"])
+            start = int(state["step"])
+            rng.bit_generator.state = state["rng"]
+            sched.load_state_dict(state["sched"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            raise InputError(checkpoint, f"fine-tuning checkpoint does not fit this run ({type(err).__name__}: "
+                                         f"{str(err).splitlines()[0][:200]}); run without --resume to start "
+                                         "again") from None
         log.info("fine-tuning resumed at step %d from %s", start, checkpoint)
     x_all, y_all = collect_windows(records, windows, source, cfg, np.random.default_rng(seed), progress)
     log.info("fine-tuning on %d windows (%d positives), %.2f GiB in memory", len(y_all),

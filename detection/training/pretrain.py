@@ -17,7 +17,9 @@ logged, next to the majority-class rate, so a user sees that the trunk learned s
 Cache: CACHE_DIR/zf5_pretrain/<key>.pt (trunk state_dict) and <key>.json (accuracy, timing), the key
 hashing the dataset (root, split, ids, annotations), the seed, the config and VERSION; ``latest.txt``
 names the last one trained or reused, which :func:`pretrained_trunk_path` returns. All writes are
-atomic; an unreadable checkpoint is retrained, never used.
+atomic; an unreadable checkpoint is reported once and retrained, never used. Runs sharing the cache
+claim the checkpoint before training it (``data.claims``): a second run waits for the first one's
+trunk instead of training the same one again.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from torch import nn
 from tqdm import tqdm
 
 from data.boxes import as_tensor, box_iou, clip_boxes
-from data.cache import atomic_write_bytes, atomic_write_text, params_key
+from data.cache import atomic_write_bytes, atomic_write_text, params_key, report_corrupt
+from data.claims import claim
 from data.errors import InputError
 from data.images import read_image
 from data.records import Dataset, ImageRecord
@@ -270,7 +273,7 @@ def load_trunk_state(path: Path) -> dict[str, torch.Tensor] | None:
         zf5_trunk().load_state_dict(state)
         return state
     except (RuntimeError, KeyError, OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError) as err:
-        log.warning("pre-trained ZF-5 %s is unreadable (%s); training it again", path, str(err).splitlines()[0])
+        report_corrupt(path, f"not a ZF-5 trunk state_dict: {type(err).__name__}: {str(err).splitlines()[0]}")
         return None
 
 
@@ -286,22 +289,37 @@ def ensure_pretrained_zf5(dataset: Dataset, cache_dir: Path, seed: int, device: 
     if load_trunk_state(path) is not None:
         log.info("reusing pre-trained ZF-5 %s", path)
     else:
+        with claim(path, "pre-trained ZF-5"):
+            _train_claimed(dataset, path, key, seed, device, progress, cfg)
+    atomic_write_text(folder / POINTER, path.name)
+    return path
+
+
+def _train_claimed(dataset: Dataset, path: Path, key: str, seed: int, device: torch.device, progress: bool,
+                   cfg: PretrainConfig) -> None:
+    """With ``path`` claimed: train and store the trunk, unless another run has just stored it."""
+    if load_trunk_state(path) is not None:
+        log.info("reusing pre-trained ZF-5 %s (trained by another run meanwhile)", path)
+    else:
         log.info("pre-training ZF-5 on object crops of %s/%s (%d images); cached as %s",
                  dataset.root, dataset.split, len(dataset.records), path)
         state, summary = train_crop_classifier(dataset, seed, device, cfg, progress)
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(path, buf.getvalue())
-        atomic_write_text(folder / f"{key}.json", json.dumps({**summary, "config": asdict(cfg), "seed": seed}, indent=2))
-    atomic_write_text(folder / POINTER, path.name)
-    return path
+        info = {**summary, "config": asdict(cfg), "seed": seed}
+        atomic_write_text(path.with_name(f"{key}.json"), json.dumps(info, indent=2))
 
 
-def pretrained_trunk_path(cache_dir: Path) -> Path:
-    """The pre-trained ZF-5 trunk last written or reused by :func:`ensure_pretrained_zf5`."""
+def pretrained_trunk_path(cache_dir: Path, name: str | None = None) -> Path:
+    """The pre-trained ZF-5 trunk file ``name`` (what a work dir's meta.json records), or when None
+    the one last written or reused by :func:`ensure_pretrained_zf5` (``latest.txt``: with several
+    runs sharing the cache, that may be another run's)."""
     folder = Path(cache_dir) / FOLDER
     pointer = folder / POINTER
-    path = folder / pointer.read_text().strip() if pointer.is_file() else None
+    if name is None and pointer.is_file():
+        name = pointer.read_text().strip()
+    path = folder / name if name else None
     if path is None or not path.is_file():
         raise InputError(folder, "no pre-trained ZF-5 here; train with tools/train_det.py --backbone zf5 "
                          "--pretrained crops (it pre-trains ZF-5 first)")

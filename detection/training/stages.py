@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from data.cache import file_digest, load_arrays, save_arrays
+from data.cache import ArraySpec, corrupt_entries_reported, file_digest, load_arrays, save_arrays
 from data.datasets import dataset_source
 from data.errors import InputError
+from data.model_files import load_module_state
 from data.records import Dataset
 from detection.config import DetectorConfig
 from detection.features.spp_source import Pool5Source
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 TRAIN_STAGES = ("proposals", "conv5", "finetune", "svm", "bbox")  # in order; meta.json lists those done
 FEATURE_SCALE_IMAGES = 20  # images sampled to estimate the mean feature norm (R-CNN: a sample too)
 BBOX_SAMPLES_PER_IMAGE = 32  # proposals with IoU >= bbox.min_iou kept per image (bounds memory)
+BBOX_SAMPLES_LAYOUT = {"x": ArraySpec(("R", None), "f"), "boxes": ArraySpec(("R", 4), "f"),
+                       "gt": ArraySpec(("R", 4), "f"), "labels": ArraySpec(("R",), "iu"),
+                       "ious": ArraySpec(("R",), "f"), "pool_scale": ArraySpec((), "f")}
 
 
 def _features(head: FcHead, pool5: torch.Tensor, layer: str) -> np.ndarray:
@@ -91,7 +96,7 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
 
 def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
     """Stage 5: per-class ridge regressors on the samples that stage 4 kept."""
-    s = load_arrays(work.bbox_samples, ("x", "boxes", "gt", "labels", "ious", "pool_scale"))
+    s = load_arrays(work.bbox_samples, BBOX_SAMPLES_LAYOUT)
     if s is None:
         raise InputError(work.bbox_samples, "missing or corrupt; rerun the svm stage (drop --resume)")
     regs = fit_bbox_regressors(s["x"].astype(np.float32), s["boxes"], s["gt"], s["labels"], s["ious"],
@@ -100,12 +105,18 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 
 
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
-                   workers: int, resume: bool, progress: bool = True) -> None:
-    """Run every stage not yet done for ``cfg`` on the training split ``dataset``."""
+                   workers: int, resume: bool, progress: bool = True, pretrained_trunk: Path | None = None) -> None:
+    """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
+
+    ``pretrained_trunk``: the ZF-5 just pre-trained on crops (``features.pretrained=crops``); meta.json
+    records the trunk file a work dir is trained from, by path and SHA-1 (``trunk_file``), so that it
+    keeps using it whatever other runs pre-train in a shared cache, and refuses it if it changes.
+    """
     meta = work.read_meta() if resume else {}
     done: list[str] = meta.get("stages_done", [])
     meta.update({"classes": list(dataset.classes), **dataset_source(dataset), "train_split": dataset.split,
                  "cache_dir": str(work.cache), "stages_done": done})
+    work.write_meta(meta)
 
     def finish(stage: str) -> None:
         done.append(stage)
@@ -122,7 +133,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     if "proposals" not in done:
         finish("proposals")
     windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
-    weights = trunk_weights_file(cfg, work, meta.get("trunk_file"))
+    weights = trunk_weights_file(cfg, work, meta.get("trunk_file"), pretrained_trunk)
     if weights is not None:  # the work dir names the trunk file it was trained from
         meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
     trunk, info = build_network(cfg, device, weights)
@@ -135,7 +146,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     # 3. fine-tuning
     head = new_head(cfg, info, dataset.num_classes).to(device)
     if "finetune" in done and work.head.is_file():
-        head.load_state_dict(torch.load(work.head, weights_only=True, map_location=device))
+        load_module_state(head, work.head, "fine-tuned head", device)
     else:
         if cfg.finetune.enabled:
             finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress)
@@ -150,3 +161,6 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     if "bbox" not in done or not work.bbox.is_file():
         fit_bbox(cfg, work, dataset.num_classes)
         finish("bbox")
+    if corrupt_entries_reported():
+        log.warning("%d corrupt cache entries were found (each reported above) and recomputed",
+                    corrupt_entries_reported())

@@ -7,7 +7,16 @@ import hashlib
 import numpy as np
 import pytest
 
-from data.cache import atomic_write, atomic_write_text, file_digest, load_arrays, params_key, save_arrays
+from data.cache import (
+    ArraySpec,
+    atomic_write,
+    atomic_write_text,
+    corrupt_entries_reported,
+    file_digest,
+    load_arrays,
+    params_key,
+    save_arrays,
+)
 
 
 def test_params_key_ignores_key_order_and_follows_every_value():
@@ -41,12 +50,45 @@ def test_atomic_write_leaves_the_old_file_and_no_temporary_when_writing_fails(tm
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.txt"]
 
 
-def test_arrays_round_trip_and_a_corrupt_entry_reads_as_missing(tmp_path):
+LAYOUT = {"boxes": ArraySpec(("R", 4), "f"), "scores": ArraySpec(("R",), "f"), "digest": ArraySpec((), "U")}
+
+
+def _entry(path, version=2, **override):
+    arrays = {"boxes": np.arange(8, dtype=np.float32).reshape(2, 4), "scores": np.array([0.5, 0.25], np.float32),
+              "digest": np.array("abc")}
+    save_arrays(path, version=version, **{**arrays, **override})
+
+
+def test_arrays_round_trip(tmp_path):
     path = tmp_path / "entry.npz"
-    save_arrays(path, boxes=np.arange(8, dtype=np.float32).reshape(2, 4), digest=np.array("abc"))
-    got = load_arrays(path, ("boxes", "digest"))
+    _entry(path)
+    got = load_arrays(path, LAYOUT, version=2)
     assert got["boxes"].tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]] and str(got["digest"]) == "abc"
-    assert load_arrays(path, ("boxes", "absent")) is None  # incomplete: recomputed
-    save_arrays(path, boxes=np.zeros((1, 4)))
-    path.write_bytes(path.read_bytes()[:20])  # truncated
-    assert load_arrays(path, ("boxes",)) is None and not path.exists()
+    assert load_arrays(tmp_path / "absent.npz", LAYOUT, version=2) is None
+    save_arrays(path, boxes=np.zeros((3, 4), np.float32), scores=np.zeros(3, np.float32), digest=np.array("x"))
+    assert load_arrays(path, LAYOUT, version=2) is not None  # no version field: the folder's version
+
+
+@pytest.mark.parametrize("corrupt, problem", [
+    (lambda p: p.write_bytes(p.read_bytes()[:200]), "unreadable"),
+    (lambda p: p.write_bytes(b"\x00garbage" * 50), "unreadable"),
+    (lambda p: _entry(p, boxes=np.zeros((2, 5), np.float32)), "boxes has shape (2, 5)"),
+    (lambda p: _entry(p, scores=np.zeros(3, np.float32)), "scores has shape (3,)"),  # R differs
+    (lambda p: _entry(p, scores=np.array(["a", "b"])), "scores has dtype <U1"),
+    (lambda p: save_arrays(p, version=2, boxes=np.zeros((2, 4), np.float32), digest=np.array("a")), "no array 'scores'"),
+    (lambda p: _entry(p, version=1), "written by version 1 of its producer, this is version 2"),
+])
+def test_a_corrupt_entry_is_reported_once_left_for_the_rewrite_and_read_as_missing(tmp_path, caplog, corrupt,
+                                                                                  problem):
+    path = tmp_path / "entry.npz"
+    _entry(path)
+    corrupt(path)
+    before = corrupt_entries_reported()
+    for _ in range(3):
+        assert load_arrays(path, LAYOUT, version=2) is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and problem in warnings[0] and str(path) in warnings[0]
+    assert corrupt_entries_reported() == before + 1
+    assert path.exists()  # left for the recomputation to replace atomically
+    _entry(path)  # the recomputation
+    assert load_arrays(path, LAYOUT, version=2)["scores"].tolist() == [0.5, 0.25]

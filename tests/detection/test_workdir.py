@@ -109,3 +109,22 @@ def test_a_work_dir_runs_only_with_the_trunk_file_it_was_trained_from(tmp_path):
     torch.save(zf5_trunk().state_dict(), trained)  # the file changes under the work dir
     with pytest.raises(InputError, match="not the trunk this work dir was trained with"):
         open_detector(work.root, CPU)
+
+
+@pytest.mark.parametrize("name, corrupt, problem", [
+    ("head.pt", lambda p: p.write_bytes(b"not a checkpoint at all"), "fine-tuned head file is unreadable"),
+    ("head.pt", lambda p: p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2]), "fine-tuned head file is unreadable"),
+    ("head.pt", lambda p: torch.save({"fc6.weight": torch.zeros(3, 3)}, p), "fine-tuned head file does not fit"),
+    ("head.pt", lambda p: torch.save(torch.zeros(3), p), "holds a Tensor, not a dict"),
+    ("svms.npz", lambda p: p.write_bytes(p.read_bytes()[:50]), "SVM model file is unreadable"),
+    ("bbox.npz", lambda p: p.write_bytes(b"garbage"), "box-regression file is unreadable"),
+])
+def test_a_corrupt_trained_model_file_is_reported_by_name_and_left_alone(tmp_path, name, corrupt, problem):
+    work = write_work_dir(tmp_path / "w", load_config(None, TINY))
+    path = work.root / name
+    corrupt(path)
+    before = path.read_bytes()
+    with pytest.raises(InputError, match=problem) as err:
+        open_detector(work.root, CPU)
+    assert str(path) in str(err.value)
+    assert path.read_bytes() == before  # never replaced or deleted

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import scipy.io
 
 from proposals.config import ProposalConfig
@@ -38,7 +40,7 @@ def test_resume_recomputes_only_missing_and_corrupt_entries(three_records, tmp_p
     assert first.computed == ("im0", "im1", "im2")
     folder = cache_folder(tmp_path, CFG)
     assert folder.name.startswith("fast-")
-    assert sorted(p.name for p in folder.iterdir()) == ["im0.npz", "im1.npz", "im2.npz"]
+    assert sorted(p.name for p in folder.glob("*.npz")) == ["im0.npz", "im1.npz", "im2.npz"]  # + hidden .lock files
     (folder / "im0.npz").unlink()                          # interrupted before im0 was written
     (folder / "im1.npz").write_bytes(b"not a zip file at all")  # corrupt entry
     os.utime(folder / "im2.npz", (1_000_000, 1_000_000))   # an old mtime: must stay untouched
@@ -93,3 +95,52 @@ def test_mat_mode_imports_into_the_cache(three_records, tmp_path):
     again = ensure_proposals(three_records, tmp_path / "cache", cfg, workers=1, progress=False)
     assert again.computed == () and _same(run.boxes, again.boxes)
     assert cache_folder(tmp_path / "cache", cfg).name.startswith("mat-")
+
+
+def _corrupt_cases():
+    from data.cache import save_arrays
+
+    def other_version(path):
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files if k != "cache_version"}
+        save_arrays(path, version=99, **arrays)
+
+    def wrong_shape(path):
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["boxes"] = arrays["boxes"].reshape(-1, 2)
+        save_arrays(path, **arrays)
+
+    return {
+        "truncated": lambda p: p.write_bytes(p.read_bytes()[:100]),
+        "garbage": lambda p: p.write_bytes(os.urandom(500)),
+        "wrong shape": wrong_shape,
+        "other version": other_version,
+    }
+
+
+@pytest.mark.parametrize("case", ["truncated", "garbage", "wrong shape", "other version"])
+def test_a_corrupt_entry_is_reported_once_and_recomputed_to_the_same_boxes(three_records, tmp_path, caplog, case):
+    first = ensure_proposals(three_records, tmp_path, CFG, workers=1, progress=False)
+    entry = cache_folder(tmp_path, CFG) / "im1.npz"
+    _corrupt_cases()[case](entry)
+    with caplog.at_level("INFO"):
+        second = ensure_proposals(three_records, tmp_path, CFG, workers=1, progress=False)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "im1.npz is corrupt" in warnings[0]
+    assert second.computed == ("im1",) and _same(first.boxes, second.boxes)
+    assert "proposals cache: computed 1, reused 2" in caplog.text
+
+
+def test_two_runs_at_once_compute_each_image_once(three_records, tmp_path):
+    records = three_records + [replace(r, image_id=f"{r.image_id}b") for r in three_records]
+    runs = []
+    threads = [threading.Thread(target=lambda: runs.append(ensure_proposals(records, tmp_path, CFG, 1, False)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a, b = runs
+    assert sorted(a.computed + b.computed) == sorted(r.image_id for r in records)  # each once, by one run
+    assert _same(a.boxes, b.boxes) and list(a.boxes) == [r.image_id for r in records]

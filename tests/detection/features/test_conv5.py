@@ -1,15 +1,18 @@
 """conv5 once per image: the per-image cache, and pooling windows across scales."""
 
+import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from data.boxes import project_to_cells
+from data.cache import save_arrays
 from data.records import ImageRecord
-from detection.features.conv5 import Conv5Cache, Conv5Maps
+from detection.features.conv5 import CONV5_CACHE_VERSION, Conv5Cache, Conv5Maps
 from detection.features.spp import spatial_pyramid_pool
 from detection.features.spp_source import pool_windows
 
@@ -65,3 +68,44 @@ def test_pool_windows_uses_each_windows_best_scale():
     want1 = spatial_pyramid_pool(maps.maps[1], project_to_cells(boxes[1:2], 2.0, 16, (40, 40)), (2, 1))
     assert torch.equal(got[0], want0[0]) and torch.equal(got[1], want1[0]) and torch.equal(got[2], got[1])
     assert torch.equal(pool_windows(maps, boxes, 16, (2, 1), share_identical=False), got)
+
+
+def _rewrite(path: Path, version: int | None = None, **override) -> None:
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "cache_version"}
+    save_arrays(path, version=version, **{**arrays, **override})
+
+
+CORRUPT = {
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[:300]),
+    "garbage": lambda p: p.write_bytes(b"\x93NUMPY garbage" * 40),
+    "wrong shape": lambda p: _rewrite(p, map1=np.zeros((3, 2, 2), np.float16)),  # C differs between scales
+    "wrong dtype": lambda p: _rewrite(p, map0=np.zeros((5, 2, 2), np.int8)),
+    "other version": lambda p: _rewrite(p, version=CONV5_CACHE_VERSION + 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+def test_a_corrupt_entry_is_reported_once_and_recomputed_to_the_same_maps(tmp_path, caplog, case):
+    rec = image_record(tmp_path)
+    cache = Conv5Cache(tmp_path / "c", tiny_trunk(), (64, 96), torch.device("cpu"))
+    first = cache.get(rec)
+    CORRUPT[case](cache.path("a"))
+    fresh = Conv5Cache(tmp_path / "c", tiny_trunk(), (64, 96), torch.device("cpu"))
+    again = [fresh.get(rec), fresh.get(rec)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "a.npz is corrupt" in warnings[0]
+    assert fresh.computed == 1
+    assert all(torch.equal(x, y) for maps in again for x, y in zip(first.maps, maps.maps))
+
+
+def test_two_runs_at_once_compute_each_image_once(tmp_path):
+    records = [image_record(tmp_path, f"im{i}", seed=i) for i in range(6)]
+    caches = [Conv5Cache(tmp_path / "c", tiny_trunk(), (64, 96), torch.device("cpu")) for _ in range(2)]
+    threads = [threading.Thread(target=c.ensure, args=(records, False)) for c in caches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert caches[0].computed + caches[1].computed == len(records)
+    assert all(cache.path(r.image_id).is_file() for r in records for cache in caches)

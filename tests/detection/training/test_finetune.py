@@ -3,11 +3,13 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from data.errors import InputError
 from data.records import ImageRecord
-from detection.models.head import BACKGROUND
-from detection.training.finetune import FinetuneConfig, sample_batch, window_labels
+from detection.models.head import BACKGROUND, FcHead
+from detection.training.finetune import FinetuneConfig, finetune, sample_batch, window_labels
 from detection.training.windows import build_windows
 
 
@@ -32,3 +34,17 @@ def test_batches_hold_a_quarter_positives():
     assert (labels[idx] > 0).sum() == 32 and (labels[idx] == 0).sum() == 96
     few = sample_batch(torch.tensor([1] * 5 + [0] * 500), FinetuneConfig(), np.random.default_rng(0))
     assert (few < 5).sum() == 5 and len(few) == 128  # short of positives: negatives fill in
+
+
+@pytest.mark.parametrize("corrupt, problem", [
+    (lambda p: p.write_bytes(b"garbage, not a checkpoint"), "fine-tuning checkpoint file is unreadable"),
+    (lambda p: torch.save({"head": {}, "step": torch.tensor(3)}, p), "fine-tuning checkpoint does not fit"),
+])
+def test_a_corrupt_checkpoint_is_reported_by_name_and_left_alone(tmp_path, corrupt, problem):
+    ckpt = tmp_path / "finetune_ckpt.pt"
+    corrupt(ckpt)
+    before = ckpt.read_bytes()
+    head = FcHead(10, 8, 8, 2, 0.5)
+    with pytest.raises(InputError, match=problem) as err:
+        finetune(head, [], [], None, FinetuneConfig(), 0, ckpt, progress=False)
+    assert str(ckpt) in str(err.value) and ckpt.read_bytes() == before

@@ -1,6 +1,8 @@
 """ZF-5 crop pre-training: its pieces against plain references, and its cache."""
 
 import logging
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -110,3 +112,40 @@ def test_classifier_learns_a_handful_of_crops(tiny_set):
     model.eval()
     with torch.no_grad():
         assert (model(crops).argmax(1) == labels).float().mean().item() == 1.0
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda p: p.write_bytes(p.read_bytes()[:1000]),  # truncated
+    lambda p: torch.save({"0.weight": torch.zeros(2, 2)}, p),  # another network's shapes
+])
+def test_a_corrupt_trunk_is_reported_once_and_retrained_to_the_same_weights(tiny_set, tmp_path, caplog, corrupt):
+    path = ensure_pretrained_zf5(tiny_set, tmp_path, 3, CPU, progress=False, cfg=TINY)
+    want = torch.load(path, weights_only=True)
+    corrupt(path)
+    with caplog.at_level(logging.INFO):
+        ensure_pretrained_zf5(tiny_set, tmp_path, 3, CPU, progress=False, cfg=TINY)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and f"{path.name} is corrupt" in warnings[0]
+    assert caplog.text.count("pre-training ZF-5 on object crops") == 1
+    assert all(torch.equal(v, want[k]) for k, v in torch.load(path, weights_only=True).items())
+
+
+def test_two_runs_at_once_pretrain_once(tiny_set, tmp_path, monkeypatch):
+    import detection.training.pretrain as pretrain
+
+    real, calls = pretrain.train_crop_classifier, []
+
+    def slow_train(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)  # the other run arrives while this one trains
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "train_crop_classifier", slow_train)
+    paths = []
+    threads = [threading.Thread(target=lambda: paths.append(
+        ensure_pretrained_zf5(tiny_set, tmp_path, 0, CPU, progress=False, cfg=TINY))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(paths) == 2 and paths[0] == paths[1]
