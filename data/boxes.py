@@ -123,33 +123,36 @@ def decode(deltas: Tensor, src: Tensor) -> Tensor:
 # --- windows on conv5 (SPP-net, appendix A) --------------------------------------------------
 
 
-def project_to_cells(boxes: Tensor, scale: float, stride: int, map_size: tuple[int, int]) -> Tensor:
-    """Project image windows onto the cells of a conv feature map (SPP-net, appendix A).
+def project_to_cells(boxes: Tensor, scale: float, stride: int, map_size: tuple[int, int],
+                     centre_offset: float = 0.0) -> Tensor:
+    """Project image windows onto the conv-map cells whose receptive-field centres lie inside them.
 
-    The paper projects a window's corners, in pixels of the resized image, onto 1-based
-    feature-map cells with ``left/top = floor(x / S) + 1`` and ``right/bottom = ceil(x / S) - 1``
-    (S = total stride), so each corner lands on the cell whose receptive-field centre is closest
-    to it. We apply those formulas to our 0-based continuous pixel coordinates times ``scale``
-    and subtract 1 to get 0-based cell indices. (The released SPP_net code adds a further
-    receptive-field offset; we keep the paper's rule.) A window thinner than a cell, whose right
-    cell would fall left of its left cell, collapses onto the cell under its centre. Cells are
-    clipped to the map.
+    SPP-net, appendix A: with every layer padded by floor(k/2), the response at (0-based) cell l is
+    centred on pixel S * l of the resized image, and a window's left / right edges x go to cells
+    floor(x / S) + 1 and ceil(x / S) - 1: the first and last cells whose centres lie inside the
+    window. A trunk padded otherwise has its centres at S * l + ``centre_offset`` (ZF-5 as released:
+    + 20; MobileNetV2: 0; see ``TrunkInfo.centre_offset``), and the same rule applies to them. In our
+    continuous coordinates pixel p spans [p, p + 1), so cell l's centre is at S * l + offset + 0.5.
+    (The released SPP_net code instead shifts every window by fixed offsets fitted to its own nets
+    before dividing by the stride.) A window that contains no centre (smaller than a cell) takes the
+    cell nearest its own centre. Cells are clipped to the map.
 
     Args:
         boxes: (R, 4) windows in original-image pixels.
         scale: resized size / original size of the image the map was computed on.
         stride: total stride S of the map (16 for conv5).
         map_size: (height, width) of the map, in cells.
+        centre_offset: receptive-field centre of cell 0, in pixels of the resized image.
     Returns:
         (R, 4) int64 cells (left, top, right, bottom), 0-based and inclusive.
     """
-    b = boxes * scale
-    lo = torch.floor(b[:, :2] / stride)  # paper's floor(x/S) + 1, minus 1 for 0-based cells
-    hi = torch.ceil(b[:, 2:] / stride) - 2  # paper's ceil(x/S) - 1, minus 1
-    centre = torch.floor((b[:, :2] + b[:, 2:]) / (2 * stride))
-    thin = hi < lo
-    lo = torch.where(thin, centre, lo)
-    hi = torch.where(thin, centre, hi)
+    b = boxes * scale - (centre_offset + 0.5)  # pixel coordinates relative to cell 0's centre
+    lo = torch.ceil(b[:, :2] / stride)  # first cell whose centre is >= the left / top edge
+    hi = torch.floor(b[:, 2:] / stride)  # last cell whose centre is <= the right / bottom edge
+    nearest = torch.floor((b[:, :2] + b[:, 2:]) / (2 * stride) + 0.5)
+    empty = hi < lo
+    lo = torch.where(empty, nearest, lo)
+    hi = torch.where(empty, nearest, hi)
     h, w = map_size
     limit = torch.tensor([w - 1, h - 1], dtype=b.dtype)
     lo = torch.minimum(lo.clamp(min=0), limit)

@@ -153,7 +153,7 @@ def make_source(cfg: DetectorConfig, trunk: torch.nn.Module, info: TrunkInfo, wo
     if cfg.method == "rcnn":
         return RCNNSource(trunk, info, fc.levels, fc.context_padding, fc.rcnn_batch_size, device)
     cache = Conv5Cache(work.cache / "conv5", trunk, fc.scales, device, fc.cache_dtype) if cache_conv5 else None
-    return SPPSource(trunk, info.stride, fc.scales, fc.levels, device, cache, fc.share_identical_windows)
+    return SPPSource(trunk, info, fc.scales, fc.levels, device, cache, fc.share_identical_windows)
 
 
 def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int) -> FcHead:

@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError(args.data_root, "selective search failed on too many images to time")
     model = with_levers(model, args.svd_fc6, args.svd_fc7, args.int8_fc, device)
     levels, test = cfg.features.levels, TestConfig()
-    spp = SPPSource(trunk, info.stride, scales, levels, device, None, not args.no_share)
+    spp = SPPSource(trunk, info, scales, levels, device, None, not args.no_share)
     rcnn = RCNNSource(trunk, info, levels, cfg.features.context_padding, args.rcnn_batch_size, device)
     progress = not args.no_progress
     with torch.inference_mode():

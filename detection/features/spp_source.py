@@ -3,7 +3,8 @@
 Steps for one image (SPP-net sec. 4.1-4.2):
   1. conv5 once per scale (from the per-image cache, or computed now);
   2. for each window, the scale at which it is closest to 224 x 224 pixels (1 scale: that one);
-  3. project the window onto that map's cells (appendix A);
+  3. project the window onto the cells of that map whose receptive-field centres lie inside it
+     (appendix A; the trunk declares where its centres are, ``TrunkInfo.centre_offset``);
   4. spatial pyramid pooling, {6, 3, 2, 1} -> D = C * 50.
 Windows that land on the same cells of the same map get the same vector; with
 ``share_identical_windows`` it is pooled once and copied (the released SPP_net code does the same).
@@ -20,6 +21,7 @@ from data.images import read_image
 from data.records import ImageRecord
 from detection.features.conv5 import Conv5Cache, Conv5Maps, compute_conv5
 from detection.features.spp import spatial_pyramid_pool
+from detection.models.backbones import TrunkInfo
 from detection.speed.stopwatch import NullStopwatch, Stopwatch
 
 
@@ -39,14 +41,15 @@ class Pool5Source(Protocol):
         ...
 
 
-def pool_windows_shared(maps: Conv5Maps, boxes: torch.Tensor, stride: int, levels: tuple[int, ...],
-                        share_identical: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def pool_windows_shared(maps: Conv5Maps, boxes: torch.Tensor, stride: int, centre_offset: float,
+                        levels: tuple[int, ...], share_identical: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Steps 2-4 above for one image, pooling each distinct (scale, cells) window once.
 
     Args:
         maps: the image's conv5 maps, one per scale.
         boxes: (R, 4) windows in original-image pixels.
         stride: conv5's total stride S.
+        centre_offset: receptive-field centre of cell 0 in input pixels (``TrunkInfo.centre_offset``).
         share_identical: when False every window is pooled on its own (U = R, inverse = arange).
     Returns:
         (U, D) pooled vectors on the maps' device, and (R,) int64 index of each window's vector.
@@ -59,7 +62,7 @@ def pool_windows_shared(maps: Conv5Maps, boxes: torch.Tensor, stride: int, level
     for i, (fmap, scale) in enumerate(zip(maps.maps, maps.scales)):
         idx = (level == i).nonzero().squeeze(1)
         if idx.numel():
-            cells[idx] = project_to_cells(boxes[idx], scale, stride, tuple(fmap.shape[1:]))
+            cells[idx] = project_to_cells(boxes[idx], scale, stride, tuple(fmap.shape[1:]), centre_offset)
     key = torch.cat([level.unsqueeze(1), cells], 1)  # (R, 5): scale index, cells
     if share_identical:
         key, inverse = torch.unique(key, dim=0, return_inverse=True)
@@ -78,10 +81,10 @@ def pool_windows_shared(maps: Conv5Maps, boxes: torch.Tensor, stride: int, level
     return out, inverse
 
 
-def pool_windows(maps: Conv5Maps, boxes: torch.Tensor, stride: int, levels: tuple[int, ...],
-                 share_identical: bool = True) -> torch.Tensor:
+def pool_windows(maps: Conv5Maps, boxes: torch.Tensor, stride: int, centre_offset: float,
+                 levels: tuple[int, ...], share_identical: bool = True) -> torch.Tensor:
     """Like :func:`pool_windows_shared`, expanded to one (R, D) row per window."""
-    pooled, inverse = pool_windows_shared(maps, boxes, stride, levels, share_identical)
+    pooled, inverse = pool_windows_shared(maps, boxes, stride, centre_offset, levels, share_identical)
     return pooled.index_select(0, inverse.to(pooled.device)) if share_identical else pooled
 
 
@@ -92,10 +95,10 @@ class SPPSource:
     computed on the fly with ``trunk`` on ``device``, as in timing runs.
     """
 
-    def __init__(self, trunk: torch.nn.Module, stride: int, shorter_sides: tuple[int, ...],
+    def __init__(self, trunk: torch.nn.Module, info: TrunkInfo, shorter_sides: tuple[int, ...],
                  levels: tuple[int, ...], device: torch.device, cache: Conv5Cache | None = None,
                  share_identical: bool = True) -> None:
-        self.trunk, self.stride, self.shorter_sides = trunk, stride, tuple(shorter_sides)
+        self.trunk, self.info, self.shorter_sides = trunk, info, tuple(shorter_sides)
         self.levels, self.device, self.cache = tuple(levels), device, cache
         self.share_identical = share_identical
 
@@ -112,7 +115,8 @@ class SPPSource:
         with sw.stage("conv"):
             maps = self.conv5(record)
         with sw.stage("pool"):
-            return pool_windows_shared(maps, boxes.float().cpu(), self.stride, self.levels, self.share_identical)
+            return pool_windows_shared(maps, boxes.float().cpu(), self.info.stride, self.info.centre_offset,
+                                       self.levels, self.share_identical)
 
     def pool5(self, record: ImageRecord, boxes: torch.Tensor, sw: Stopwatch | None = None) -> torch.Tensor:
         """One (R, D) row per window: :meth:`pool5_shared` expanded by its inverse index."""

@@ -39,12 +39,17 @@ class TrunkInfo:
         channels: C of conv5.
         stride: total stride S of conv5 in input pixels.
         warp_size: R-CNN's warped window side (224 for ZF-5 / MobileNetV2 / VGG, 227 for AlexNet).
+        centre_offset: conv5 cell l's receptive field is centred on input pixel S * l +
+            centre_offset (pixel indices; the same along y). 0 when every layer pads floor(k/2), as
+            SPP-net's appendix A assumes; the others follow from their padding. Measured with
+            autograd for every trunk in tests/detection/models/test_backbones.py.
     """
 
     name: str
     channels: int
     stride: int
     warp_size: int
+    centre_offset: float
 
 
 def _dilate_mobilenet_tail(features: nn.Sequential, first_block: int) -> None:
@@ -62,7 +67,7 @@ def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, TrunkInfo]:
     # to 1280 channels, which would make 50-bin pooled vectors of 64,000 numbers: we stop at 320.
     trunk = nn.Sequential(*list(net.features)[:18])
     _dilate_mobilenet_tail(trunk, 14)
-    return trunk, TrunkInfo("mobilenet_v2", 320, 16, 224)
+    return trunk, TrunkInfo("mobilenet_v2", 320, 16, 224, 0.0)
 
 
 class WithinChannelLRN(nn.Module):
@@ -150,7 +155,7 @@ def _alexnet(pretrained: bool) -> tuple[nn.Module, TrunkInfo]:
     net = models.alexnet(weights=weights)
     # AlexNet's features end conv5, ReLU, max-pool: without that pool conv5 is at stride 16
     # (torchvision's conv1 has padding 2, so the map is slightly larger than the paper's 13x13).
-    return nn.Sequential(*list(net.features)[:12]), TrunkInfo("alexnet", 256, 16, 227)
+    return nn.Sequential(*list(net.features)[:12]), TrunkInfo("alexnet", 256, 16, 227, 15.0)  # conv1 11x11/4 pad 2, unpadded 3x3/2 pools
 
 
 def _vgg16(pretrained: bool) -> tuple[nn.Module, TrunkInfo]:
@@ -158,7 +163,7 @@ def _vgg16(pretrained: bool) -> tuple[nn.Module, TrunkInfo]:
     if weights is not None:
         _torchvision_weights_in_cache(weights, "vgg16")
     net = models.vgg16(weights=weights)
-    return nn.Sequential(*list(net.features)[:30]), TrunkInfo("vgg16", 512, 16, 224)
+    return nn.Sequential(*list(net.features)[:30]), TrunkInfo("vgg16", 512, 16, 224, 7.5)  # 2x2/2 pools: (16 - 1) / 2
 
 
 def build_trunk(name: str, pretrained: bool) -> tuple[nn.Module, TrunkInfo]:
@@ -170,7 +175,7 @@ def build_trunk(name: str, pretrained: bool) -> tuple[nn.Module, TrunkInfo]:
     if name == "mobilenet_v2":
         trunk, info = _mobilenet_v2(pretrained)
     elif name == "zf5":
-        trunk, info = zf5_trunk(), TrunkInfo("zf5", 256, 16, 224)
+        trunk, info = zf5_trunk(), TrunkInfo("zf5", 256, 16, 224, 20.0)  # released prototxt: conv1 7x7/2 pad 1, conv2 pad 0
     elif name == "alexnet":
         trunk, info = _alexnet(pretrained)
     elif name == "vgg16":

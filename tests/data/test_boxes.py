@@ -23,17 +23,24 @@ def test_encode_by_hand():
     assert torch.allclose(B.encode(src, dst), expected)
 
 
-def reference_projection(box, scale, stride, h, w):
-    """SPP-net appendix A, literally: 1-based cells, then minus 1; thin windows take the centre cell."""
+def reference_projection(box, scale, stride, h, w, offset=0.0):
+    """Written from the centres: every cell of the map, kept when its receptive-field centre (pixel
+    stride * l + offset, i.e. continuous coordinate + 0.5) lies inside the scaled window; none inside:
+    the cell whose centre is nearest the window's centre."""
     x1, y1, x2, y2 = (v * scale for v in box)
-    left, top = math.floor(x1 / stride) + 1 - 1, math.floor(y1 / stride) + 1 - 1
-    right, bottom = math.ceil(x2 / stride) - 1 - 1, math.ceil(y2 / stride) - 1 - 1
-    if right < left:
-        left = right = math.floor((x1 + x2) / 2 / stride)
-    if bottom < top:
-        top = bottom = math.floor((y1 + y2) / 2 / stride)
-    clamp = lambda v, hi: min(max(v, 0), hi)  # noqa: E731
-    return [clamp(left, w - 1), clamp(top, h - 1), clamp(right, w - 1), clamp(bottom, h - 1)]
+
+    def span(lo, hi, n):
+        centres = [stride * i + offset + 0.5 for i in range(n)]
+        inside = [i for i, c in enumerate(centres) if lo <= c <= hi]
+        if inside:
+            return inside[0], inside[-1]
+        mid = (lo + hi) / 2
+        i = min(range(n), key=lambda i: abs(centres[i] - mid))
+        return i, i
+
+    left, right = span(x1, x2, w)
+    top, bottom = span(y1, y2, h)
+    return [left, top, right, bottom]
 
 
 def test_projection_matches_reference():
@@ -42,16 +49,25 @@ def test_projection_matches_reference():
     boxes = torch.cat([xy, xy + torch.rand(300, 2, generator=gen) * 200], 1)
     boxes[0] = torch.tensor([0.0, 0.0, 500.0, 375.0])
     boxes[1] = torch.tensor([100.0, 100.0, 104.0, 101.0])  # thinner than a cell
-    cells = B.project_to_cells(boxes, 1.5, 16, (36, 47))
-    for box, got in zip(boxes.tolist(), cells.tolist()):
-        assert got == reference_projection(box, 1.5, 16, 36, 47)
-    assert (cells[:, 2] >= cells[:, 0]).all() and (cells[:, 3] >= cells[:, 1]).all()
+    boxes[2] = torch.tensor([-30.0, 400.0, 10.0, 700.0])  # partly outside the map
+    for offset in (0.0, 7.5, 20.0):
+        cells = B.project_to_cells(boxes, 1.5, 16, (36, 47), offset)
+        for box, got in zip(boxes.tolist(), cells.tolist()):
+            assert got == reference_projection(box, 1.5, 16, 36, 47, offset), (box, offset)
+        assert (cells[:, 2] >= cells[:, 0]).all() and (cells[:, 3] >= cells[:, 1]).all()
 
 
 def test_projection_by_hand():
-    # A window from pixel 32 to 96 at stride 16 covers cells 2..4 (its corners' nearest centres).
-    cells = B.project_to_cells(torch.tensor([[32.0, 32.0, 96.0, 96.0]]), 1.0, 16, (10, 10))
-    assert cells.tolist() == [[2, 2, 4, 4]]
+    # Window 100..300 px at stride 16: centres 16 l + 0.5 inside it are those of cells 7..18
+    # (112.5 .. 288.5); cell 6's centre 96.5 and cell 19's 304.5 lie outside.
+    cells = B.project_to_cells(torch.tensor([[100.0, 100.0, 300.0, 300.0]]), 1.0, 16, (40, 40))
+    assert cells.tolist() == [[7, 7, 18, 18]]
+    # ZF-5's centres sit 20 px further right: 16 l + 20.5 inside 100..300 are cells 5..17.
+    cells = B.project_to_cells(torch.tensor([[100.0, 100.0, 300.0, 300.0]]), 1.0, 16, (40, 40), 20.0)
+    assert cells.tolist() == [[5, 5, 17, 17]]
+    # A 4 px window holds no centre: the cell nearest its centre (102 -> cell 6, centre 96.5).
+    cells = B.project_to_cells(torch.tensor([[100.0, 100.0, 104.0, 104.0]]), 1.0, 16, (40, 40))
+    assert cells.tolist() == [[6, 6, 6, 6]]
 
 
 def test_choose_scales_prefers_224_squared():

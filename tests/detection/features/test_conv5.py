@@ -62,12 +62,12 @@ def test_pool_windows_uses_each_windows_best_scale():
     gen = torch.Generator().manual_seed(0)
     maps = Conv5Maps((torch.randn(3, 20, 20, generator=gen), torch.randn(3, 40, 40, generator=gen)), (1.0, 2.0))
     boxes = torch.tensor([[0.0, 0.0, 300.0, 300.0], [10.0, 10.0, 60.0, 60.0], [10.0, 10.0, 60.0, 60.0]])
-    got = pool_windows(maps, boxes, 16, (2, 1))
+    got = pool_windows(maps, boxes, 16, 0.0, (2, 1))
     # 300 px at scale 1 (300^2 vs 600^2: closer to 224^2); 50 px at scale 2 (100^2 vs 50^2)
     want0 = spatial_pyramid_pool(maps.maps[0], project_to_cells(boxes[:1], 1.0, 16, (20, 20)), (2, 1))
     want1 = spatial_pyramid_pool(maps.maps[1], project_to_cells(boxes[1:2], 2.0, 16, (40, 40)), (2, 1))
     assert torch.equal(got[0], want0[0]) and torch.equal(got[1], want1[0]) and torch.equal(got[2], got[1])
-    assert torch.equal(pool_windows(maps, boxes, 16, (2, 1), share_identical=False), got)
+    assert torch.equal(pool_windows(maps, boxes, 16, 0.0, (2, 1), share_identical=False), got)
 
 
 def _rewrite(path: Path, version: int | None = None, **override) -> None:

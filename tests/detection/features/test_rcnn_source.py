@@ -60,7 +60,7 @@ def test_source_pools_the_warped_window_through_the_trunk(tmp_path):
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     record = ImageRecord("a", path, (60, 80), np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
                          np.zeros(0, bool), np.zeros(0, bool))
-    info = TrunkInfo("tiny", 2, 4, 32)
+    info = TrunkInfo("tiny", 2, 4, 32, 1.5)
     trunk = _Trunk().eval()
     boxes = torch.tensor([[10.0, 5.0, 50.0, 40.0], [0.0, 0.0, 80.0, 60.0], [70.0, 50.0, 79.0, 59.0]])
     levels = (4, 2, 1)

@@ -27,6 +27,40 @@ def test_trunk_is_stride_16(name):
     assert abs(h - math.ceil(224 / 16)) <= 1 and abs(w - math.ceil(320 / 16)) <= 1, (h, w)
 
 
+def receptive_field_centres(trunk: torch.nn.Module, axis: int) -> list[tuple[int, float]]:
+    """(cell, centre) of two middle conv5 cells along ``axis`` (3: x, 2: y), the centre in input pixel
+    indices, measured with autograd: the midpoint of the input pixels with a non-zero gradient.
+
+    The image is long along ``axis`` (1024 px: wider than any trunk's receptive field, ~520 px for
+    the dilated MobileNetV2) and short across it (32 px). The gradient's support is the cell's receptive
+    field; summing |gradient| over a batch of random images keeps the pixels that one ReLU or
+    max-pool switch would hide in a single image.
+    """
+    size = [4, 3, 32, 32]
+    size[axis] = 1024
+    x = torch.randn(*size, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    out = trunk(x)
+    centres = []
+    for cell in (out.shape[axis] // 2, out.shape[axis] // 2 + 1):
+        index = [slice(None), slice(None), out.shape[2] // 2, out.shape[3] // 2]
+        index[axis] = cell
+        (grad,) = torch.autograd.grad(out[tuple(index)].sum(), x, retain_graph=True)
+        support = grad.abs().sum(dim=tuple(d for d in range(4) if d != axis)).nonzero().flatten()
+        assert 0 < support[0] and support[-1] < 1023, "receptive field cut off by the image border"
+        centres.append((cell, (int(support[0]) + int(support[-1])) / 2))
+    return centres
+
+
+@pytest.mark.slow  # ~10-25 s each on a 2-core CPU (VGG16 backward on 1024 px)
+@pytest.mark.parametrize("name", BACKBONES)
+def test_declared_stride_and_centre_offset_are_the_measured_ones(name):
+    """conv5 cell l is centred on input pixel stride * l + centre_offset, along x and along y."""
+    trunk, info = build_trunk(name, pretrained=False)
+    for axis in (3, 2):
+        for cell, centre in receptive_field_centres(trunk.eval(), axis):
+            assert centre == info.stride * cell + info.centre_offset, (name, axis, cell, centre)
+
+
 def _caffe_within_channel_lrn(x: torch.Tensor, size: int, alpha: float, beta: float) -> torch.Tensor:
     """Slow reference, value by value: Caffe's WITHIN_CHANNEL LRN (zero padding counts in the mean)."""
     n, c, h, w = x.shape
