@@ -45,6 +45,12 @@ from svm.model import LinearSVMs
 
 log = logging.getLogger(__name__)
 
+# Bump when the code changes what training produces from the same data and config; meta.json
+# records it. A work dir of another version is trained again by train_det --resume (caches keyed by
+# content, like proposals and conv5 maps, are reused) and refused by open_detector.
+# 2: windows project onto the conv5 cells whose receptive-field centres lie inside them.
+TRAINING_VERSION = 2
+
 
 @dataclass(frozen=True)
 class WorkDir:
@@ -204,6 +210,10 @@ def open_detector(root: Path, device: torch.device, overrides: list[str] | None 
     check_test_time_overrides(list(overrides or ()))
     work = WorkDir.open(root, cache_dir)
     cfg = work.load_config(overrides)
+    version = work.read_meta().get("training_version", 1)
+    if version != TRAINING_VERSION:
+        raise InputError(work.meta, f"trained by version {version} of the training code, this is version "
+                                    f"{TRAINING_VERSION}; train it again: tools/train_det.py ... --resume")
     classes = work.classes()
     weights = trunk_weights_file(cfg, work, work.read_meta().get("trunk_file"))
     trunk, info = build_network(cfg, device, weights)

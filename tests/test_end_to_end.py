@@ -121,3 +121,21 @@ def test_work_dir_names_its_trunk_file_and_refuses_another(tiny_voc, tmp_path, c
     assert test_det.run_cli(test_det.main, ["--work-dir", str(work), "--no-progress"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "zf5.pt" in errors[0] and "not the trunk this work dir was trained with" in errors[0]
+
+
+def test_resume_trains_again_a_work_dir_of_another_training_version(tiny_voc, tiny_workdir, tmp_path):
+    """A change of the training code (here: the window projection) must not leave a stale model."""
+    import shutil
+
+    from detection.workdir import TRAINING_VERSION
+
+    work = tmp_path / "old"
+    shutil.copytree(tiny_workdir, work)
+    meta = json.loads((work / "meta.json").read_text())
+    meta["training_version"] = TRAINING_VERSION - 1
+    (work / "meta.json").write_text(json.dumps(meta))
+    (work / "svms.npz").write_bytes(b"stale")  # a resumed run that skipped the svm stage would keep this
+    argv = ["--data-root", str(tiny_voc), "--work-dir", str(work), "--resume", *TINY_TRAIN]
+    assert train_det.main(argv) == 0
+    assert json.loads((work / "meta.json").read_text())["training_version"] == TRAINING_VERSION
+    assert (work / "svms.npz").read_bytes() == (tiny_workdir / "svms.npz").read_bytes()

@@ -30,7 +30,7 @@ from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
 from detection.training.finetune import finetune
 from detection.training.windows import ImageWindows, build_windows
-from detection.workdir import WorkDir, build_network, make_source, new_head, trunk_weights_file
+from detection.workdir import TRAINING_VERSION, WorkDir, build_network, make_source, new_head, trunk_weights_file
 from proposals.store import ensure_proposals
 from svm.model import compute_feature_scale
 from svm.regions import RegionSet
@@ -113,6 +113,13 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     keeps using it whatever other runs pre-train in a shared cache, and refuses it if it changes.
     """
     meta = work.read_meta() if resume else {}
+    if meta and meta.get("training_version", 1) != TRAINING_VERSION:
+        log.warning("%s was trained by version %s of the training code, this is version %d: training it again "
+                    "(cached proposals and conv5 maps are reused)", work.root, meta.get("training_version", 1),
+                    TRAINING_VERSION)
+        meta = {}
+        work.finetune_ckpt.unlink(missing_ok=True)
+    meta["training_version"] = TRAINING_VERSION
     done: list[str] = meta.get("stages_done", [])
     meta.update({"classes": list(dataset.classes), **dataset_source(dataset), "train_split": dataset.split,
                  "cache_dir": str(work.cache), "stages_done": done})

@@ -10,7 +10,7 @@ import torch
 from detection.config import DetectorConfig
 from detection.config_io import save_config
 from detection.models.bbox_regression import BBoxRegressors
-from detection.workdir import WorkDir, build_network, new_head, trunk_weights_file
+from detection.workdir import TRAINING_VERSION, WorkDir, build_network, new_head, trunk_weights_file
 from svm.model import LinearSVMs
 
 
@@ -19,7 +19,8 @@ def write_work_dir(root: Path, cfg: DetectorConfig, cache_dir: Path | None = Non
     """A complete work dir for ``cfg`` with random head, SVMs and box regressors (seeded)."""
     work = WorkDir(root, cache_dir)
     save_config(cfg, work.config)
-    work.write_meta({"classes": list(classes), "cache_dir": str(work.cache), "stages_done": []})
+    work.write_meta({"classes": list(classes), "cache_dir": str(work.cache), "stages_done": [],
+                     "training_version": TRAINING_VERSION})
     _, info = build_network(cfg, torch.device("cpu"), trunk_weights_file(cfg, work))
     head = new_head(cfg, info, len(classes))
     torch.save(head.state_dict(), work.head)

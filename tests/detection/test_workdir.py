@@ -21,7 +21,7 @@ from detection.inference.split import model_key
 from detection.models.backbones import zf5_trunk
 from detection.models.head import FcHead
 from detection.training.pretrain import FOLDER, POINTER
-from detection.workdir import open_detector
+from detection.workdir import TRAINING_VERSION, open_detector
 from svm.model import LinearSVMs
 from tests.detection.conftest import write_work_dir
 
@@ -76,8 +76,11 @@ def test_opening_what_is_not_a_trained_work_dir_is_one_error(tmp_path):
     work.svms.unlink()
     with pytest.raises(InputError, match="svms.npz"):
         open_detector(work.root, CPU)
-    work.meta.write_text(json.dumps({"stages_done": []}))
+    work.meta.write_text(json.dumps({"stages_done": [], "training_version": TRAINING_VERSION}))
     with pytest.raises(InputError, match="no class names"):
+        open_detector(work.root, CPU)
+    work.meta.write_text(json.dumps({"classes": ["circle", "square"]}))  # before training versions
+    with pytest.raises(InputError, match="trained by version 1 of the training code"):
         open_detector(work.root, CPU)
 
 
