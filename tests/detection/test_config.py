@@ -4,8 +4,8 @@ import pytest
 
 from data.errors import InputError
 from detection.config import DetectorConfig, check_test_time_overrides
-from detection.features.config import FeatureConfig
 from detection.config_io import config_to_dict, load_config, parse_overrides, save_config
+from detection.features.config import FeatureConfig
 
 
 def test_defaults_are_the_papers():
