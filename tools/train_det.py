@@ -31,6 +31,7 @@ from data.voc import load_voc
 from detection.config import METHODS, DetectorConfig
 from detection.config_io import config_to_dict, load_config, save_config
 from detection.models.backbones import BACKBONES
+from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
 from detection.training.stages import train_detector
 from detection.workdir import WorkDir
@@ -52,7 +53,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--config", type=Path, help="YAML file of config overrides")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. finetune.iterations=2000 (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue from the last finished stage")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (killed, Ctrl-C, full disk) with the same config; "
+                        "the result is bit-identical to an uninterrupted run's")
+    p.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY, metavar="STEPS",
+                   help=f"fine-tuning steps between checkpoints (default {CHECKPOINT_EVERY}); "
+                        "does not change the result")
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: WORK_DIR/cache); work dirs may share one")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
@@ -76,6 +82,8 @@ def resolve_config(args: argparse.Namespace) -> DetectorConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.checkpoint_every < 1:
+        raise InputError("--checkpoint-every", f"must be >= 1, got {args.checkpoint_every}")
     cfg = resolve_config(args)
     work = WorkDir(args.work_dir, args.cache_dir)
     work.root.mkdir(parents=True, exist_ok=True)
@@ -85,8 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if old != config_to_dict(cfg):
             raise InputError(work.config, "the saved config differs from this run's; use another "
                              "--work-dir, or run without --resume to train again from scratch")
-    elif not args.resume:
+    elif not args.resume:  # training again: forget the old run before writing anything new
         work.finetune_ckpt.unlink(missing_ok=True)
+        work.meta.unlink(missing_ok=True)
     save_config(cfg, work.config)
     device = torch.device(args.device)
     dataset = load_voc(args.data_root, args.split)
@@ -95,10 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cfg.features.pretrained == "crops":
         ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, args.workers or len(os.sched_getaffinity(0)),
-                   args.resume, progress=not args.no_progress)
+                   args.resume, progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
     log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, resume_hint="run the same command with --resume to continue"))
