@@ -38,6 +38,7 @@ from detection.workdir import WorkDir
 from tools.common import run_cli, setup_logging
 
 log = logging.getLogger("train_det")
+RESUME_HINT = "run the same command with --resume to continue"  # after Ctrl-C or a failed write
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -88,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = WorkDir(args.work_dir, args.cache_dir)
     work.root.mkdir(parents=True, exist_ok=True)
     setup_logging(work.log_file)
+    for stale in work.root.glob(".*.tmp"):  # a killed atomic write's temporary file, never read
+        stale.unlink(missing_ok=True)
     if args.resume and work.config.is_file():
         old = config_to_dict(load_config(work.config))
         if old != config_to_dict(cfg):
@@ -110,4 +113,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, resume_hint="run the same command with --resume to continue"))
+    sys.exit(run_cli(main, resume_hint=RESUME_HINT))
