@@ -205,3 +205,20 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tiny_voc, tiny_
     for name in ("svms.npz", "bbox.npz"):
         want, got = _arrays(tiny_workdir / name), _arrays(work / name)
         assert all(np.array_equal(want[k], got[k]) for k in want), name
+
+
+def test_training_again_forgets_the_old_runs_stages_first(tiny_voc, tiny_workdir, tmp_path, monkeypatch):
+    """A new run (no --resume) stopped before its first stage must not leave the old stages listed,
+    or a later --resume would take the old run's head and SVMs for its own."""
+    from tests.conftest import TINY_TRAIN
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_workdir, work, ignore=shutil.ignore_patterns("detections", "results"))
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("detection.training.stages.ensure_proposals", stop)
+    argv = ["--data-root", str(tiny_voc), "--work-dir", str(work), *TINY_TRAIN]
+    assert train_det.run_cli(train_det.main, argv) == 130
+    assert json.loads((work / "meta.json").read_text())["stages_done"] == []
