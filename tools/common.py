@@ -17,6 +17,9 @@ def setup_logging(log_file: Path | None = None, verbose: bool = False) -> None:
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file))
+    # A log line that cannot be written (a full disk) must not print a traceback per line: the
+    # failing write of the tool's own output then ends it with one line (run_cli).
+    logging.raiseExceptions = False
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
