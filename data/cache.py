@@ -52,16 +52,24 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
     The one way this project writes a file: a reader sees the old file or the whole new one, never
     a half-written one, and a failed write leaves no temporary file behind.
+
+    Raises:
+        OSError: the write failed (a full disk: ENOSPC, no permission: EACCES ...); its
+            ``filename`` is ``path``, which ``write`` cannot know, so the error names the file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:
+            raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(path)) from err
         raise
 
 

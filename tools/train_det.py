@@ -32,6 +32,7 @@ from data.errors import InputError
 from detection.config import METHODS, DetectorConfig
 from detection.config_io import config_to_dict, load_config, save_config
 from detection.models.backbones import BACKBONES
+from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
 from detection.training.stages import train_detector
 from detection.workdir import WorkDir
@@ -39,6 +40,7 @@ from tools.common import run_cli, setup_logging
 from tools.dataset_flags import add_dataset_arguments, dataset_from_args
 
 log = logging.getLogger("train_det")
+RESUME_HINT = "run the same command with --resume to continue"  # after Ctrl-C or a failed write
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,7 +55,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--config", type=Path, help="YAML file of config overrides")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. finetune.iterations=2000 (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue from the last finished stage")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (killed, Ctrl-C, full disk) with the same config; "
+                        "the result is bit-identical to an uninterrupted run's")
+    p.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY, metavar="STEPS",
+                   help=f"fine-tuning steps between checkpoints (default {CHECKPOINT_EVERY}); "
+                        "does not change the result")
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: WORK_DIR/cache); work dirs may share one")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
@@ -77,17 +84,22 @@ def resolve_config(args: argparse.Namespace) -> DetectorConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.checkpoint_every < 1:
+        raise InputError("--checkpoint-every", f"must be >= 1, got {args.checkpoint_every}")
     cfg = resolve_config(args)
     work = WorkDir(args.work_dir, args.cache_dir)
     work.root.mkdir(parents=True, exist_ok=True)
     setup_logging(work.log_file)
+    for stale in work.root.glob(".*.tmp"):  # a killed atomic write's temporary file, never read
+        stale.unlink(missing_ok=True)
     if args.resume and work.config.is_file():
         old = config_to_dict(load_config(work.config))
         if old != config_to_dict(cfg):
             raise InputError(work.config, "the saved config differs from this run's; use another "
                              "--work-dir, or run without --resume to train again from scratch")
-    elif not args.resume:
+    elif not args.resume:  # training again: forget the old run before writing anything new
         work.finetune_ckpt.unlink(missing_ok=True)
+        work.meta.unlink(missing_ok=True)
     save_config(cfg, work.config)
     device = torch.device(args.device)
     dataset = dataset_from_args(args)
@@ -98,10 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cfg.features.pretrained == "crops":
         trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, args.workers or len(os.sched_getaffinity(0)),
-                   args.resume, progress=not args.no_progress, pretrained_trunk=trunk)
+                   args.resume, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+                   pretrained_trunk=trunk)
     log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, resume_hint=RESUME_HINT))

@@ -4,7 +4,8 @@ Mini-batches of ``batch_size`` windows, ``fg_fraction`` of them positives (IoU i
 a ground truth, labelled with its class) and the rest negatives (IoU in [bg_iou_low, bg_iou_high),
 labelled background). Since conv is fixed, the pool5 vectors of a sample of every image's windows
 are pooled once (:func:`collect_windows`) and batches are drawn from them, so a step costs only
-the fc layers. Checkpoints (head, optimiser, step, RNG) make it resumable.
+the fc layers. Checkpoints (head, optimiser, schedule, step, both RNGs) make a resumed run
+bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from data.cache import atomic_write
 from data.errors import InputError
 from data.model_files import load_torch_file
 from data.records import ImageRecord
@@ -113,47 +115,87 @@ def sample_batch(labels: torch.Tensor, cfg: FinetuneConfig, rng: np.random.Gener
     return np.concatenate([rng.choice(fg, n_fg, replace=False), rng.choice(bg, n_bg, replace=False)])
 
 
-def _save_checkpoint(path: Path, head: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
-                     step: int, rng: np.random.Generator) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"head": head.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                "step": torch.tensor(step), "rng": rng.bit_generator.state}, tmp)
-    tmp.replace(path)
+CHECKPOINT_EVERY = 200  # steps between fine-tuning checkpoints (tools/train_det.py --checkpoint-every)
+
+
+def _save_checkpoint(path: Path, head: nn.Module, opt: torch.optim.Optimizer,
+                     sched: torch.optim.lr_scheduler.LRScheduler, step: int, rng: np.random.Generator,
+                     loss_avg: float | None, num_windows: int) -> None:
+    """Everything the steps after ``step`` depend on, written atomically (a kill keeps the old one).
+
+    Besides the weights, optimiser (momentum buffers) and schedule, a bit-identical continuation
+    needs both random streams: numpy's, which draws the mini-batches (the data order), and torch's,
+    which draws the dropout masks.
+    """
+    state = {"head": head.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+             "step": step, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+             "loss_avg": loss_avg, "num_windows": num_windows}
+    device = next(head.parameters()).device
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+_CHECKPOINT_KEYS = ("head", "opt", "sched", "step", "rng", "torch_rng", "loss_avg", "num_windows")
+
+
+def _read_checkpoint(path: Path, num_windows: int) -> dict | None:
+    """The checkpoint at ``path``, None when there is none.
+
+    A checkpoint holds hours of fine-tuning: one that cannot be read or does not fit this run is
+    reported by name and left as it is, never deleted or silently replaced.
+
+    Raises:
+        InputError: naming the checkpoint, when it is unreadable or not of this run.
+    """
+    if not path.is_file():
+        return None
+    state = load_torch_file(path, "fine-tuning checkpoint")
+    missing = [k for k in _CHECKPOINT_KEYS if k not in state]
+    problem = (f"no {', '.join(missing)}" if missing else
+               f"it holds {int(state['num_windows'])} windows, this run {num_windows}"
+               if int(state["num_windows"]) != num_windows else None)
+    if problem:
+        raise InputError(path, f"fine-tuning checkpoint does not fit this run ({problem}); run without --resume "
+                               "to start again")
+    return state
 
 
 def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[ImageWindows],
              source: Pool5Source, cfg: FinetuneConfig, seed: int, checkpoint: Path | None = None,
-             progress: bool = True) -> FcHead:
+             progress: bool = True, checkpoint_every: int = CHECKPOINT_EVERY) -> FcHead:
     """Train ``head`` (in place) with SGD on windows of ``records``; returns it in eval mode.
+
+    Dropout draws from torch's global generator, which the caller seeds (``new_head``); a resumed
+    run restores it from the checkpoint, so it ends bit-identical to an uninterrupted one.
 
     Args:
         records, windows: the training images and their windows, aligned.
         source: gives pool5 vectors of windows (SPP-net: from cached conv5).
-        checkpoint: where to save/resume (every 200 steps and at the end).
+        checkpoint: where to save and resume from (every ``checkpoint_every`` steps); the caller
+            deletes it once the trained head is saved.
     """
-    opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    start, rng = 0, np.random.default_rng(seed)
-    if checkpoint is not None and checkpoint.is_file():
-        state = load_torch_file(checkpoint, "fine-tuning checkpoint")
-        try:
-            head.load_state_dict(state["head"])
-            opt.load_state_dict(state["opt"])
-            start = int(state["step"])
-            rng.bit_generator.state = state["rng"]
-            sched.load_state_dict(state["sched"])
-        except (KeyError, RuntimeError, TypeError, ValueError) as err:
-            raise InputError(checkpoint, f"fine-tuning checkpoint does not fit this run ({type(err).__name__}: "
-                                         f"{str(err).splitlines()[0][:200]}); run without --resume to start "
-                                         "again") from None
-        log.info("fine-tuning resumed at step %d from %s", start, checkpoint)
     x_all, y_all = collect_windows(records, windows, source, cfg, np.random.default_rng(seed), progress)
     log.info("fine-tuning on %d windows (%d positives), %.2f GiB in memory", len(y_all),
              int((y_all > 0).sum()), x_all.numel() * 2 / 2**30)
+    opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    start, loss_avg, rng = 0, None, np.random.default_rng(seed)
+    state = _read_checkpoint(checkpoint, len(y_all)) if checkpoint is not None else None
+    if state is not None:
+        head.load_state_dict(state["head"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["rng"]  # the mini-batches still to draw
+        torch.set_rng_state(state["torch_rng"])  # the dropout masks still to draw
+        if "cuda_rng" in state and next(head.parameters()).is_cuda:
+            torch.cuda.set_rng_state(state["cuda_rng"], next(head.parameters()).device)
+        start, loss_avg = int(state["step"]), state["loss_avg"]
+        log.info("fine-tuning resumed at step %d from %s", start, checkpoint)
     device = next(head.parameters()).device
     head.train()
-    loss_avg, bar = None, tqdm(range(start, cfg.iterations), desc="fine-tune", disable=not progress,
-                               initial=start, total=cfg.iterations)
+    bar = tqdm(range(start, cfg.iterations), desc="fine-tune", disable=not progress, initial=start,
+               total=cfg.iterations)
     for step in bar:
         idx = torch.from_numpy(sample_batch(y_all, cfg, rng))
         x, y = x_all[idx].to(device).float(), y_all[idx].to(device)
@@ -164,10 +206,8 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
         sched.step()
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
         bar.set_postfix(loss=f"{loss_avg:.3f}")
-        if checkpoint is not None and (step + 1) % 200 == 0:
-            _save_checkpoint(checkpoint, head, opt, sched, step + 1, rng)
-    if checkpoint is not None:
-        _save_checkpoint(checkpoint, head, opt, sched, cfg.iterations, rng)
+        if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < cfg.iterations:
+            _save_checkpoint(checkpoint, head, opt, sched, step + 1, rng, loss_avg, len(y_all))
     log.info("fine-tuning done: %d steps, final smoothed loss %s", cfg.iterations,
              f"{loss_avg:.4f}" if loss_avg is not None else "n/a")
     return head.eval()

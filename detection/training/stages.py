@@ -8,6 +8,9 @@
   5. bbox        per-class ridge regression on those pool5 vectors
 
 A stage is done when its output exists and ``meta.json`` lists it; ``resume`` skips done stages.
+Stages 1, 2 and 3 continue an interrupted run where it stopped (per-image caches, fine-tuning
+checkpoints); 4 and 5 start again from their beginning. Either way the result is bit-identical to
+an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data.cache import ArraySpec, corrupt_entries_reported, file_digest, load_arrays, save_arrays
+from data.cache import ArraySpec, atomic_write, corrupt_entries_reported, file_digest, load_arrays, save_arrays
 from data.datasets import dataset_source
 from data.errors import InputError
 from data.model_files import load_module_state
@@ -28,7 +31,7 @@ from detection.config import DetectorConfig
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
-from detection.training.finetune import finetune
+from detection.training.finetune import CHECKPOINT_EVERY, finetune
 from detection.training.windows import ImageWindows, build_windows
 from detection.workdir import TRAINING_VERSION, WorkDir, build_network, make_source, new_head, trunk_weights_file
 from proposals.store import ensure_proposals
@@ -105,8 +108,15 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 
 
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
-                   workers: int, resume: bool, progress: bool = True, pretrained_trunk: Path | None = None) -> None:
+                   workers: int, resume: bool, progress: bool = True,
+                   checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
+
+    ``meta.json``'s ``stages_done`` is always a prefix of :data:`TRAIN_STAGES`, written (atomically)
+    only after the stage's output is complete. With ``resume`` a stage is skipped when it is listed
+    and its output file exists; otherwise it and every later stage run again. Without ``resume``
+    the list is cleared before anything else, so a run killed early never trusts an older run's
+    files; a work dir trained by another version of the training code is trained again.
 
     ``pretrained_trunk``: the ZF-5 just pre-trained on crops (``features.pretrained=crops``); meta.json
     records the trunk file a work dir is trained from, by path and SHA-1 (``trunk_file``), so that it
@@ -120,24 +130,38 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         meta = {}
         work.finetune_ckpt.unlink(missing_ok=True)
     meta["training_version"] = TRAINING_VERSION
-    done: list[str] = meta.get("stages_done", [])
+    done: list[str] = list(meta.get("stages_done", []))
+    while done and done != list(TRAIN_STAGES[: len(done)]):
+        done.pop()  # an unordered list (hand-edited?) keeps only its valid prefix
     meta.update({"classes": list(dataset.classes), **dataset_source(dataset), "train_split": dataset.split,
                  "cache_dir": str(work.cache), "stages_done": done})
     work.write_meta(meta)
+
+    def is_done(stage: str, *outputs: Path) -> bool:
+        """Listed as done with its outputs present; if not, forget it and every later stage."""
+        i = TRAIN_STAGES.index(stage)
+        missing = [str(p) for p in outputs if not p.is_file()]
+        if len(done) > i and not missing:
+            return True
+        if len(done) > i:
+            log.warning("stage %s is listed as done but %s is missing; running it again", stage, missing[0])
+            del done[i:]
+            work.write_meta(meta)
+        return False
 
     def finish(stage: str) -> None:
         done.append(stage)
         work.write_meta(meta)
         log.info("stage %s done", stage)
 
-    # 1. proposals
+    # 1. proposals (per-image cache: an interrupted stage continues where it stopped)
     run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
     if run.failed:
         log.warning("skipping %d training images without proposals", len(run.failed))
         dataset = Dataset(dataset.root, dataset.split, dataset.classes,
                           tuple(r for r in dataset.records if r.image_id in run.boxes))
     meta["num_train_images"] = len(dataset.records)
-    if "proposals" not in done:
+    if not is_done("proposals"):
         finish("proposals")
     windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
     weights = trunk_weights_file(cfg, work, meta.get("trunk_file"), pretrained_trunk)
@@ -145,27 +169,29 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
     trunk, info = build_network(cfg, device, weights)
     source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
-    # 2. conv5 maps, once per image
+    # 2. conv5 maps, once per image (per-image cache, continues too)
     if cfg.method == "spp":
         source.cache.ensure(dataset.records, progress)
-    if "conv5" not in done:
+    if not is_done("conv5"):
         finish("conv5")
-    # 3. fine-tuning
+    # 3. fine-tuning (continues from its last checkpoint)
     head = new_head(cfg, info, dataset.num_classes).to(device)
-    if "finetune" in done and work.head.is_file():
+    if is_done("finetune", work.head):
         load_module_state(head, work.head, "fine-tuned head", device)
     else:
         if cfg.finetune.enabled:
-            finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress)
-        torch.save(head.state_dict(), work.head)
+            finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress,
+                     checkpoint_every)
+        atomic_write(work.head, lambda f: torch.save(head.state_dict(), f))
         finish("finetune")
+        work.finetune_ckpt.unlink(missing_ok=True)  # head.pt holds its result now
     head.eval()
-    # 4. SVMs with hard-negative mining (+ bbox-regression samples)
-    if "svm" not in done or not work.svms.is_file():
+    # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
+    if not is_done("svm", work.svms, work.bbox_samples):
         mine_svms(cfg, work, dataset, windows, source, head, progress)
         finish("svm")
-    # 5. bounding-box regression
-    if "bbox" not in done or not work.bbox.is_file():
+    # 5. bounding-box regression (seconds; restarts from its beginning)
+    if not is_done("bbox", work.bbox):
         fit_bbox(cfg, work, dataset.num_classes)
         finish("bbox")
     if corrupt_entries_reported():

@@ -44,8 +44,9 @@ def test_atomic_write_leaves_the_old_file_and_no_temporary_when_writing_fails(tm
         f.write(b"half")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as err:
         atomic_write(path, fail)
+    assert err.value.errno == 28 and err.value.filename == str(path)  # names the file for the user
     assert path.read_text() == "old"
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.txt"]
 

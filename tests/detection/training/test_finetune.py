@@ -9,7 +9,7 @@ import torch
 from data.errors import InputError
 from data.records import ImageRecord
 from detection.models.head import BACKGROUND, FcHead
-from detection.training.finetune import FinetuneConfig, finetune, sample_batch, window_labels
+from detection.training.finetune import FinetuneConfig, sample_batch, window_labels
 from detection.training.windows import build_windows
 
 
@@ -36,6 +36,55 @@ def test_batches_hold_a_quarter_positives():
     assert (few < 5).sum() == 5 and len(few) == 128  # short of positives: negatives fill in
 
 
+class FakeSource:
+    """pool5 vectors that depend only on the window (fixed per box), like cached conv5 maps."""
+
+    def pool5(self, record, boxes, sw=None):
+        gen = torch.Generator().manual_seed(int(boxes.sum()))
+        return torch.stack([torch.randn(16, generator=gen) + b[0] / 100 for b in boxes])
+
+
+def _train(checkpoint, every=None, stop_at=None):
+    """Fine-tune a fresh tiny head for 30 steps; ``stop_at`` raises KeyboardInterrupt at that step."""
+    from detection.training import finetune as ft
+
+    rec = record([[10, 10, 60, 60], [100, 20, 180, 90]], [0, 1])
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (120, 2))
+    props = np.concatenate([xy, xy + rng.uniform(20, 80, (120, 2))], 1).astype(np.float32)
+    windows = [build_windows(rec, props, 2)]
+    torch.manual_seed(0)  # what new_head does: dropout then draws from torch's global generator
+    head = FcHead(16, 8, 8, 2, dropout=0.5)
+    calls = 0
+
+    def forward(x):
+        nonlocal calls
+        calls += 1
+        if calls == stop_at:
+            raise KeyboardInterrupt
+        return FcHead.forward(head, x)
+
+    head.forward = forward
+    cfg = FinetuneConfig(iterations=30, lr=0.01, lr_step=12, batch_size=16, windows_per_image=64)
+    ft.finetune(head, [rec], windows, FakeSource(), cfg, seed=1, checkpoint=checkpoint, progress=False,
+                checkpoint_every=every or 1000)
+    return head.state_dict()
+
+
+def test_a_resumed_fine_tuning_is_bit_identical_to_an_uninterrupted_one(tmp_path):
+    """Batches (numpy RNG), dropout masks (torch RNG), momentum and the lr step are all restored."""
+    plain = _train(None)
+    ckpt = tmp_path / "ckpt.pt"
+    try:
+        _train(ckpt, every=5, stop_at=18)  # dies in step 18, after the lr step at 12; last checkpoint: 15
+    except KeyboardInterrupt:
+        pass
+    assert torch.load(ckpt, weights_only=True)["step"] == 15
+    torch.manual_seed(123)  # the resumed process's global generator is elsewhere
+    resumed = _train(ckpt, every=5)
+    assert all(torch.equal(plain[k], resumed[k]) for k in plain)
+
+
 @pytest.mark.parametrize("corrupt, problem", [
     (lambda p: p.write_bytes(b"garbage, not a checkpoint"), "fine-tuning checkpoint file is unreadable"),
     (lambda p: torch.save({"head": {}, "step": torch.tensor(3)}, p), "fine-tuning checkpoint does not fit"),
@@ -44,7 +93,6 @@ def test_a_corrupt_checkpoint_is_reported_by_name_and_left_alone(tmp_path, corru
     ckpt = tmp_path / "finetune_ckpt.pt"
     corrupt(ckpt)
     before = ckpt.read_bytes()
-    head = FcHead(10, 8, 8, 2, 0.5)
     with pytest.raises(InputError, match=problem) as err:
-        finetune(head, [], [], None, FinetuneConfig(), 0, ckpt, progress=False)
+        _train(ckpt)
     assert str(ckpt) in str(err.value) and ckpt.read_bytes() == before
