@@ -30,9 +30,10 @@ import numpy as np
 from data.cache import atomic_write_text
 from data.errors import InputError
 from data.records import CocoIds, Dataset, ImageRecord
+from data.safe_input import check_inside
 
 # The VOC reader's tolerance for boxes that stick out of the image, so both readers agree.
-from data.voc import _OUTSIDE_TOLERANCE_FRAC, _OUTSIDE_TOLERANCE_PX, load_voc
+from data.voc import OUTSIDE_TOLERANCE_FRAC, OUTSIDE_TOLERANCE_PX, load_voc
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +112,16 @@ def _check_image(img: dict[str, Any], image_dir: Path, json_path: Path) -> tuple
     if not (_is_number(height) and _is_number(width) and height == int(height) and width == int(width)
             and height > 0 and width > 0):  # fmt: skip
         raise InputError(json_path, f"{where}: height and width must be positive integers, got {height!r} x {width!r}")
-    if not isinstance(img["file_name"], str) or not img["file_name"]:
+    name = img["file_name"]
+    if not isinstance(name, str) or not name:
         raise InputError(json_path, f"{where}: file_name must be a non-empty string")
-    path = image_dir / img["file_name"]
+    if Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name or "\0" in name:
+        raise InputError(json_path, f"{where}: file_name {name!r} must be a path inside the image folder "
+                                    "(no absolute path, '..' or backslash); refused before opening any file")
+    path = image_dir / name
     if not path.is_file():
         raise InputError(json_path, f"{where}: image file {path} not found")
+    check_inside(path, image_dir)  # a symlink in the image folder may still point elsewhere
     return (int(height), int(width)), path
 
 
@@ -133,7 +139,7 @@ def _box(ann: dict[str, Any], size: tuple[int, int], json_path: Path) -> list[fl
         return None
     height, width = size
     box = [x, y, x + w, y + h]
-    tol = [max(_OUTSIDE_TOLERANCE_PX, _OUTSIDE_TOLERANCE_FRAC * s) for s in (width, height)]
+    tol = [max(OUTSIDE_TOLERANCE_PX, OUTSIDE_TOLERANCE_FRAC * s) for s in (width, height)]
     clipped = [max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(width)), min(box[3], float(height))]
     far = box[0] < -tol[0] or box[1] < -tol[1] or box[2] > width + tol[0] or box[3] > height + tol[1]
     if far or clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:

@@ -55,8 +55,8 @@ VOC_CLASSES: tuple[str, ...] = (
 
 # A box may stick out of the image by this many pixels, or this fraction of the image side,
 # whichever is larger, before it is an error rather than an annotation slip to clip.
-_OUTSIDE_TOLERANCE_PX = 5.0
-_OUTSIDE_TOLERANCE_FRAC = 0.05
+OUTSIDE_TOLERANCE_PX = 5.0
+OUTSIDE_TOLERANCE_FRAC = 0.05
 
 IMAGE_EXTENSIONS = (".jpg", ".png")
 
@@ -165,7 +165,7 @@ def _parse_box(obj: ET.Element, size: tuple[int, int], xml_path: Path) -> list[f
         raise InputError(xml_path, f"inverted or empty box xmin={xmin} ymin={ymin} xmax={xmax} ymax={ymax}")
     height, width = size
     limits = (width, height, width, height)
-    tol = [max(_OUTSIDE_TOLERANCE_PX, _OUTSIDE_TOLERANCE_FRAC * s) for s in limits]
+    tol = [max(OUTSIDE_TOLERANCE_PX, OUTSIDE_TOLERANCE_FRAC * s) for s in limits]
     far = box[0] < -tol[0] or box[1] < -tol[1] or box[2] > width + tol[2] or box[3] > height + tol[3]
     if far:
         raise InputError(xml_path, f"box {xmin},{ymin},{xmax},{ymax} lies outside the {width} x {height} image")

@@ -36,6 +36,7 @@ from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arr
 from data.claims import Claim, try_claim, wait_for
 from data.errors import InputError
 from data.records import ImageRecord
+from data.safe_input import check_name
 from proposals.config import CACHE_VERSION, ProposalConfig
 from proposals.mat import read_mat_proposals
 from proposals.selective_search import RawProposals, compute_raw, filter_boxes, rects_to_boxes
@@ -74,9 +75,7 @@ def cache_folder(cache_dir: Path, cfg: ProposalConfig) -> Path:
 
 
 def _entry_path(folder: Path, image_id: str) -> Path:
-    if not image_id or "/" in image_id or "\\" in image_id or image_id.startswith("."):
-        raise InputError(image_id, "image id cannot be used as a cache file name")
-    return folder / f"{image_id}.npz"
+    return folder / f"{check_name(image_id, folder, 'image id')}.npz"  # readers check ids too; a record built by hand may not be
 
 
 def _load_valid(folder: Path, record: ImageRecord) -> tuple[np.ndarray, float] | None:

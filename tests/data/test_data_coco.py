@@ -138,6 +138,10 @@ BAD_JSON = [
      "annotation id 2: bbox [5, -4, 10, 3] lies outside its 60 x 40 image"),
     ("iscrowd not 0/1", lambda d: _set(d, "annotations", 0, iscrowd=2), "annotation id 1: iscrowd must be 0 or 1, got 2"),
     ("image file missing", lambda d: _set(d, "images", 1, file_name="gone.jpg"), "image id 7: image file "),
+    ("file_name climbing out", lambda d: _set(d, "images", 1, file_name="../b.jpg"),
+     "image id 7: file_name '../b.jpg' must be a path inside the image folder"),
+    ("file_name absolute", lambda d: _set(d, "images", 0, file_name="/etc/hostname"),
+     "image id 3: file_name '/etc/hostname' must be a path inside the image folder"),
     ("top level a list", lambda d: [d], "top level must be an object with images/annotations/categories"),
     ("no images list", lambda d: {k: v for k, v in d.items() if k != "images"}, "missing list 'images'"),
 ]
@@ -171,3 +175,15 @@ def test_small_overshoot_is_clipped_zero_size_box_skipped(tmp_path, caplog):
     np.testing.assert_allclose(ds.records[0].boxes, [[0, 3, 8.5, 30]])
     assert ds.records[1].num_objects == 1  # the zero-height box (as COCO 2017's annotation 918) is skipped
     assert "sticks out" in caplog.text and "annotation id 918: bbox [30, 20, 1.03, 0.0] has zero width" in caplog.text
+
+
+def test_an_image_symlinked_out_of_the_image_folder_is_refused(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "outside.jpg").write_bytes(b"x")
+    (tmp_path / "img" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "img" / "b.jpg").symlink_to(tmp_path / "outside.jpg")
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(_valid()))
+    with pytest.raises(InputError, match="points outside the dataset") as err:
+        load_coco(path, tmp_path / "img")
+    assert "b.jpg" in str(err.value)
