@@ -45,7 +45,8 @@ class FixedPool5(nn.Module):
     def __init__(self, conv5: int, bins: int) -> None:
         super().__init__()
         if conv5 < bins:
-            raise ValueError(f"a fixed {bins}x{bins} pool5 needs conv5 >= {bins} cells, the training size gives {conv5}")
+            raise ValueError(f"a fixed {bins}x{bins} pool5 needs conv5 >= {bins} cells, the training size gives "
+                             f"{conv5}; lower model.fixed_bins or train at a larger size")
         self.bins = bins
         self.pool = nn.MaxPool2d(math.ceil(conv5 / bins), conv5 // bins)
 

@@ -71,6 +71,33 @@ def is_classifier_workdir(path: Path) -> bool:
     return work.root.is_dir() and work.config.is_file() and work.model.is_file()
 
 
+def trunk_part(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The trunk's entries of a classifier's state_dict (``trunk.*``, prefix dropped); a plain trunk
+    state_dict (no ``trunk.`` keys) is returned unchanged."""
+    if not any(k.startswith("trunk.") for k in state):
+        return state
+    return {k[len("trunk."):]: v for k, v in state.items() if k.startswith("trunk.")}
+
+
+def load_fc67(head: torch.nn.Module, classifier_file: Path) -> None:
+    """Copy a classifier's fc6 / fc7 into a detector's ``FcHead`` (fc8 keeps its own init).
+
+    Raises:
+        InputError: the shapes differ (the detector's head.fc6 / head.fc7 or pyramid must match).
+    """
+    state = torch.load(classifier_file, weights_only=True, map_location="cpu")
+    for layer in ("fc6", "fc7"):
+        mine, theirs = getattr(head, layer).weight, state[f"head.{layer}.weight"]
+        if mine.shape != theirs.shape:
+            raise InputError(classifier_file, f"the classifier's {layer} is {tuple(theirs.shape)} (out, in) but the "
+                             f"detector's is {tuple(mine.shape)}: set head.fc6 / head.fc7 (and features.levels) "
+                             "to the classifier's model.fc6 / model.fc7 (and model.levels)")
+    with torch.no_grad():
+        for layer in ("fc6", "fc7"):
+            getattr(head, layer).weight.copy_(state[f"head.{layer}.weight"])
+            getattr(head, layer).bias.copy_(state[f"head.{layer}.bias"])
+
+
 def load_classifier(root: Path, device: torch.device | str = "cpu") -> tuple[SPPClassifier, ClassifierConfig, tuple[str, ...]]:
     """Open a trained classifier: (network in eval mode on ``device``, its config, its class names).
 
