@@ -81,7 +81,8 @@ def _unpack(pixels: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, ...]:
 def _embedded_split(split: str, count: int, side: int, seed: int, folder: Path, progress: bool) -> ImageSet:
     path = folder / f"{split}.npz"
     cached = load_arrays(path, ("pixels", "shapes", "labels"))
-    if cached is not None and len(cached["labels"]) == count:
+    if (cached is not None and len(cached["labels"]) == count == len(cached["shapes"])
+            and cached["pixels"].size == int(cached["shapes"].prod(1).sum()) * 3):  # else: incomplete, draw again
         return ImageSet(_unpack(cached["pixels"], cached["shapes"]), cached["labels"].astype(np.int64),
                         classify.CLASSES)
     images, labels = [], []

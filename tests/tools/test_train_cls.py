@@ -71,3 +71,23 @@ def test_detector_trains_from_the_classifier(cls_dir, tiny_voc, tmp_path):
     assert train_det.main(args) == 0
     meta = json.loads((work / "meta.json").read_text())
     assert meta["trunk_file"]["path"] == str((cls_dir / "classifier.pt").resolve())
+
+
+def test_cls_table_groups_seeds(tmp_path):
+    from detection.classification.config import ClassifierConfig, ModelConfig, TrainConfig
+    from detection.classification.workdir import ClassifierWorkDir
+    from detection.config_io import save_config
+    from tools import cls_table
+
+    runs = [("a", 0, "spp", (112, 90), 0.10, 0.08), ("b", 1, "spp", (112, 90), 0.20, 0.12),
+            ("c", 0, "fixed", (112,), 0.30, None)]
+    for name, seed, pool, sizes, crop, full in runs:
+        work = ClassifierWorkDir(tmp_path / name)
+        save_config(ClassifierConfig(seed=seed, model=ModelConfig(pool=pool), train=TrainConfig(sizes=sizes)),
+                    work.config)
+        views = {"center_crop": {"top1": crop, "top5": 0.0},
+                 "full_image": None if full is None else {"top1": full, "top5": 0.0}}
+        work.write_json(work.eval, {"views": views})
+    text = cls_table.table([tmp_path / n for n, *_ in runs])
+    assert "| zf5, SPP multi-size (112+90) | 15.00 ± 7.07 | 10.00 ± 2.83 | 2 (0, 1) |" in text
+    assert "| zf5, no SPP (112) | 30.00 | - | 1 (0) |" in text
