@@ -46,5 +46,6 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
 
 def test_learns_an_easy_set(tmp_path):
     train, held = _easy_set(24, 0), _easy_set(8, 1)
-    history = fit(_model(), train, held, TINY, 0, CPU, tmp_path / "c.pt", progress=False)
-    assert history[-1]["held_accuracy"] == 1.0
+    cfg = TrainConfig(sizes=(48, 40), epochs=4, batch_size=4, lr=1e-3)
+    history = fit(_model(), train, held, cfg, 0, CPU, tmp_path / "c.pt", progress=False)
+    assert history[-1]["held_accuracy"] == 1.0, history
