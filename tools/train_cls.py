@@ -92,7 +92,8 @@ def prepare_work_dir(args: argparse.Namespace, cfg: ClassifierConfig, work: Clas
         if config_to_dict(load_config(work.config, base=ClassifierConfig())) != config_to_dict(cfg):
             raise InputError(work.config, "the saved config differs from this run's; use another "
                              "--work-dir, or run without --resume to train again from scratch")
-        if work.read_meta().get("data_root") != (str(args.data_root.resolve()) if args.data_root else None):
+        data_root = str(args.data_root.resolve()) if args.data_root else None
+        if work.meta.is_file() and work.read_meta().get("data_root") != data_root:
             raise InputError(work.meta, "--resume with another --data-root; use another --work-dir")
     elif not args.resume:
         work.checkpoint.unlink(missing_ok=True)
