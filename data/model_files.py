@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,13 @@ def load_torch_file(path: Path, what: str, map_location: str | torch.device = "c
     return dict(state)
 
 
-def load_module_state(module: torch.nn.Module, path: Path, what: str, map_location: str | torch.device = "cpu") -> None:
-    """Load the state_dict at ``path`` into ``module``, or raise InputError naming the file."""
+def load_module_state(module: torch.nn.Module, path: Path, what: str, map_location: str | torch.device = "cpu",
+                      part: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+    """Load the state_dict at ``path`` (or the ``part`` of it that ``module`` holds) into ``module``,
+    or raise InputError naming the file."""
     state = load_torch_file(path, what, map_location)
+    if part is not None:
+        state = part(state)
     try:
         module.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError) as err:

@@ -102,8 +102,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None,
-                base: DetectorConfig | None = None) -> DetectorConfig:
-    """Defaults (or ``base``), then the YAML file, then ``--set`` overrides."""
+                base: Any = None) -> Any:
+    """Defaults (or ``base``), then the YAML file, then ``--set`` overrides.
+
+    ``base`` is any config dataclass (default: ``DetectorConfig()``); tools/train_cls.py passes a
+    ``ClassifierConfig``, whose file and keys follow the same rules.
+    """
     cfg = base or DetectorConfig()
     if path is not None:
         if not Path(path).is_file():

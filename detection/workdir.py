@@ -30,6 +30,7 @@ import torch
 from data.cache import atomic_write_text, file_digest
 from data.errors import InputError
 from data.model_files import load_module_state
+from detection.classification.workdir import ClassifierWorkDir, is_classifier_workdir, load_fc67, trunk_part
 from detection.config import DetectorConfig, check_test_time_overrides
 from detection.config_io import load_config
 from detection.features.conv5 import Conv5Cache
@@ -110,8 +111,10 @@ def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None
     """The file the trunk's weights come from; None for torchvision's ImageNet weights or a random init.
 
     ``features.pretrained``: "imagenet", "none", "crops" (ZF-5 pre-trained on object crops of the
-    training set, ``detection.training.pretrain``) or a path to a checkpoint of the trunk's
-    state_dict. A trained work dir records the file it used and its SHA-1 in meta.json
+    training set, ``detection.training.pretrain``), a classifier work dir of tools/train_cls.py
+    (its ``classifier.pt``: the trunk here, fc6 / fc7 in :func:`new_head`) or a path to a
+    checkpoint of the trunk's state_dict. A trained work dir records the file it used and its SHA-1
+    in meta.json
     (``recorded``): a pre-trained ZF-5 is then taken from that path, not from the cache's
     ``latest.txt`` (which a later run on a shared cache may move), and a file whose bytes changed
     is refused. Before that, training passes the ZF-5 it just pre-trained or reused (``pretrained_trunk``).
@@ -126,6 +129,8 @@ def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None
         path = Path(recorded["path"]) if recorded else pretrained_trunk or pretrained_trunk_path(work.cache)
     else:
         path = Path(pretrained)
+        if is_classifier_workdir(path):
+            path = ClassifierWorkDir(path).model
     if not path.is_file():
         raise InputError(path, "trunk checkpoint not found (features.pretrained)")
     if recorded and file_digest(path) != recorded["sha1"]:
@@ -145,7 +150,7 @@ def build_network(cfg: DetectorConfig, device: torch.device,
     fc = cfg.features
     trunk, info = build_trunk(fc.backbone, pretrained=fc.pretrained == "imagenet")
     if weights is not None:
-        load_module_state(trunk, weights, f"{fc.backbone} trunk state_dict (features.pretrained)")
+        load_module_state(trunk, weights, f"{fc.backbone} trunk state_dict (features.pretrained)", part=trunk_part)
     trunk = trunk.to(device).to(memory_format=torch.channels_last).eval()
     for p in trunk.parameters():
         p.requires_grad_(False)
@@ -163,9 +168,14 @@ def make_source(cfg: DetectorConfig, trunk: torch.nn.Module, info: TrunkInfo, wo
 
 
 def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int) -> FcHead:
+    """A seeded new head; fc6 / fc7 come from the classifier when ``features.pretrained`` names one
+    (SPP-net's fc layers are pre-trained with the network, sec. 4.1), fc8 is always new."""
     torch.manual_seed(cfg.seed)
     d = pooled_length(info.channels, cfg.features.levels)
-    return FcHead(d, cfg.head.fc6, cfg.head.fc7, num_classes, cfg.head.dropout)
+    head = FcHead(d, cfg.head.fc6, cfg.head.fc7, num_classes, cfg.head.dropout)
+    if cfg.features.pretrained not in ("imagenet", "none", "crops") and is_classifier_workdir(Path(cfg.features.pretrained)):
+        load_fc67(head, ClassifierWorkDir(Path(cfg.features.pretrained)).model)
+    return head
 
 
 def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes: int,

@@ -49,7 +49,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--work-dir", type=Path, required=True, help="where the model, caches and logs go")
     p.add_argument("--method", choices=METHODS, help="spp (default) or rcnn; sets method")
     p.add_argument("--backbone", choices=BACKBONES, help="conv trunk (default mobilenet_v2); sets features.backbone")
-    p.add_argument("--pretrained", help="imagenet | none | crops (ZF-5 pre-trained on object crops) | PATH to a trunk state_dict")
+    p.add_argument("--pretrained", help="imagenet | none | crops (ZF-5 pre-trained on object crops) | a classifier "
+                   "WORK_DIR of tools/train_cls.py (trunk and fc6/fc7) | PATH to a trunk state_dict")
     p.add_argument("--scales", type=int, nargs="+", metavar="S",
                    help="shorter side(s): 688 (1-scale, default) or 480 576 688 864 1200 (5-scale)")
     p.add_argument("--config", type=Path, help="YAML file of config overrides")

@@ -1,0 +1,136 @@
+"""Single- and multi-size training of the SPP-net classifier (sec. 3.1), resumable epoch by epoch.
+
+Each epoch trains at ONE size, ``sizes[epoch % len(sizes)]``: random crops of ``sizes[0]`` pixels
+with random flips, resized to the epoch's size when it is smaller (the paper's 180 images are its
+224 crops resized), all with the same weights. After every epoch the held-out center-crop accuracy
+is measured and a checkpoint is written atomically: model, optimiser, scheduler, the data and
+dropout RNG states, the epoch and the history. A resumed run therefore draws the same crops, flips
+and dropout masks as an uninterrupted one and ends with the same weights (tests check it).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from data.cache import atomic_write_bytes
+from data.errors import InputError
+from detection.classification.config import TrainConfig
+from detection.classification.dataset import ImageSet, random_crops
+from detection.classification.evaluate import evaluate
+from detection.classification.network import SPPClassifier
+from detection.models.backbones import normalise
+
+log = logging.getLogger(__name__)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _rng_states(data_gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    states = {"rng_data": data_gen.get_state(), "rng_torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["rng_cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    sched: torch.optim.lr_scheduler.LRScheduler, epoch: int, history: list[dict],
+                    data_gen: torch.Generator, device: torch.device) -> None:
+    """Everything a resumed run needs after ``epoch`` finished epochs, written atomically."""
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "epoch": epoch, "history": history, **_rng_states(data_gen, device)}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint written by :func:`save_checkpoint` (no pickle).
+
+    Raises:
+        InputError: the file exists but cannot be read (resume would silently restart otherwise).
+    """
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        raise InputError(path, f"unreadable checkpoint ({str(err).splitlines()[0]}); delete it to train "
+                         "from scratch") from None
+
+
+def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: int,
+                opt: torch.optim.Optimizer, data_gen: torch.Generator, device: torch.device,
+                desc: str, progress: bool) -> float:
+    """One epoch at input ``size``; returns the mean training loss."""
+    model.train()
+    order = torch.randperm(len(images), generator=data_gen)
+    total, seen = 0.0, 0
+    bar = tqdm(range(0, len(order), cfg.batch_size), desc=desc, disable=not progress, leave=False)
+    for s in bar:
+        idx = order[s:s + cfg.batch_size].tolist()
+        crops = random_crops([images.images[i] for i in idx], cfg.crop, cfg.flip, data_gen)  # (B, 3, crop, crop)
+        x = normalise(crops.to(device))
+        if size != cfg.crop:  # multi-size: the same crops, resized (sec. 3.1)
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        loss = F.cross_entropy(model(x), torch.from_numpy(images.labels[idx]).to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total, seen = total + loss.item() * len(idx), seen + len(idx)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return total / max(1, seen)
+
+
+def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig, seed: int,
+        device: torch.device, checkpoint: Path, resume: bool = False, progress: bool = True,
+        stop_after: int | None = None) -> list[dict]:
+    """Train ``model`` for ``cfg.epochs`` epochs (from ``checkpoint`` when ``resume``); returns the history.
+
+    Args:
+        checkpoint: written after every epoch; read when ``resume`` and it exists.
+        stop_after: end after this many epochs in total (an interruption, for tests).
+    Returns:
+        one dict per epoch: epoch, size, lr, train_loss, held_loss, held_accuracy (center crop), seconds.
+    """
+    model.to(device)
+    opt = make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    data_gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout
+    start, history = 0, []
+    if resume and checkpoint.is_file():
+        state = load_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        data_gen.set_state(state["rng_data"])
+        torch.set_rng_state(state["rng_torch"])
+        if "rng_cuda" in state and device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        start, history = int(state["epoch"]), list(state["history"])
+        log.info("resuming after epoch %d/%d", start, cfg.epochs)
+    for epoch in range(start, cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)):
+        t0 = time.time()
+        size = cfg.sizes[epoch % len(cfg.sizes)]
+        lr = opt.param_groups[0]["lr"]
+        loss = train_epoch(model, train, cfg, size, opt, data_gen, device,
+                           f"epoch {epoch + 1}/{cfg.epochs} at {size}px", progress)
+        sched.step()
+        result = evaluate(model, held, cfg.crop, device, progress=progress, views=("center_crop",))
+        acc = 1.0 - result["views"]["center_crop"]["top1"]
+        history.append({"epoch": epoch + 1, "size": size, "lr": lr, "train_loss": loss, "held_loss": result["loss"],
+                        "held_accuracy": acc, "seconds": round(time.time() - t0, 1)})
+        log.info("epoch %d/%d at %dpx: lr %.2e, training loss %.3f, held-out loss %.3f, held-out accuracy "
+                 "%.1f%% (center crop; majority class %.1f%%), %.0f s", epoch + 1, cfg.epochs, size, lr, loss,
+                 result["loss"], 100 * acc, 100 * result["majority"], time.time() - t0)
+        save_checkpoint(checkpoint, model, opt, sched, epoch + 1, history, data_gen, device)
+    return history

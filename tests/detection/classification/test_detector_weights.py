@@ -1,0 +1,62 @@
+"""The detector starts from a classifier work dir: its trunk AND its fc6 / fc7."""
+
+import json
+
+import pytest
+import torch
+
+from data.errors import InputError
+from detection.classification.config import ClassifierConfig, ModelConfig
+from detection.classification.network import SPPClassifier
+from detection.classification.workdir import ClassifierWorkDir, load_classifier
+from detection.config_io import load_config, save_config
+from detection.workdir import WorkDir, build_network, new_head, trunk_weights_file
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    """A classifier work dir as tools/train_cls.py leaves it (random weights, fc6 = fc7 = 16)."""
+    work = ClassifierWorkDir(tmp_path_factory.mktemp("cls"))
+    cfg = ClassifierConfig(model=ModelConfig(fc6=16, fc7=16))
+    save_config(cfg, work.config)
+    work.write_json(work.meta, {"classes": ["a", "b", "c"]})
+    torch.manual_seed(1)
+    work.save_model(SPPClassifier(cfg.model, 3, cfg.train.crop))
+    return work
+
+
+def _detector_cfg(path, fc=16):
+    return load_config(None, ["features.backbone=zf5", f"features.pretrained={path}", f"head.fc6={fc}",
+                              f"head.fc7={fc}"])
+
+
+def test_trunk_and_fc67_come_from_the_classifier(classifier_dir, tmp_path):
+    model, _, classes = load_classifier(classifier_dir.root)
+    assert classes == ("a", "b", "c")
+    cfg = _detector_cfg(classifier_dir.root)
+    weights = trunk_weights_file(cfg, WorkDir(tmp_path))
+    assert weights == classifier_dir.model
+    trunk, info = build_network(cfg, torch.device("cpu"), weights)
+    for (k, a), b in zip(trunk.state_dict().items(), model.trunk.state_dict().values()):
+        assert torch.equal(a, b), k
+    head = new_head(cfg, info, num_classes=5)
+    for layer in ("fc6", "fc7"):
+        assert torch.equal(getattr(head, layer).weight, getattr(model.head, layer).weight)
+        assert torch.equal(getattr(head, layer).bias, getattr(model.head, layer).bias)
+    assert head.fc8.out_features == 6  # the detector's own K + 1
+
+
+def test_head_size_mismatch_is_a_clear_error(classifier_dir, tmp_path):
+    cfg = _detector_cfg(classifier_dir.root, fc=32)
+    _, info = build_network(cfg, torch.device("cpu"), trunk_weights_file(cfg, WorkDir(tmp_path)))
+    with pytest.raises(InputError, match="set head.fc6 / head.fc7"):
+        new_head(cfg, info, num_classes=5)
+
+
+def test_not_a_classifier_dir(tmp_path):
+    with pytest.raises(InputError, match="not a trained classifier work dir"):
+        load_classifier(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps({}))
+    cfg = _detector_cfg(tmp_path)
+    with pytest.raises(InputError, match="trunk checkpoint not found"):
+        trunk_weights_file(cfg, WorkDir(tmp_path / "w"))
