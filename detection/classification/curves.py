@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from data.cache import atomic_write_bytes
+from data.cache import atomic_write
 
 
 def plot_curves(history: list[dict], majority: float, path: Path, title: str = "") -> None:
@@ -31,7 +30,5 @@ def plot_curves(history: list[dict], majority: float, path: Path, title: str = "
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())

@@ -10,7 +10,6 @@ and dropout masks as an uninterrupted one and ends with the same weights (tests 
 
 from __future__ import annotations
 
-import io
 import logging
 import pickle
 import time
@@ -20,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from data.cache import atomic_write_bytes
+from data.cache import atomic_write
 from data.errors import InputError
 from detection.classification.config import TrainConfig
 from detection.classification.dataset import ImageSet, random_crops
@@ -48,10 +47,9 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
                     sched: torch.optim.lr_scheduler.LRScheduler, epoch: int, history: list[dict],
                     data_gen: torch.Generator, device: torch.device) -> None:
     """Everything a resumed run needs after ``epoch`` finished epochs, written atomically."""
-    buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "epoch": epoch, "history": history, **_rng_states(data_gen, device)}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "epoch": epoch, "history": history, **_rng_states(data_gen, device)}
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -15,7 +15,6 @@ from here (``tools/train_det.py --pretrained CLS_WORK_DIR``).
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from data.cache import atomic_write_bytes, atomic_write_text
+from data.cache import atomic_write, atomic_write_text
 from data.errors import InputError
 from detection.classification.config import ClassifierConfig
 from detection.classification.network import SPPClassifier
@@ -60,9 +59,7 @@ class ClassifierWorkDir:
             raise InputError(self.meta, "missing or corrupt; train again with tools/train_cls.py") from None
 
     def save_model(self, model: SPPClassifier) -> None:
-        buf = io.BytesIO()
-        torch.save(model.state_dict(), buf)
-        atomic_write_bytes(self.model, buf.getvalue())
+        atomic_write(self.model, lambda f: torch.save(model.state_dict(), f))
 
 
 def is_classifier_workdir(path: Path) -> bool:

@@ -25,7 +25,6 @@ trunk instead of training the same one again.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
@@ -42,7 +41,7 @@ from torch import nn
 from tqdm import tqdm
 
 from data.boxes import as_tensor, box_iou, clip_boxes
-from data.cache import atomic_write_bytes, atomic_write_text, params_key, report_corrupt
+from data.cache import atomic_write, atomic_write_text, params_key, report_corrupt
 from data.claims import claim
 from data.errors import InputError
 from data.images import read_image
@@ -304,9 +303,7 @@ def _train_claimed(dataset: Dataset, path: Path, key: str, seed: int, device: to
         log.info("pre-training ZF-5 on object crops of %s/%s (%d images); cached as %s",
                  dataset.root, dataset.split, len(dataset.records), path)
         state, summary = train_crop_classifier(dataset, seed, device, cfg, progress)
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write(path, lambda f: torch.save(state, f))
         info = {**summary, "config": asdict(cfg), "seed": seed}
         atomic_write_text(path.with_name(f"{key}.json"), json.dumps(info, indent=2))
 
