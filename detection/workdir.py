@@ -112,12 +112,12 @@ def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None
 
     ``features.pretrained``: "imagenet", "none", "crops" (ZF-5 pre-trained on object crops of the
     training set, ``detection.training.pretrain``), a classifier work dir of tools/train_cls.py
-    (its ``classifier.pt``: the trunk here, fc6 / fc7 in :func:`new_head`) or a path to a
+    (its ``classifier.pt``: the trunk here, fc6 / fc7 through :func:`classifier_file`) or a path to a
     checkpoint of the trunk's state_dict. A trained work dir records the file it used and its SHA-1
-    in meta.json
-    (``recorded``): a pre-trained ZF-5 is then taken from that path, not from the cache's
-    ``latest.txt`` (which a later run on a shared cache may move), and a file whose bytes changed
-    is refused. Before that, training passes the ZF-5 it just pre-trained or reused (``pretrained_trunk``).
+    in meta.json (``recorded``): a pre-trained ZF-5 is then taken from that path, not from the
+    cache's ``latest.txt`` (which a later run on a shared cache may move), and a file whose bytes
+    changed is refused. Before that, training passes the ZF-5 it just pre-trained or reused
+    (``pretrained_trunk``).
 
     Raises:
         InputError: the file is missing, or is not the one the work dir was trained with.
@@ -167,14 +167,21 @@ def make_source(cfg: DetectorConfig, trunk: torch.nn.Module, info: TrunkInfo, wo
     return SPPSource(trunk, info, fc.scales, fc.levels, device, cache, fc.share_identical_windows)
 
 
-def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int) -> FcHead:
-    """A seeded new head; fc6 / fc7 come from the classifier when ``features.pretrained`` names one
+def classifier_file(cfg: DetectorConfig, weights: Path | None) -> Path | None:
+    """``weights`` when they are a classifier's (``features.pretrained`` names a classifier work
+    dir), whose fc6 / fc7 then start the detector's head; else None."""
+    named = cfg.features.pretrained not in ("imagenet", "none", "crops")
+    return weights if weights is not None and named and is_classifier_workdir(Path(cfg.features.pretrained)) else None
+
+
+def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int, pretrained_fc: Path | None = None) -> FcHead:
+    """A seeded new head; fc6 / fc7 come from the classifier file ``pretrained_fc`` when given
     (SPP-net's fc layers are pre-trained with the network, sec. 4.1), fc8 is always new."""
     torch.manual_seed(cfg.seed)
     d = pooled_length(info.channels, cfg.features.levels)
     head = FcHead(d, cfg.head.fc6, cfg.head.fc7, num_classes, cfg.head.dropout)
-    if cfg.features.pretrained not in ("imagenet", "none", "crops") and is_classifier_workdir(Path(cfg.features.pretrained)):
-        load_fc67(head, ClassifierWorkDir(Path(cfg.features.pretrained)).model)
+    if pretrained_fc is not None:
+        load_fc67(head, pretrained_fc)
     return head
 
 
@@ -220,12 +227,13 @@ def open_detector(root: Path, device: torch.device, overrides: list[str] | None 
     check_test_time_overrides(list(overrides or ()))
     work = WorkDir.open(root, cache_dir)
     cfg = work.load_config(overrides)
-    version = work.read_meta().get("training_version", 1)
+    meta = work.read_meta()
+    version = meta.get("training_version", 1)
     if version != TRAINING_VERSION:
         raise InputError(work.meta, f"trained by version {version} of the training code, this is version "
                                     f"{TRAINING_VERSION}; train it again: tools/train_det.py ... --resume")
     classes = work.classes()
-    weights = trunk_weights_file(cfg, work, work.read_meta().get("trunk_file"))
+    weights = trunk_weights_file(cfg, work, meta.get("trunk_file"))
     trunk, info = build_network(cfg, device, weights)
     model = load_model(cfg, work, info, len(classes), device)
     source = make_source(cfg, trunk, info, work, device, cache_conv5=False)

@@ -11,7 +11,6 @@ and dropout masks as an uninterrupted one and ends with the same weights (tests 
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from data.cache import atomic_write
-from data.errors import InputError
+from data.model_files import load_torch_file
 from detection.classification.config import TrainConfig
 from detection.classification.dataset import ImageSet, random_crops
 from detection.classification.evaluate import evaluate
@@ -56,13 +55,10 @@ def load_checkpoint(path: Path) -> dict:
     """A checkpoint written by :func:`save_checkpoint` (no pickle).
 
     Raises:
-        InputError: the file exists but cannot be read (resume would silently restart otherwise).
+        InputError: naming the file, when it cannot be read (resume would silently restart
+            otherwise); it is left as it is.
     """
-    try:
-        return torch.load(path, weights_only=True, map_location="cpu")
-    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        raise InputError(path, f"unreadable checkpoint ({str(err).splitlines()[0]}); delete it to train "
-                         "from scratch") from None
+    return load_torch_file(path, "classifier checkpoint")
 
 
 def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: int,

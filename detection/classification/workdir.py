@@ -16,7 +16,6 @@ from here (``tools/train_det.py --pretrained CLS_WORK_DIR``).
 from __future__ import annotations
 
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 
 from data.cache import atomic_write, atomic_write_text
 from data.errors import InputError
+from data.model_files import load_module_state, load_torch_file
 from detection.classification.config import ClassifierConfig
 from detection.classification.network import SPPClassifier
 from detection.config_io import load_config
@@ -82,7 +82,7 @@ def load_fc67(head: torch.nn.Module, classifier_file: Path) -> None:
     Raises:
         InputError: the shapes differ (the detector's head.fc6 / head.fc7 or pyramid must match).
     """
-    state = torch.load(classifier_file, weights_only=True, map_location="cpu")
+    state = load_torch_file(classifier_file, "classifier")
     for layer in ("fc6", "fc7"):
         mine, theirs = getattr(head, layer).weight, state[f"head.{layer}.weight"]
         if mine.shape != theirs.shape:
@@ -108,8 +108,5 @@ def load_classifier(root: Path, device: torch.device | str = "cpu") -> tuple[SPP
     cfg = load_config(work.config, base=ClassifierConfig())
     classes = tuple(work.read_meta()["classes"])
     model = SPPClassifier(cfg.model, len(classes), cfg.train.crop)
-    try:
-        model.load_state_dict(torch.load(work.model, weights_only=True, map_location="cpu"))
-    except (RuntimeError, KeyError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        raise InputError(work.model, f"not this config's classifier ({str(err).splitlines()[0]})") from None
+    load_module_state(model, work.model, "classifier")
     return model.to(device).eval(), cfg, classes

@@ -33,7 +33,15 @@ from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
 from detection.training.finetune import CHECKPOINT_EVERY, finetune
 from detection.training.windows import ImageWindows, build_windows
-from detection.workdir import TRAINING_VERSION, WorkDir, build_network, make_source, new_head, trunk_weights_file
+from detection.workdir import (
+    TRAINING_VERSION,
+    WorkDir,
+    build_network,
+    classifier_file,
+    make_source,
+    new_head,
+    trunk_weights_file,
+)
 from proposals.store import ensure_proposals
 from svm.model import compute_feature_scale
 from svm.regions import RegionSet
@@ -175,7 +183,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     if not is_done("conv5"):
         finish("conv5")
     # 3. fine-tuning (continues from its last checkpoint)
-    head = new_head(cfg, info, dataset.num_classes).to(device)
+    head = new_head(cfg, info, dataset.num_classes, classifier_file(cfg, weights)).to(device)
     if is_done("finetune", work.head):
         load_module_state(head, work.head, "fine-tuned head", device)
     else:

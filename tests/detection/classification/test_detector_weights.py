@@ -10,7 +10,7 @@ from detection.classification.config import ClassifierConfig, ModelConfig
 from detection.classification.network import SPPClassifier
 from detection.classification.workdir import ClassifierWorkDir, load_classifier
 from detection.config_io import load_config, save_config
-from detection.workdir import WorkDir, build_network, new_head, trunk_weights_file
+from detection.workdir import WorkDir, build_network, classifier_file, new_head, trunk_weights_file
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_trunk_and_fc67_come_from_the_classifier(classifier_dir, tmp_path):
     trunk, info = build_network(cfg, torch.device("cpu"), weights)
     for (k, a), b in zip(trunk.state_dict().items(), model.trunk.state_dict().values()):
         assert torch.equal(a, b), k
-    head = new_head(cfg, info, num_classes=5)
+    head = new_head(cfg, info, num_classes=5, pretrained_fc=classifier_file(cfg, weights))
     for layer in ("fc6", "fc7"):
         assert torch.equal(getattr(head, layer).weight, getattr(model.head, layer).weight)
         assert torch.equal(getattr(head, layer).bias, getattr(model.head, layer).bias)
@@ -48,9 +48,10 @@ def test_trunk_and_fc67_come_from_the_classifier(classifier_dir, tmp_path):
 
 def test_head_size_mismatch_is_a_clear_error(classifier_dir, tmp_path):
     cfg = _detector_cfg(classifier_dir.root, fc=32)
-    _, info = build_network(cfg, torch.device("cpu"), trunk_weights_file(cfg, WorkDir(tmp_path)))
+    weights = trunk_weights_file(cfg, WorkDir(tmp_path))
+    _, info = build_network(cfg, torch.device("cpu"), weights)
     with pytest.raises(InputError, match="set head.fc6 / head.fc7"):
-        new_head(cfg, info, num_classes=5)
+        new_head(cfg, info, num_classes=5, pretrained_fc=classifier_file(cfg, weights))
 
 
 def test_not_a_classifier_dir(tmp_path):
