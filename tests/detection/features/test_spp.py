@@ -11,6 +11,7 @@ from detection.features.spp import (
     pooled_length,
     pyramid_pool_whole,
     spatial_pyramid_pool,
+    spatial_pyramid_pool_grad,
 )
 
 
@@ -95,3 +96,43 @@ def test_pyramid_pool_whole_passes_gradients_like_per_level_pooling():
     plain = torch.cat([torch.nn.functional.adaptive_max_pool2d(maps, n).flatten(1) for n in SPP_LEVELS], 1)
     (plain * weights).sum().backward()
     assert torch.equal(got, maps.grad)
+
+
+def distinct_map(gen, c, h, w, dtype=torch.float32):
+    """A map without ties (a random permutation of distinct values): arg-max cells are unique."""
+    return torch.randperm(c * h * w, generator=gen).to(dtype).div(c * h * w).view(c, h, w)
+
+
+@pytest.mark.parametrize("levels", [SPP_LEVELS, (4, 2, 1)])
+def test_grad_path_matches_reference_values_and_gradients(levels):
+    gen = torch.Generator().manual_seed(1)
+    fmap = distinct_map(gen, 5, 17, 21)
+    cells = random_cells(gen, 25, 17, 21)
+    cells[0] = torch.tensor([3, 4, 3, 4])  # a single cell
+    cells[1] = torch.tensor([0, 0, 20, 16])  # the whole map
+    weights = torch.randn(25, pooled_length(5, levels), generator=gen)
+    a, b = fmap.clone().requires_grad_(), fmap.clone().requires_grad_()
+    got = spatial_pyramid_pool_grad(a, cells, levels)
+    want = reference_spp(b, cells, levels)
+    assert torch.equal(got.detach(), want.detach())
+    assert torch.equal(got.detach(), spatial_pyramid_pool(fmap, cells, levels))
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    assert torch.allclose(a.grad, b.grad, atol=1e-6)
+    # The gradient reaches arg-max cells only: at most one cell per bin is non-zero.
+    assert int((a.grad != 0).sum()) <= 25 * sum(n * n for n in levels) * 5
+
+
+def test_grad_path_gradcheck():
+    gen = torch.Generator().manual_seed(2)
+    fmap = distinct_map(gen, 2, 6, 7, torch.float64).requires_grad_()
+    cells = torch.tensor([[0, 0, 6, 5], [1, 2, 4, 4], [2, 1, 2, 3], [5, 0, 6, 1]])
+    assert torch.autograd.gradcheck(lambda m: spatial_pyramid_pool_grad(m, cells, (3, 2, 1)), (fmap,))
+
+
+def test_grad_path_without_grad_is_the_fast_path():
+    gen = torch.Generator().manual_seed(3)
+    fmap = torch.randn(4, 9, 9, generator=gen)
+    cells = random_cells(gen, 10, 9, 9)
+    with torch.no_grad():
+        assert torch.equal(spatial_pyramid_pool_grad(fmap.requires_grad_(), cells), spatial_pyramid_pool(fmap, cells))
