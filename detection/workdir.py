@@ -5,6 +5,7 @@ A work dir holds one trained detector::
     config.yaml        the resolved config (defaults + file + --set)
     meta.json          classes, data root, cache dir, the trunk file trained from (path, SHA-1), stages done
     head.pt            fc6/fc7/fc8 weights (fine-tuned, or the random init when not fine-tuned)
+    trunk.pt           the conv trunk's weights after end-to-end fine-tuning (finetune.mode=e2e only)
     finetune_ckpt.pt   fine-tuning checkpoint (resume)
     svms.npz           per-class SVMs
     bbox_samples.npz   pool5 features of proposals near a ground truth (bbox-regression data)
@@ -68,6 +69,7 @@ class WorkDir:
     config = property(lambda self: self.root / "config.yaml")
     meta = property(lambda self: self.root / "meta.json")
     head = property(lambda self: self.root / "head.pt")
+    trunk = property(lambda self: self.root / "trunk.pt")
     finetune_ckpt = property(lambda self: self.root / "finetune_ckpt.pt")
     svms = property(lambda self: self.root / "svms.npz")
     bbox_samples = property(lambda self: self.root / "bbox_samples.npz")
@@ -157,6 +159,17 @@ def build_network(cfg: DetectorConfig, device: torch.device,
     return trunk, info
 
 
+def trains_trunk(cfg: DetectorConfig) -> bool:
+    """Whether fine-tuning changes the trunk (``finetune.mode=e2e``): its weights are then ``trunk.pt``."""
+    return cfg.finetune.enabled and cfg.finetune.mode == "e2e"
+
+
+def load_finetuned_trunk(cfg: DetectorConfig, work: WorkDir, trunk: torch.nn.Module, device: torch.device) -> None:
+    """Put the end-to-end fine-tuned weights (``trunk.pt``) into ``trunk`` when the config trained it."""
+    if trains_trunk(cfg):
+        load_module_state(trunk, work.trunk, "end-to-end fine-tuned trunk", device)
+
+
 def make_source(cfg: DetectorConfig, trunk: torch.nn.Module, info: TrunkInfo, work: WorkDir,
                 device: torch.device, cache_conv5: bool) -> Pool5Source:
     """SPP-net's or R-CNN's pool5 extractor for ``cfg.method``."""
@@ -179,7 +192,7 @@ def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int, pretrained_
     (SPP-net's fc layers are pre-trained with the network, sec. 4.1), fc8 is always new."""
     torch.manual_seed(cfg.seed)
     d = pooled_length(info.channels, cfg.features.levels)
-    head = FcHead(d, cfg.head.fc6, cfg.head.fc7, num_classes, cfg.head.dropout)
+    head = FcHead(d, cfg.head.fc6, cfg.head.fc7, num_classes, cfg.head.dropout, cfg.finetune.joint_bbox)
     if pretrained_fc is not None:
         load_fc67(head, pretrained_fc)
     return head
@@ -194,6 +207,8 @@ def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes:
     head = new_head(cfg, info, num_classes)
     load_module_state(head, work.head, "fine-tuned head")
     head = apply_test_levers(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
+    if cfg.test.bbox == "joint" and not cfg.finetune.joint_bbox:
+        raise InputError("test.bbox=joint", "this detector was trained without finetune.joint_bbox; use test.bbox=ridge")
     bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
     return TrainedModel(head, cfg.svm_layer, LinearSVMs.load(work.svms), bbox)
 
@@ -235,6 +250,7 @@ def open_detector(root: Path, device: torch.device, overrides: list[str] | None 
     classes = work.classes()
     weights = trunk_weights_file(cfg, work, meta.get("trunk_file"))
     trunk, info = build_network(cfg, device, weights)
+    load_finetuned_trunk(cfg, work, trunk, device)
     model = load_model(cfg, work, info, len(classes), device)
     source = make_source(cfg, trunk, info, work, device, cache_conv5=False)
     return Detector(work, cfg, classes, trunk, info, source, model)

@@ -59,6 +59,26 @@ def warp_windows(image: np.ndarray, boxes: np.ndarray, size: int, padding: int) 
     return out
 
 
+def warped_pool5_grad(image: np.ndarray, boxes: torch.Tensor, frozen: torch.nn.Module, trained: torch.nn.Module,
+                      info: TrunkInfo, levels: tuple[int, ...], context_padding: int,
+                      device: torch.device) -> torch.Tensor:
+    """R-CNN's fine-tuning forward (R-CNN sec. 2.3): steps 1-4 with a gradient to ``trained``'s weights.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        boxes: (R, 4) windows in image pixels.
+        frozen, trained: the trunk cut in two (``detection.models.trunk_blocks.split_trunk``); the
+            first runs without a graph.
+    Returns:
+        (R, D) pool5 vectors on ``device``, with their graph.
+    """
+    crops = warp_windows(image, boxes.float().cpu().numpy().reshape(-1, 4), info.warp_size, context_padding)
+    x = normalise(torch.from_numpy(crops).to(device).permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        x = frozen(x)
+    return pyramid_pool_whole(trained(x), levels)
+
+
 class RCNNSource:
     """pool5 vectors of R-CNN: every window warped and run through the trunk on its own.
 

@@ -12,6 +12,7 @@ Windows that land on the same cells of the same map get the same vector; with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -20,7 +21,7 @@ from data.boxes import choose_scales, project_to_cells
 from data.images import read_image
 from data.records import ImageRecord
 from detection.features.conv5 import Conv5Cache, Conv5Maps, compute_conv5
-from detection.features.spp import spatial_pyramid_pool
+from detection.features.spp import spatial_pyramid_pool, spatial_pyramid_pool_grad
 from detection.models.backbones import TrunkInfo
 from detection.speed.stopwatch import NullStopwatch, Stopwatch
 
@@ -41,6 +42,39 @@ class Pool5Source(Protocol):
         ...
 
 
+def window_scales(boxes: torch.Tensor, scales: tuple[float, ...]) -> torch.Tensor:
+    """Step 2: (R, 4) windows -> (R,) index of the scale each is pooled from (1 scale: 0)."""
+    if len(scales) > 1:
+        return choose_scales(boxes, list(scales))
+    return torch.zeros(boxes.shape[0], dtype=torch.long)
+
+
+def pool_windows_grad(conv5_at: Callable[[int], torch.Tensor], scales: tuple[float, ...], boxes: torch.Tensor,
+                      stride: int, centre_offset: float, levels: tuple[int, ...]) -> torch.Tensor:
+    """Steps 2-4 with a gradient to the conv5 maps (end-to-end fine-tuning), one row per window.
+
+    Args:
+        conv5_at: i -> the (C, H_i, W_i) conv5 map at scale i, with its graph; called once for each
+            scale that some window chooses, and only for those.
+        scales: resized size / original size of each scale.
+        boxes: (R, 4) windows in original-image pixels.
+    Returns:
+        (R, D) pool5 vectors, the numbers :func:`pool_windows` gives on the same maps.
+    """
+    level = window_scales(boxes, scales)
+    rows, order = [], []
+    for i, scale in enumerate(scales):
+        idx = (level == i).nonzero().squeeze(1)
+        if idx.numel() == 0:
+            continue
+        fmap = conv5_at(i)
+        cells = project_to_cells(boxes[idx], scale, stride, tuple(fmap.shape[1:]), centre_offset)
+        rows.append(spatial_pyramid_pool_grad(fmap, cells, levels))
+        order.append(idx)
+    out, order = torch.cat(rows), torch.cat(order)
+    return out[torch.argsort(order).to(out.device)]
+
+
 def pool_windows_shared(maps: Conv5Maps, boxes: torch.Tensor, stride: int, centre_offset: float,
                         levels: tuple[int, ...], share_identical: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Steps 2-4 above for one image, pooling each distinct (scale, cells) window once.
@@ -56,8 +90,7 @@ def pool_windows_shared(maps: Conv5Maps, boxes: torch.Tensor, stride: int, centr
     """
     device = maps.maps[0].device
     r = boxes.shape[0]
-    level = (choose_scales(boxes, list(maps.scales)) if len(maps.scales) > 1
-             else torch.zeros(r, dtype=torch.long))
+    level = window_scales(boxes, maps.scales)
     cells = torch.empty((r, 4), dtype=torch.long)
     for i, (fmap, scale) in enumerate(zip(maps.maps, maps.scales)):
         idx = (level == i).nonzero().squeeze(1)

@@ -2,9 +2,10 @@
 
   1. pool5 vectors of the proposals (SPP-net: conv5 once + pyramid pooling; R-CNN: per window),
      one per distinct vector (SPP-net windows that land on the same conv5 cells share one);
-  2. fc6 / fc7 features of the layer the SVMs were trained on;
-  3. per-class SVM scores;
-  4. per-class bounding-box regression of every window, on pool5 (SPP-net sec. 4.1);
+  2. fc6 / fc7 features of the layer the SVMs were trained on (``test.scoring=softmax``: fc8);
+  3. per-class SVM scores (softmax: class probabilities, Fast R-CNN);
+  4. per-class bounding-box regression of every window, on pool5 (SPP-net sec. 4.1; with
+     ``test.bbox=joint``, the head's jointly trained bbox_pred on fc7, Fast R-CNN);
   5. clip to the image, drop windows scoring below the threshold, per-class NMS at IoU 0.3;
   6. keep the ``max_per_image`` best.
 """
@@ -27,6 +28,8 @@ from svm.model import LinearSVMs
 
 # The stopwatch stages of one detection, in order ("conv" and "pool" are timed inside the source).
 DETECT_STAGES = ("conv", "pool", "fc", "svm", "bbox", "nms")
+SCORINGS = ("svm", "softmax")
+BBOX_SOURCES = ("ridge", "joint")
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,17 @@ class TestConfig:
     max_per_image: int = 100  # keep the 100 best after NMS (Fast R-CNN test.py)
     score_threshold: float = -1.5  # drop windows whose SVM score is below (well under the margin)
     bbox_reg: bool = True  # SPP-net table 9: "ftfc7 bb"
+    # Beyond the paper: "softmax" scores by the fine-tuned fc8's class probabilities (Fast R-CNN)
+    # instead of the SVMs; "joint" regresses boxes with the head's bbox_pred (finetune.joint_bbox)
+    # instead of the ridge regressors.
+    scoring: str = "svm"
+    bbox: str = "ridge"
 
     def __post_init__(self) -> None:
+        if self.scoring not in SCORINGS:
+            raise InputError("config", f"test.scoring must be one of {SCORINGS}")
+        if self.bbox not in BBOX_SOURCES:
+            raise InputError("config", f"test.bbox must be one of {BBOX_SOURCES}")
         if not 0.0 < self.nms_iou <= 1.0:
             raise InputError("config", "test.nms_iou must be in (0, 1]")
         if self.max_per_image < 1:
@@ -75,12 +87,18 @@ def detect_image(record: ImageRecord, proposals: np.ndarray, source: Pool5Source
     # Windows that pool to the same vector share steps 2-4 (U <= R rows); ``inverse`` maps back.
     pool5, inverse = source.pool5_shared(record, boxes, sw)  # (U, D), (R,)
     with sw.stage("fc"):
-        feats = model.head.features(pool5, model.layer).float().cpu().numpy()  # (U, D_layer)
+        if cfg.scoring == "softmax":  # fc8's class probabilities, background dropped
+            probs = torch.softmax(model.head(pool5).float(), 1)[:, 1:].cpu().numpy()  # (U, K)
+        else:
+            feats = model.head.features(pool5, model.layer).float().cpu().numpy()  # (U, D_layer)
     with sw.stage("svm"):
-        scores = model.svms.score(feats)[inverse.numpy()]  # (R, K)
+        scores = (probs if cfg.scoring == "softmax" else model.svms.score(feats))[inverse.numpy()]  # (R, K)
     with sw.stage("bbox"):
         k = scores.shape[1]
-        if cfg.bbox_reg and model.bbox is not None:
+        if cfg.bbox_reg and cfg.bbox == "joint":
+            deltas = model.head.box_deltas(pool5).float().cpu().numpy()[inverse.numpy()]  # (R, K, 4)
+            per_class = apply_deltas(deltas, boxes.numpy())
+        elif cfg.bbox_reg and model.bbox is not None:
             deltas = predict_deltas(model.bbox, pool5.float().cpu().numpy())[inverse.numpy()]  # (R, K, 4)
             per_class = apply_deltas(deltas, boxes.numpy())
         else:

@@ -32,7 +32,7 @@ _LAYOUT = {"boxes": ArraySpec(("R", 4), "f"), "scores": ArraySpec(("R",), "f"), 
 def model_key(detector: Detector) -> str:
     """Hash of the config and of every trained file that decides the detections."""
     work = detector.work
-    digests = {p.name: file_digest(p) for p in (work.head, work.svms, work.bbox) if p.is_file()}
+    digests = {p.name: file_digest(p) for p in (work.head, work.trunk, work.svms, work.bbox) if p.is_file()}
     return params_key({"config": config_to_dict(detector.cfg), "files": digests})
 
 

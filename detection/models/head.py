@@ -6,6 +6,10 @@ adds a 21-way (K+1, background first) fc8 and trains fc6-fc8 only. SVMs are then
 Fast R-CNN's truncated SVD replaces fc6/fc7 by two thinner layers (:func:`truncate_svd`), and
 dynamic int8 quantisation runs them in 8-bit integers on a CPU (:func:`quantize_int8`);
 :func:`apply_test_levers` applies the ones a config asks for.
+
+Beyond the paper (``finetune.joint_bbox``): Fast R-CNN's sibling box-regression layer on fc7,
+(K x 4) class-specific deltas trained jointly with fc8 by a smooth L1 loss, its targets normalised
+by :data:`JOINT_BBOX_STDS`; :meth:`FcHead.box_deltas` returns them de-normalised.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from torch import nn
 from data.errors import InputError
 
 BACKGROUND = 0  # fine-tuning label of background; object class k is label k + 1
+JOINT_BBOX_STDS = (0.1, 0.1, 0.2, 0.2)  # Fast R-CNN BBOX_NORMALIZE_STDS: joint-bbox targets / these
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,14 @@ class HeadConfig:
 
 
 class FcHead(nn.Module):
-    """fc6 -> ReLU -> dropout -> fc7 -> ReLU -> dropout -> fc8 (K + 1 logits)."""
+    """fc6 -> ReLU -> dropout -> fc7 -> ReLU -> dropout -> fc8 (K + 1 logits) [and bbox_pred (K x 4)].
 
-    def __init__(self, in_dim: int, fc6: int, fc7: int, num_classes: int, dropout: float = 0.5) -> None:
+    ``joint_bbox`` adds Fast R-CNN's box-regression layer ``bbox_pred`` beside fc8; without it the
+    state_dict is exactly the paper's head's.
+    """
+
+    def __init__(self, in_dim: int, fc6: int, fc7: int, num_classes: int, dropout: float = 0.5,
+                 joint_bbox: bool = False) -> None:
         super().__init__()
         self.fc6 = nn.Linear(in_dim, fc6)
         self.fc7 = nn.Linear(fc6, fc7)
@@ -67,6 +77,11 @@ class FcHead(nn.Module):
             nn.init.zeros_(layer.bias)
         nn.init.normal_(self.fc8.weight, std=0.01)
         nn.init.zeros_(self.fc8.bias)
+        self.num_classes = num_classes
+        if joint_bbox:  # created after fc8 so the paper's head draws the same initial weights
+            self.bbox_pred = nn.Linear(fc7, 4 * num_classes)
+            nn.init.normal_(self.bbox_pred.weight, std=0.001)  # Fast R-CNN: Gaussian std 0.001
+            nn.init.zeros_(self.bbox_pred.bias)
 
     def features(self, pool5: torch.Tensor, layer: str) -> torch.Tensor:
         """(R, D) pool5 -> (R, D_layer) features of ``layer`` in "pool5", "fc6", "fc7" (no dropout)."""
@@ -79,9 +94,21 @@ class FcHead(nn.Module):
 
     def forward(self, pool5: torch.Tensor) -> torch.Tensor:
         """(R, D) pool5 -> (R, K + 1) logits, with dropout in training mode."""
+        return self.fc8(self._fc7(pool5))
+
+    def _fc7(self, pool5: torch.Tensor) -> torch.Tensor:
         x = self.drop(torch.relu(self.fc6(pool5)))
-        x = self.drop(torch.relu(self.fc7(x)))
-        return self.fc8(x)
+        return self.drop(torch.relu(self.fc7(x)))
+
+    def forward_with_boxes(self, pool5: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R, D) pool5 -> (R, K + 1) logits and (R, K, 4) NORMALISED deltas (joint_bbox heads only)."""
+        x = self._fc7(pool5)
+        return self.fc8(x), self.bbox_pred(x).view(-1, self.num_classes, 4)
+
+    def box_deltas(self, pool5: torch.Tensor) -> torch.Tensor:
+        """(R, D) pool5 -> (R, K, 4) deltas (dx, dy, dw, dh) for ``data.boxes.decode``, de-normalised."""
+        _, deltas = self.forward_with_boxes(pool5)
+        return deltas * deltas.new_tensor(JOINT_BBOX_STDS)
 
 
 def truncate_svd(layer: nn.Linear, rank: int) -> nn.Sequential:

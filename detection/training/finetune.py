@@ -30,6 +30,8 @@ from detection.training.windows import ImageWindows
 
 log = logging.getLogger(__name__)
 
+FINETUNE_MODES = ("fc", "e2e")
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -52,6 +54,18 @@ class FinetuneConfig:
     # = images x windows_per_image x D x 2 bytes); batches are drawn from them across all images.
     # The paper samples over all windows; this bounds memory and makes a step cost only the fc.
     windows_per_image: int = 128
+    # Beyond the paper (``detection.training.e2e``): "fc" trains fc6-fc8 on fixed pool5 vectors
+    # (SPP-net sec. 4.1, R-CNN's conv fixed too); "e2e" also trains the conv layers, back-propagating
+    # through the pyramid pooling (SPP-net) or through each warped window (R-CNN sec. 2.3's recipe).
+    mode: str = "fc"
+    # e2e: leading conv blocks kept fixed (their output cached per image for SPP-net); Fast R-CNN
+    # sec. 4.5 fixes conv1 of its small nets. A block is a top-level child holding a conv.
+    freeze_blocks: int = 1
+    # e2e: images per mini-batch, batch_size / images windows from each (Fast R-CNN sec. 2.3: N = 2).
+    images_per_batch: int = 2
+    # e2e: Fast R-CNN's box-regression layer trained jointly, smooth L1 weighted by bbox_loss_weight.
+    joint_bbox: bool = False
+    bbox_loss_weight: float = 1.0  # Fast R-CNN eq. 1: lambda = 1
 
     def __post_init__(self) -> None:
         checks = [
@@ -63,6 +77,11 @@ class FinetuneConfig:
             (0.0 <= self.bg_iou_low <= self.bg_iou_high <= self.fg_iou <= 1.0,
              "finetune IoU bands: need 0 <= bg_iou_low <= bg_iou_high <= fg_iou <= 1"),
             (self.windows_per_image >= 1, "finetune.windows_per_image must be >= 1"),
+            (self.mode in FINETUNE_MODES, f"finetune.mode must be one of {FINETUNE_MODES}"),
+            (self.freeze_blocks >= 0, "finetune.freeze_blocks must be >= 0"),
+            (1 <= self.images_per_batch <= self.batch_size, "finetune.images_per_batch must be in [1, batch_size]"),
+            (not self.joint_bbox or self.mode == "e2e", "finetune.joint_bbox needs finetune.mode=e2e"),
+            (self.bbox_loss_weight >= 0, "finetune.bbox_loss_weight must be >= 0"),
         ]
         for ok, problem in checks:
             if not ok:

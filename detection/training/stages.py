@@ -1,8 +1,11 @@
 """Training a detector, stage by stage, each resumable (R-CNN / SPP-net training recipe).
 
   1. proposals   selective search on every training image (per-image cache)
-  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache)
-  3. finetune    fc6, fc7, fc8 on pooled windows (skipped when finetune.enabled is false)
+  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache); with
+                 finetune.mode=e2e the fixed first blocks' maps instead
+  3. finetune    fc6, fc7, fc8 on pooled windows (skipped when finetune.enabled is false); with
+                 finetune.mode=e2e the conv layers too (detection.training.e2e), saved as trunk.pt,
+                 whose conv5 maps (another cache folder: keyed by the weights) stages 4-5 use
   4. svm         one pass of hard-negative mining over the training images; the same pass keeps
                  the pool5 vectors of proposals near a ground truth for step 5
   5. bbox        per-class ridge regression on those pool5 vectors
@@ -31,6 +34,8 @@ from detection.config import DetectorConfig
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
+from detection.training.e2e import finetune_e2e
+from detection.training.e2e_regions import make_regions
 from detection.training.finetune import CHECKPOINT_EVERY, finetune
 from detection.training.windows import ImageWindows, build_windows
 from detection.workdir import (
@@ -38,8 +43,10 @@ from detection.workdir import (
     WorkDir,
     build_network,
     classifier_file,
+    load_finetuned_trunk,
     make_source,
     new_head,
+    trains_trunk,
     trunk_weights_file,
 )
 from proposals.store import ensure_proposals
@@ -176,24 +183,37 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     if weights is not None:  # the work dir names the trunk file it was trained from
         meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
     trunk, info = build_network(cfg, device, weights)
-    source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
-    # 2. conv5 maps, once per image (per-image cache, continues too)
+    e2e = trains_trunk(cfg)
+    if e2e:  # the conv layers are trained: the fixed blocks' output is what gets cached
+        regions = make_regions(cfg.method, cfg.features, cfg.finetune.freeze_blocks, trunk, info, work.cache, device)
+    else:
+        source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
+    # 2. conv5 maps (e2e: the fixed blocks' maps), once per image (per-image cache, continues too)
     if cfg.method == "spp":
-        source.cache.ensure(dataset.records, progress)
+        (regions if e2e else source).cache.ensure(dataset.records, progress)
     if not is_done("conv5"):
         finish("conv5")
     # 3. fine-tuning (continues from its last checkpoint)
     head = new_head(cfg, info, dataset.num_classes, classifier_file(cfg, weights)).to(device)
-    if is_done("finetune", work.head):
+    if is_done("finetune", work.head, *([work.trunk] if e2e else [])):
         load_module_state(head, work.head, "fine-tuned head", device)
+        load_finetuned_trunk(cfg, work, trunk, device)
     else:
-        if cfg.finetune.enabled:
+        if e2e:
+            finetune_e2e(regions.trained, head, dataset.records, windows, regions, cfg.finetune, cfg.seed,
+                         work.finetune_ckpt, progress, checkpoint_every)
+            atomic_write(work.trunk, lambda f: torch.save(trunk.state_dict(), f))
+        elif cfg.finetune.enabled:
             finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress,
                      checkpoint_every)
         atomic_write(work.head, lambda f: torch.save(head.state_dict(), f))
         finish("finetune")
-        work.finetune_ckpt.unlink(missing_ok=True)  # head.pt holds its result now
+        work.finetune_ckpt.unlink(missing_ok=True)  # head.pt (and trunk.pt) hold its result now
     head.eval()
+    if e2e:  # SVMs and box regressors on the fine-tuned trunk's conv5 (its own cache folder)
+        source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
+        if cfg.method == "spp":
+            source.cache.ensure(dataset.records, progress)
     # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
     if not is_done("svm", work.svms, work.bbox_samples):
         mine_svms(cfg, work, dataset, windows, source, head, progress)
