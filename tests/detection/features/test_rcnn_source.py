@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from data.records import ImageRecord
-from detection.features.rcnn_source import MEAN_COLOUR, RCNNSource, warp_windows
+from detection.features.rcnn_source import MEAN_COLOUR, RCNNSource, warp_windows, warped_pool5_grad
 from detection.features.spp import pooled_length, spatial_pyramid_pool
 from detection.models.backbones import TrunkInfo, normalise
 
@@ -75,3 +75,24 @@ def test_source_pools_the_warped_window_through_the_trunk(tmp_path):
         torch.testing.assert_close(got[i], expect, rtol=1e-5, atol=1e-5)
     empty = RCNNSource(trunk, info, levels, 4, 2, torch.device("cpu")).pool5(record, torch.zeros(0, 4))
     assert empty.shape == (0, pooled_length(2, levels))
+
+
+def test_warped_pool5_grad_gives_the_source_numbers_and_trains_only_the_second_part(tmp_path):
+    image = _image(60, 80, seed=2)
+    path = tmp_path / "b.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    record = ImageRecord("b", path, (60, 80), np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
+                         np.zeros(0, bool), np.zeros(0, bool))
+    info = TrunkInfo("tiny", 2, 4, 32, 1.5)
+    torch.manual_seed(0)
+    frozen, trained = nn.Sequential(nn.Conv2d(3, 4, 2, stride=2), nn.ReLU()), nn.Sequential(nn.Conv2d(4, 2, 2, stride=2))
+    boxes = torch.tensor([[10.0, 5.0, 50.0, 40.0], [0.0, 0.0, 80.0, 60.0]])
+    levels = (2, 1)
+    want = RCNNSource(nn.Sequential(frozen, trained), info, levels, 4, 2, torch.device("cpu")).pool5(record, boxes)
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    got = warped_pool5_grad(image, boxes, frozen, trained, info, levels, 4, torch.device("cpu"))
+    torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-5)
+    got.sum().backward()
+    assert trained[0].weight.grad is not None and trained[0].weight.grad.abs().sum() > 0
+    assert frozen[0].weight.grad is None
