@@ -120,7 +120,9 @@ def finetune_e2e(trained: nn.Module, head: FcHead, records: Sequence[ImageRecord
     model = nn.ModuleDict({"trunk": trained, "head": head})
     for p in trained.parameters():
         p.requires_grad_(True)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    groups = [{"params": list(head.parameters())},
+              {"params": list(trained.parameters()), "lr": cfg.lr * cfg.conv_lr_mult}]
+    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     start, loss_avg, rng = 0, None, np.random.default_rng(seed)
     state = _read_checkpoint(checkpoint, len(records)) if checkpoint is not None else None

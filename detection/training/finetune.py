@@ -63,6 +63,9 @@ class FinetuneConfig:
     freeze_blocks: int = 1
     # e2e: images per mini-batch, batch_size / images windows from each (Fast R-CNN sec. 2.3: N = 2).
     images_per_batch: int = 2
+    # e2e: the conv blocks' learning rate is lr * conv_lr_mult (Caffe's lr_mult; Fast R-CNN: 1). Lower
+    # it when the head starts from scratch at a high lr, so the pre-trained conv is not wrecked early.
+    conv_lr_mult: float = 1.0
     # e2e: Fast R-CNN's box-regression layer trained jointly, smooth L1 weighted by bbox_loss_weight.
     joint_bbox: bool = False
     bbox_loss_weight: float = 1.0  # Fast R-CNN eq. 1: lambda = 1
@@ -82,6 +85,7 @@ class FinetuneConfig:
             (1 <= self.images_per_batch <= self.batch_size, "finetune.images_per_batch must be in [1, batch_size]"),
             (not self.joint_bbox or self.mode == "e2e", "finetune.joint_bbox needs finetune.mode=e2e"),
             (self.bbox_loss_weight >= 0, "finetune.bbox_loss_weight must be >= 0"),
+            (self.conv_lr_mult >= 0, "finetune.conv_lr_mult must be >= 0"),
         ]
         for ok, problem in checks:
             if not ok:
