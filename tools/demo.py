@@ -5,7 +5,9 @@ WORK_DIR (made by tools/train_det.py), then boxes labelled "class score" drawn o
 saved as OUT/<image stem>.png. Scores are the per-class SVM scores: 0 is the SVM's decision
 boundary, so the default --threshold 0 shows the windows the SVMs call positive (raise it for
 fewer, surer boxes; values below the work dir's test.score_threshold, -1.5 by default, show
-nothing more). It takes image files, not a dataset: a work dir trained on a COCO json labels its
+nothing more). With ``--set test.scoring=softmax`` (a work dir fine-tuned with finetune.mode=e2e)
+scores are class probabilities and the default threshold is 0.5. ``tools/eval_voc.py --threshold``
+gives the precision and recall of what a threshold draws over a test split. It takes image files, not a dataset: a work dir trained on a COCO json labels its
 boxes with that json's category names (kept in the work dir), as a VOC-trained one does.
 
 Example:
@@ -29,7 +31,7 @@ from data.cache import atomic_write_bytes
 from data.errors import InputError
 from data.images import read_image
 from data.records import Detections, ImageRecord
-from detection.inference.detect import detect_image
+from detection.inference.detect import DRAW_THRESHOLDS, detect_image
 from detection.workdir import open_detector
 from proposals.selective_search import propose
 from tools.common import run_cli, setup_logging
@@ -46,8 +48,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (JPEG, PNG, ...)")
     p.add_argument("--work-dir", type=Path, required=True, help="a work dir trained by tools/train_det.py")
     p.add_argument("--out", type=Path, required=True, help="folder for the drawn images (OUT/<stem>.png)")
-    p.add_argument("--threshold", type=float, default=0.0,
-                   help="draw detections whose SVM score is above this (default 0.0, the SVM margin)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="draw detections scoring above this (default: 0.0, the SVM margin, for SVM scores; "
+                   "0.5 for softmax probabilities, test.scoring=softmax)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="test-time setting, e.g. test.scoring=softmax or test.bbox=joint (repeatable)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
@@ -103,8 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError(args.images[stems.index(dup[0])], f"several images named {dup[0]}.*: their outputs would clash")
     for path in args.images:  # fail on a bad file before the slow part
         read_image(path)
-    detector = open_detector(args.work_dir, torch.device(args.device))
+    detector = open_detector(args.work_dir, torch.device(args.device), args.set)
     cfg, classes = detector.cfg, detector.classes
+    if args.threshold is None:
+        args.threshold = DRAW_THRESHOLDS[cfg.test.scoring]
     for path in tqdm(args.images, desc="demo", disable=args.no_progress):
         image = read_image(path)
         record = image_record(path, image)

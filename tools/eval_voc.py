@@ -3,7 +3,7 @@ VOC devkit does (and, with --coco or on a COCO json, COCO's AP too).
 
 Examples:
     python tools/eval_voc.py --data-root data/VOC2007 --split test --det-dir work/spp/results \
-        --metric voc07 --json work/spp/map.json --plot work/spp/pr
+        --metric voc07 --json work/spp/map.json --plot work/spp/pr --threshold 0
     python tools/eval_voc.py --ann-file coco/annotations/instances_val2017.json --image-dir coco/val2017 \
         --det-dir work/spp/results
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from eval.report import evaluate_and_report
 from eval.result_files import DEFAULT_COMP, read_result_files
+from eval.threshold import precision_recall_above
 from eval.voc_ap import METRICS
 from tools.common import run_cli, setup_logging
 from tools.dataset_flags import add_dataset_arguments, dataset_from_args
@@ -48,6 +49,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(always on with --ann-file)")
     parser.add_argument("--plot", type=Path, default=None, metavar="DIR",
                         help="write one precision/recall curve per class into DIR (PNG)")
+    parser.add_argument("--threshold", type=float, nargs="+", default=None, metavar="T",
+                        help="also print precision and recall (IoU >= 0.5, pooled over classes) of the "
+                        "detections scoring above each T: what tools/demo.py --threshold T draws")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)  # fmt: skip
 
@@ -68,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         plot_dir=args.plot,
     )
     print(table)
+    for t in args.threshold or ():
+        pr = precision_recall_above(detections, dataset.records, len(dataset.classes), t)
+        print(f"score > {t:g}: precision {100 * pr.precision:.1f} %, recall {100 * pr.recall:.1f} % "
+              f"({pr.tp} TP, {pr.fp} FP, {pr.num_gt} objects)")
     return 0
 
 

@@ -30,6 +30,8 @@ from svm.model import LinearSVMs
 DETECT_STAGES = ("conv", "pool", "fc", "svm", "bbox", "nms")
 SCORINGS = ("svm", "softmax")
 BBOX_SOURCES = ("ridge", "joint")
+# Where a picture cuts by default (tools/demo.py): the SVM margin, or the more likely class.
+DRAW_THRESHOLDS = {"svm": 0.0, "softmax": 0.5}
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,13 @@ def test_tied_scores_follow_the_files_line_order(voc_root, tmp_path):
     out_json = tmp_path / "map.json"
     assert main(["--data-root", str(voc_root), "--det-dir", str(det_dir), "--json", str(out_json)]) == 0
     assert json.loads(out_json.read_text())["ap"]["cat"] == pytest.approx(28 / 33)
+
+
+def test_threshold_prints_precision_and_recall_of_what_is_drawn(voc_root, tmp_path, capsys):
+    det_dir = tmp_path / "results"
+    write_result_files(det_dir, _perfect_detections(), CLASSES, "test")  # every score is 1
+    argv = ["--data-root", str(voc_root), "--split", "test", "--det-dir", str(det_dir), "--threshold", "0", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "score > 0: precision 100.0 %, recall 100.0 %" in out
+    assert "score > 2: precision 100.0 %, recall 0.0 %" in out
