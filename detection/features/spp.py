@@ -17,10 +17,7 @@ of the 3-level (the floors and ceilings nest), so a max over them is the same nu
 Max is exact, so every path gives the numbers a plain loop over the bins gives (tests/detection/
 test_spp.py checks this against such a loop).
 
-Back-propagation (end-to-end fine-tuning, beyond the paper; Fast R-CNN sec. 2.1's RoI pooling
-backward): the sparse table is forward only. :func:`spatial_pyramid_pool_grad` pools each window's
-crop of the map with ``adaptive_max_pool2d``, whose bins are appendix A's rule and whose backward
-sends each bin's gradient to its arg-max cell, so the same numbers come with a gradient.
+Back-propagation through this pooling (end-to-end fine-tuning) is in ``spp_grad.py``.
 """
 
 from __future__ import annotations
@@ -144,33 +141,6 @@ def spatial_pyramid_pool(
             dst = out[s:s + _CHUNK, offsets[n]:offsets[n] + c * n * n].view(-1, c, n, n)
             dst.copy_(pooled[n].permute(0, 3, 1, 2))
     return out
-
-
-def spatial_pyramid_pool_grad(
-    feature_map: torch.Tensor, cells: torch.Tensor, levels: tuple[int, ...] = SPP_LEVELS
-) -> torch.Tensor:
-    """:func:`spatial_pyramid_pool` with a gradient to ``feature_map`` (for end-to-end fine-tuning).
-
-    Each bin's gradient goes to the cell holding its maximum (the first one in row-major order on
-    ties). Slower than the sparse table (one crop and ``len(levels)`` pools per window), so it is
-    used only when a gradient is needed: with gradients off it returns the fast path's numbers.
-
-    Args:
-        feature_map: (C, H, W) conv5 map of one image at one scale, may require grad.
-        cells: (R, 4) int64 windows in cells (left, top, right, bottom), inclusive, inside the map.
-    Returns:
-        (R, D) pooled vectors, laid out as :func:`spatial_pyramid_pool`'s.
-    """
-    if not (torch.is_grad_enabled() and feature_map.requires_grad):
-        return spatial_pyramid_pool(feature_map, cells, levels)
-    r, c = cells.shape[0], feature_map.shape[0]
-    if r == 0:
-        return feature_map.new_zeros((0, pooled_length(c, levels)))
-    rows = []
-    for left, top, right, bottom in cells.tolist():
-        crop = feature_map[:, top:bottom + 1, left:right + 1]  # (C, h, w)
-        rows.append(torch.cat([F.adaptive_max_pool2d(crop, n).reshape(-1) for n in levels]))
-    return torch.stack(rows)  # (R, D)
 
 
 def _coarsen(pooled: dict[int, torch.Tensor], n: int) -> torch.Tensor:

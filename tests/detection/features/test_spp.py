@@ -11,8 +11,8 @@ from detection.features.spp import (
     pooled_length,
     pyramid_pool_whole,
     spatial_pyramid_pool,
-    spatial_pyramid_pool_grad,
 )
+from detection.features.spp_grad import pool_with_argmax, spatial_pyramid_pool_grad
 
 
 def reference_spp(fmap: torch.Tensor, cells: torch.Tensor, levels) -> torch.Tensor:
@@ -136,3 +136,13 @@ def test_grad_path_without_grad_is_the_fast_path():
     cells = random_cells(gen, 10, 9, 9)
     with torch.no_grad():
         assert torch.equal(spatial_pyramid_pool_grad(fmap.requires_grad_(), cells), spatial_pyramid_pool(fmap, cells))
+
+
+def test_argmax_points_at_a_cell_holding_the_maximum_even_with_ties():
+    gen = torch.Generator().manual_seed(4)
+    fmap = torch.randint(0, 3, (3, 11, 13), generator=gen).float()  # many ties
+    cells = random_cells(gen, 30, 11, 13)
+    values, where = pool_with_argmax(fmap, cells)
+    assert torch.equal(values, spatial_pyramid_pool(fmap, cells))
+    channel = torch.cat([torch.arange(3).repeat_interleave(n * n) for n in SPP_LEVELS])
+    assert torch.equal(fmap.view(3, -1)[channel.expand_as(where), where], values)
