@@ -30,3 +30,10 @@ def test_e2e_training_saves_the_trunk_and_softmax_joint_testing_reads_it(tiny_vo
                           "--set", "test.scoring=softmax", "--set", "test.bbox=joint"]) == 0
     assert 0.0 <= json.loads(out.read_text())["map"] <= 1.0
     assert any(f.stat().st_size for f in (work / "results").glob("comp4_det_test_*.txt"))
+
+
+def test_joint_boxes_from_a_head_without_them_is_one_line(tiny_workdir, capsys):
+    argv = ["--work-dir", str(tiny_workdir), "--no-progress", "--set", "test.bbox=joint"]
+    assert test_det.run_cli(test_det.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "finetune.joint_bbox" in err[0]

@@ -14,6 +14,9 @@ def test_defaults_are_the_papers():
     assert cfg.features.scales == (688,)
     assert cfg.finetune.batch_size == 128 and cfg.finetune.fg_fraction == 0.25
     assert cfg.svm.C == 0.001 and cfg.test.nms_iou == 0.3
+    # beyond the paper, off by default: conv fixed, SVM scores, ridge box regression
+    assert cfg.finetune.mode == "fc" and not cfg.finetune.joint_bbox
+    assert cfg.test.scoring == "svm" and cfg.test.bbox == "ridge"
 
 
 def test_file_then_overrides(tmp_path):
@@ -45,6 +48,11 @@ def test_save_and_reload_round_trip(tmp_path):
     (["bbox.min_iou=0"], "min_iou must lie in (0, 1]"),
     (["svm.C=0"], "C"),
     (["pretrain.epochs=x"], "pretrain.epochs: expected int"),
+    (["finetune.mode=all"], "finetune.mode must be one of"),
+    (["finetune.joint_bbox=true"], "finetune.joint_bbox needs finetune.mode=e2e"),
+    (["finetune.freeze_blocks=-1"], "finetune.freeze_blocks must be >= 0"),
+    (["test.scoring=vote"], "test.scoring must be one of"),
+    (["test.bbox=both"], "test.bbox must be one of"),
 ])
 def test_bad_overrides_name_the_key(override, problem):
     with pytest.raises(InputError, match="--set") as err:
