@@ -123,3 +123,25 @@ def test_an_fc_only_checkpoint_is_refused_by_name(tmp_path):
 def test_joint_bbox_needs_e2e():
     with pytest.raises(InputError, match="joint_bbox"):
         FinetuneConfig(joint_bbox=True)
+
+
+@pytest.mark.parametrize("backbone, freeze", [("zf5", 1), ("mobilenet_v2", 15)])
+def test_the_loss_reaches_the_trained_blocks_of_each_trunk(backbone, freeze):
+    from detection.models.backbones import build_trunk
+    from detection.models.trunk_blocks import split_trunk
+
+    torch.manual_seed(0)
+    trunk, info = build_trunk(backbone, pretrained=False)
+    frozen, trained = split_trunk(trunk, freeze)
+    for p in trunk.parameters():
+        p.requires_grad_(False)
+    for p in trained.parameters():
+        p.requires_grad_(True)
+    with torch.no_grad():
+        cached = frozen(torch.randn(1, 3, 160, 192))
+    boxes = torch.tensor([[0.0, 0.0, 100.0, 90.0], [40.0, 30.0, 190.0, 150.0]])
+    pool5 = pool_windows_grad(lambda i: trained(cached)[0], (1.0,), boxes, info.stride, info.centre_offset, (2, 1))
+    pool5.square().sum().backward()
+    first_conv = next(m for m in trained.modules() if isinstance(m, nn.Conv2d))
+    assert first_conv.weight.grad is not None and first_conv.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in frozen.parameters())
