@@ -1,8 +1,8 @@
 """Train an SPP-net (or R-CNN) detector on a VOC-layout dataset or a COCO json.
 
 Stages, each shown with a progress bar, logged to WORK_DIR/train.log and resumable with --resume:
-proposals -> conv5 cache (SPP-net) -> fine-tuning of fc6/fc7/fc8 -> per-class SVMs with
-hard-negative mining -> per-class bounding-box regression.
+proposals -> conv5 cache (SPP-net) -> fine-tuning of fc6/fc7/fc8 (with finetune.mode=e2e, of the conv
+layers too) -> per-class SVMs with hard-negative mining -> per-class bounding-box regression.
 
 Configuration: the papers' defaults (composed in detection/config.py), then --config FILE (YAML, same nesting),
 then --set KEY=VALUE overrides (dotted keys, YAML values). The resolved config is saved as
@@ -13,6 +13,7 @@ Examples:
   python tools/train_det.py --data-root VOCdevkit/VOC2007 --work-dir runs/spp5 --scales 480 576 688 864 1200
   python tools/train_det.py ... --set finetune.iterations=2000 --set svm_layer=fc6   # an ablation
   python tools/train_det.py ... --method rcnn                                          # the baseline
+  python tools/train_det.py ... --set finetune.mode=e2e --set finetune.joint_bbox=true   # conv fine-tuned too
   python tools/train_det.py --ann-file coco/annotations/instances_train2017.json --image-dir coco/train2017 \
       --work-dir runs/coco                              # a COCO json; iscrowd objects count as difficult
 """
