@@ -107,16 +107,24 @@ def _env_int(name: str, default: int) -> int:
         raise InputError(f"${name}", f"must be an integer, got {value!r}") from None
 
 
-def init_from_env(device: str = "cpu") -> tuple[Dist, torch.device]:
+def init_from_env(device: str = "cpu", threads: int | None = None) -> tuple[Dist, torch.device]:
     """Join the job that torchrun started, or return :data:`SINGLE` without torchrun's variables.
 
-    Sets torch's intra-op threads to max(1, cores // LOCAL_WORLD_SIZE) so that the ranks of one
-    node share its cores instead of each taking all of them (a single process keeps torch's
-    default). With ``device`` "cuda" each rank takes cuda:LOCAL_RANK and the nccl backend.
+    Sets torch's intra-op threads to ``threads`` when given, else (torchrun only) to
+    max(1, cores // LOCAL_WORLD_SIZE), so that the ranks of one node share its cores instead of
+    each taking all of them; a single process keeps torch's default. With ``device`` "cuda" each
+    rank takes cuda:LOCAL_RANK and the nccl backend.
+
+    The thread count can change the last bits of the conv trunk's output (oneDNN splits the work
+    differently), so a run compared with another bit for bit gives both the same ``threads``.
 
     Returns:
         this process's :class:`Dist` and the device it computes on.
     """
+    if threads is not None:
+        if threads < 1:
+            raise InputError("--threads", f"must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
     world = _env_int("WORLD_SIZE", 1)
     if world <= 1:
         return SINGLE, torch.device(device)
@@ -128,7 +136,7 @@ def init_from_env(device: str = "cpu") -> tuple[Dist, torch.device]:
     backend = "nccl" if dev.type == "cuda" else "gloo"
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
-    torch.set_num_threads(threads_per_rank(d))
+    torch.set_num_threads(threads or threads_per_rank(d))
     log.info("rank %d of %d (local %d of %d), %s, %d torch threads", d.rank, d.world, d.local_rank,
              d.local_world, backend, torch.get_num_threads())
     return d, dev

@@ -59,13 +59,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="test-time override: " + ", ".join(k + "*" if k.endswith(".") else k for k in TEST_TIME_KEYS)
                         + " (e.g. head.int8=true; repeatable)")
     p.add_argument("--out", type=Path, help="folder for result files and scores (default: WORK_DIR/results)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
+                        "cores / its ranks)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    d, device = init_from_env(args.device)  # a plain run: SINGLE, torch.device(args.device)
+    d, device = init_from_env(args.device, args.threads)  # a plain run: SINGLE, torch.device(args.device)
     try:
         return test(args, d, device)
     finally:

@@ -68,6 +68,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None,
                    help="processes for proposals (default: all cores; under torchrun, this node's cores / its ranks)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
+                        "cores / its ranks)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
@@ -91,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.checkpoint_every < 1:
         raise InputError("--checkpoint-every", f"must be >= 1, got {args.checkpoint_every}")
     cfg = resolve_config(args)
-    d, device = init_from_env(args.device)  # a plain run: SINGLE, torch.device(args.device)
+    d, device = init_from_env(args.device, args.threads)  # a plain run: SINGLE, torch.device(args.device)
     try:
         return train(args, cfg, d, device)
     finally:
