@@ -90,3 +90,19 @@ def test_two_processes_detect_what_one_does(one_and_two):
     scores = [json.loads((w / "results" / "map_test_voc07.json").read_text()) for w in (one, two)]
     assert scores[1]["map"] == pytest.approx(scores[0]["map"], abs=1e-6)
     assert scores[1]["ap"] == pytest.approx(scores[0]["ap"], abs=1e-6)
+
+
+def test_two_processes_train_the_single_process_classifier(tmp_path):
+    """tools/train_cls.py: each rank takes every other image of a batch, same crops and masks."""
+    from tests.tools.test_train_cls import TINY
+    from tools import train_cls
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    in_process(train_cls.main, ["--work-dir", str(one), *TINY, "--threads", "1"])
+    torchrun("train_cls.py", "--work-dir", str(two), *TINY, "--threads", "1")
+    a, b = (torch.load(w / "classifier.pt", weights_only=True) for w in (one, two))
+    a, b = a.get("model", a), b.get("model", b)
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-5)
+    losses = [[h["train_loss"] for h in json.loads((w / "history.json").read_text())] for w in (one, two)]
+    assert losses[1] == pytest.approx(losses[0], abs=1e-5)
