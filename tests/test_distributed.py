@@ -26,6 +26,9 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [a for a in TINY_TRAIN if a not in ("--workers", "2")] + ["--threads", "1"]
+TINY_CLS = ["--sizes", "64", "52", "--set", "data.train_per_class=3", "--set", "data.test_per_class=1",
+            "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "model.fc6=16",
+            "--set", "model.fc7=16", "--no-progress", "--threads", "1"]  # tests/tools/test_train_cls.py's TINY
 
 
 def torchrun(tool: str, *argv: str) -> None:
@@ -94,12 +97,11 @@ def test_two_processes_detect_what_one_does(one_and_two):
 
 def test_two_processes_train_the_single_process_classifier(tmp_path):
     """tools/train_cls.py: each rank takes every other image of a batch, same crops and masks."""
-    from tests.tools.test_train_cls import TINY
     from tools import train_cls
 
     one, two = tmp_path / "one", tmp_path / "two"
-    in_process(train_cls.main, ["--work-dir", str(one), *TINY, "--threads", "1"])
-    torchrun("train_cls.py", "--work-dir", str(two), *TINY, "--threads", "1")
+    in_process(train_cls.main, ["--work-dir", str(one), *TINY_CLS])
+    torchrun("train_cls.py", "--work-dir", str(two), *TINY_CLS)
     a, b = (torch.load(w / "classifier.pt", weights_only=True) for w in (one, two))
     a, b = a.get("model", a), b.get("model", b)
     for key in a:
