@@ -1,9 +1,10 @@
 """The feature pass of hard-negative mining, sharded over the ranks of a torchrun job.
 
-Mining itself is sequential (each image is mined with the SVMs the earlier images trained), so it
-runs on rank 0; what costs per image is the pass that turns every window into pool5 and SVM-layer
-features. Here each rank runs that pass for its images (i -> rank i % world) and writes one entry
-per image, then rank 0 mines reading the entries in the single-process order:
+Mining itself is sequential over the images (each image is mined with the SVMs the earlier images
+trained), but the classes never interact, so each rank mines its classes (k -> rank k % world)
+over every image; what costs per image is the pass that turns every window into pool5 and
+SVM-layer features. Each rank runs that pass for its images (i -> rank i % world) and writes one
+entry per image, then every rank mines its classes reading the entries in the single-process order:
 
     WORK_DIR/mining_features/<key>/<image_id>.npz
         features   (R, D_layer) float32  SVM-layer features of every window (exactly what the

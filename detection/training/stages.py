@@ -53,7 +53,7 @@ from detection.workdir import (
     new_head,
     trunk_weights_file,
 )
-from svm.model import compute_feature_scale
+from svm.model import LinearSVMs, compute_feature_scale
 from svm.regions import RegionSet
 from svm.train import train_svms
 
@@ -82,13 +82,17 @@ def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: P
 
 
 def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Sequence[ImageWindows],
-              source: Pool5Source, head: FcHead, progress: bool, entries: Path | None = None) -> None:
+              source: Pool5Source, head: FcHead, progress: bool, entries: Path | None = None,
+              d: Dist = SINGLE) -> None:
     """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way.
 
     ``entries``: a folder of the sharded feature pass (``mining_features``) to read each image's
-    features from, instead of computing them here (a torchrun job's rank 0).
+    features from, instead of computing them here (a torchrun job's ranks). ``d``: each rank mines
+    the classes k with k % world == rank over every image (classes never interact in mining, so
+    each comes out as in one process); rank 0 gathers them and writes the SVMs and the samples.
     """
     scale, pool_scale = estimate_scales(dataset, windows, source, head, cfg.svm_layer, cfg.svm.target_norm, cfg.seed)
+    scale, pool_scale = d.broadcast((scale, pool_scale))  # the same on every rank, rank 0's to be sure
     log.info("feature scales: %s %.4g, pool5 %.4g", cfg.svm_layer, scale, pool_scale)
     index = {r.image_id: i for i, r in enumerate(dataset.records)}
     rng = np.random.default_rng(cfg.seed)
@@ -109,14 +113,22 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
             features, pool5_near = entry["features"], entry["pool5_near"]
         for key, value in (("x", pool5_near.astype(np.float16)), ("boxes", w.boxes[near]),
                            ("gt", w.gt_boxes[near]), ("labels", w.gt_class[near]), ("ious", w.max_iou[near])):
-            samples[key].append(np.asarray(value))
+            if d.is_main:
+                samples[key].append(np.asarray(value))
         return RegionSet(features, w.boxes.numpy(), w.gt_labels.numpy(), w.overlaps.numpy())
 
     ids = [r.image_id for r in dataset.records]
-    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress)
-    save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale),
-                **{k: np.concatenate(v) for k, v in samples.items()})
-    svms.save(work.svms)
+    classes = list(range(d.rank, dataset.num_classes, d.world)) if d.active else None
+    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, classes)
+    if d.active:  # every rank's classes into one model
+        weights, bias = svms.weights.copy(), svms.bias.copy()
+        for ks, w, b in d.all_gather((classes, svms.weights[:, classes], svms.bias[classes])):
+            weights[:, ks], bias[ks] = w, b
+        svms = LinearSVMs(weights, bias, svms.feature_scale)
+    if d.is_main:
+        save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale),
+                    **{k: np.concatenate(v) for k, v in samples.items()})
+        svms.save(work.svms)
 
 
 def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
@@ -146,9 +158,10 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     keeps using it whatever other runs pre-train in a shared cache, and refuses it if it changes.
 
     ``d``: in a torchrun job every rank calls this; proposals, conv5 maps, the fine-tuning pool5
-    pass and the mining feature pass are sharded over the ranks, fine-tuning runs under DDP, and
-    rank 0 alone writes meta.json and the models, mines the SVMs and fits the box regressors (the
-    other ranks return after the feature pass). Every stage decision is rank 0's, broadcast.
+    pass and the mining feature pass are sharded over the ranks by image, fine-tuning runs under
+    DDP, SVM mining is shared by class, and rank 0 alone writes meta.json and the models and fits
+    the box regressors (the other ranks return after the SVMs). Every stage decision is rank 0's,
+    broadcast.
     """
     meta = d.broadcast(work.read_meta() if resume else {})
     team = d  # the ranks still working; rank 0 goes on alone after the feature pass
@@ -229,10 +242,9 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
     if not is_done("svm", work.svms, work.bbox_samples):
         entries = features_folder(work.root, cfg, work.head) if d.active else None
-        if entries is not None:  # the feature pass on every rank, the mining on rank 0
+        if entries is not None:  # the feature pass sharded by image, then the mining by class
             sharded_feature_pass(cfg, entries, dataset.records, windows, source, head, d, progress)
-        if d.is_main:
-            mine_svms(cfg, work, dataset, windows, source, head, progress, entries)
+        mine_svms(cfg, work, dataset, windows, source, head, progress, entries, d)
         finish("svm")
         if entries is not None and d.is_main:
             shutil.rmtree(entries.parent, ignore_errors=True)  # svms.npz and bbox_samples.npz hold the result
