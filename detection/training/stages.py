@@ -164,11 +164,12 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     broadcast.
     """
     meta = d.broadcast(work.read_meta() if resume else {})
-    team = d  # the ranks still working; rank 0 goes on alone after the feature pass
+    team = d  # the ranks still working; rank 0 goes on alone after the SVMs
 
     def write_meta() -> None:
         if d.is_main:
             work.write_meta(meta)
+
     if meta and meta.get("training_version", 1) != TRAINING_VERSION:
         log.warning("%s was trained by version %s of the training code, this is version %d: training it again "
                     "(cached proposals and conv5 maps are reused)", work.root, meta.get("training_version", 1),
