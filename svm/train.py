@@ -48,6 +48,7 @@ def train_svms(
     cfg: SVMConfig,
     feature_scale: float,
     progress: bool = True,
+    classes: Sequence[int] | None = None,
 ) -> LinearSVMs:
     """Train one linear SVM per class with one pass of hard-negative mining (see the module doc).
 
@@ -58,10 +59,13 @@ def train_svms(
         cfg: the recipe.
         feature_scale: multiplies every feature (svm.model.compute_feature_scale).
         progress: show a tqdm bar over the images.
+        classes: mine and train only these classes (the others keep w = 0, b = 0). Classes never
+            interact during mining, so each class comes out as a run over all classes gives it:
+            the ranks of a distributed run each take some of the classes.
     Returns:
         the trained SVMs, weights (D, K), bias (K,).
     """
-    trainer = HardNegativeMiner(num_classes, cfg, feature_scale)
+    trainer = HardNegativeMiner(num_classes, cfg, feature_scale, classes)
     for i, image_id in enumerate(tqdm(image_ids, desc="SVM hard-negative mining", disable=not progress)):
         trainer.visit(i, image_id, load_regions(image_id))
     return trainer.finish()
@@ -70,10 +74,12 @@ def train_svms(
 class HardNegativeMiner:
     """The state of one mining pass: the current SVMs, the positives and the negative cache."""
 
-    def __init__(self, num_classes: int, cfg: SVMConfig, feature_scale: float) -> None:
+    def __init__(self, num_classes: int, cfg: SVMConfig, feature_scale: float,
+                 classes: Sequence[int] | None = None) -> None:
         if num_classes < 1:
             raise InputError("SVM training", f"num_classes must be >= 1, got {num_classes}")
         self.k, self.cfg, self.scale = num_classes, cfg, float(feature_scale)
+        self.classes = list(range(num_classes)) if classes is None else sorted(set(classes))
         self.dim: int | None = None
         self.weights = np.zeros((0, num_classes), np.float32)  # (D, K) once D is known
         self.bias = np.zeros(num_classes, np.float32)
@@ -90,18 +96,18 @@ class HardNegativeMiner:
             self.weights = np.zeros((self.dim, self.k), np.float32)
             self.cache = NegativeCache(self.k, self.dim)
         x = regions.features.astype(np.float32) * np.float32(self.scale)  # (R, D)
-        for k in range(self.k):
+        for k in self.classes:
             rows = np.flatnonzero(regions.gt_labels == k)
             if rows.size:
                 self.positives[k].append(x[rows])
         scores = x @ self.weights + self.bias  # (R, K)
-        windows = []
-        for k in range(self.k):
+        windows = [np.zeros(0, np.int64)] * self.k
+        for k in self.classes:
             hard = hard_negatives(scores[:, k], regions.overlaps[:, k], regions.boxes,
                                   self.cfg.neg_overlap, self.cfg.hard_threshold, self.cfg.neg_dedupe_iou)
-            windows.append(hard if self.positives[k] else hard[: self._room(k)])
+            windows[k] = hard if self.positives[k] else hard[: self._room(k)]
         self.num_added += np.asarray(self.cache.add(index, x, windows), np.int64)
-        for k in range(self.k):
+        for k in self.classes:
             if self.num_added[k] >= self.cfg.retrain_every and self.positives[k]:
                 self._train(k, evict=True)
 
@@ -131,12 +137,12 @@ class HardNegativeMiner:
         """Retrain every class on everything it holds and return the SVMs."""
         if self.dim is None:
             raise InputError("SVM training", "no training images were given")
-        for k in range(self.k):
+        for k in self.classes:
             if not self.positives[k]:
                 raise InputError("SVM training", f"class {k} has no ground-truth window (no positive)")
             if self.cache.count(k) == 0:
                 raise InputError("SVM training", f"class {k} has no negative window (IoU < "
                                  f"{self.cfg.neg_overlap} with its ground truth)")
-        for k in range(self.k):
+        for k in self.classes:
             self._train(k, evict=False)
         return LinearSVMs(self.weights.copy(), self.bias.copy(), self.scale)

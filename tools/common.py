@@ -11,8 +11,11 @@ from pathlib import Path
 from data.errors import InputError
 
 
-def setup_logging(log_file: Path | None = None, verbose: bool = False) -> None:
-    """Log to stderr and, when given, append to ``log_file`` (created with its folder)."""
+def setup_logging(log_file: Path | None = None, verbose: bool = False, rank: int | None = None) -> None:
+    """Log to stderr and, when given, append to ``log_file`` (created with its folder).
+
+    ``rank``: a torchrun job's rank, shown in every line (None: a single process, no prefix).
+    """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -22,7 +25,7 @@ def setup_logging(log_file: Path | None = None, verbose: bool = False) -> None:
     logging.raiseExceptions = False
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s " + ("" if rank is None else f"[rank {rank}] ") + "%(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
         handlers=handlers,
         force=True,

@@ -6,6 +6,7 @@ Example:
         --mat selective_search_data/voc_2007_test.mat
     python tools/compute_proposals.py --ann-file coco/annotations/instances_val2017.json \\
         --image-dir coco/val2017 --out work/proposals
+    torchrun --nproc_per_node 8 tools/compute_proposals.py ... --workers 1   # images shared by 8 processes
 
 Results are cached per image under OUT/<mode>-<hash of the settings>/<image id>.npz; running the
 same command again (e.g. after Ctrl-C) only computes what is missing or stale.
@@ -23,9 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from data.cache import atomic_write_text
+from detection.distributed import Dist, close, init_from_env, threads_per_rank
+from detection.sharded import sharded_proposals
 from proposals.config import ProposalConfig
 from proposals.recall import proposal_recall
-from proposals.store import cache_folder, ensure_proposals
+from proposals.store import cache_folder
 from tools.common import run_cli, setup_logging
 from tools.dataset_flags import add_dataset_arguments, dataset_from_args
 
@@ -47,8 +50,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help=f"drop boxes narrower or shorter than this many pixels (default {d.min_size:g})")
     p.add_argument("--resize-longer", type=int, default=d.resize_longer,
                    help="shrink images to this longer side before segmenting (faster; default: no resize)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="worker processes (default: number of cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: number of cores; under torchrun, per rank: "
+                        "this node's cores / its ranks)")
     p.add_argument("--mat", type=Path, default=None,
                    help="import the proposals of a released R-CNN selective_search_data .mat file instead of computing")
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the split (quick checks)")
@@ -74,14 +78,27 @@ def print_table(summary: dict[str, float | int | None]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    setup_logging(verbose=args.verbose)
+    d, _ = init_from_env("cpu")  # a plain run: SINGLE
+    try:
+        return compute(args, d)
+    finally:
+        close(d)
+
+
+def compute(args: argparse.Namespace, d: Dist) -> int:
+    """Every rank computes its share of the images; rank 0 reports."""
+    setup_logging(verbose=args.verbose, rank=d.rank if d.active else None)
     cfg = build_config(args)
     dataset = dataset_from_args(args)
     records = list(dataset.records[: args.limit] if args.limit else dataset.records)
     folder = cache_folder(args.out, cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "config.json", json.dumps(cfg.cache_params(), indent=2, sort_keys=True))
-    run = ensure_proposals(records, args.out, cfg, workers=args.workers, progress=not args.no_progress)
+    if d.is_main:
+        atomic_write_text(folder / "config.json", json.dumps(cfg.cache_params(), indent=2, sort_keys=True))
+    workers = args.workers or (threads_per_rank(d) if d.active else os.cpu_count() or 1)
+    run = sharded_proposals(records, args.out, cfg, workers, not args.no_progress and d.is_main, d)
+    if not d.is_main:
+        return 0  # rank 0 reports
     report = proposal_recall(records, run.boxes)
     clean = lambda v: None if v is None or math.isnan(v) else v  # noqa: E731  JSON has no NaN
     summary = {

@@ -16,6 +16,7 @@ Examples:
   python tools/test_det.py --work-dir runs/spp --data-root runs/synthetic_voc --split test --json runs/spp/map.json
   python tools/test_det.py --work-dir runs/spp --set head.svd_fc6=256 --set head.svd_fc7=128 --out runs/spp/results_svd
   python tools/test_det.py --work-dir runs/coco --ann-file coco/annotations/instances_val2017.json --image-dir coco/val2017
+  torchrun --nproc_per_node 2 tools/test_det.py --work-dir runs/spp   # images shared by 2 processes
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 from data.cache import atomic_write_text
 from data.datasets import reopen_dataset
 from detection.config import TEST_TIME_KEYS
+from detection.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.inference.split import detect_split
 from detection.workdir import open_detector
 from eval.coco_results import results_path, write_coco_results
@@ -51,23 +53,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="write {metric, map, ap: {class: AP}} here")
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: the one used in training)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
-    p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for proposals (default: all cores; under torchrun, this node's cores / its ranks)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time override: " + ", ".join(k + "*" if k.endswith(".") else k for k in TEST_TIME_KEYS)
                         + " (e.g. head.int8=true; repeatable)")
     p.add_argument("--out", type=Path, help="folder for result files and scores (default: WORK_DIR/results)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
+                        "cores / its ranks)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    detector = open_detector(args.work_dir, torch.device(args.device), args.set, args.cache_dir)
-    setup_logging(args.work_dir / "test.log")
+    d, device = init_from_env(args.device, args.threads)  # a plain run: SINGLE, torch.device(args.device)
+    try:
+        return test(args, d, device)
+    finally:
+        close(d)
+
+
+def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
+    """Every rank detects its share of the images; rank 0 writes the results and scores them."""
+    detector = open_detector(args.work_dir, device, args.set, args.cache_dir)
+    setup_logging(args.work_dir / "test.log" if d.is_main else None, rank=d.rank if d.active else None)
     dataset = reopen_dataset(detector.work.read_meta(), args.data_root, args.split, args.ann_file, args.image_dir,
                              args.default_split)  # fmt: skip
-    workers = args.workers or len(os.sched_getaffinity(0))
-    detections = detect_split(detector, dataset, workers, not args.no_progress)
+    workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
+    detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, d=d)
+    if not d.is_main:
+        return 0  # rank 0 writes the results
     out = args.out or args.work_dir / "results"
     write_result_files(out, detections, dataset.classes, dataset.split)
     if dataset.coco is not None:

@@ -45,6 +45,7 @@ from detection.classification.network import SPPClassifier
 from detection.classification.train import fit
 from detection.classification.workdir import ClassifierWorkDir
 from detection.config_io import config_to_dict, load_config, save_config
+from detection.distributed import Dist, close, init_from_env
 from detection.models.backbones import BACKBONES
 from tools.common import run_cli, setup_logging
 
@@ -68,6 +69,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the held-out figures here")
     p.add_argument("--cache-dir", type=Path, help="where the embedded set is cached (default: WORK_DIR/cache)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
+                        "cores / its ranks)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
@@ -87,7 +91,6 @@ def resolve_config(args: argparse.Namespace) -> ClassifierConfig:
 def prepare_work_dir(args: argparse.Namespace, cfg: ClassifierConfig, work: ClassifierWorkDir) -> None:
     """Create it, refuse --resume with another config, forget the old checkpoint without --resume."""
     work.root.mkdir(parents=True, exist_ok=True)
-    setup_logging(work.log_file)
     if args.resume and work.config.is_file():
         if config_to_dict(load_config(work.config, base=ClassifierConfig())) != config_to_dict(cfg):
             raise InputError(work.config, "the saved config differs from this run's; use another "
@@ -112,18 +115,32 @@ def _rounded(value):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = resolve_config(args)
+    d, device = init_from_env(args.device, args.threads)  # a plain run: SINGLE, torch.device(args.device)
+    try:
+        return train_classifier(args, cfg, d, device)
+    finally:
+        close(d)
+
+
+def train_classifier(args: argparse.Namespace, cfg: ClassifierConfig, d: Dist, device: torch.device) -> int:
+    """Everything after parsing, on every rank of a torchrun job (each batch shared; rank 0 writes)."""
     work = ClassifierWorkDir(args.work_dir, args.cache_dir)
-    prepare_work_dir(args, cfg, work)
-    device, progress, tc = torch.device(args.device), not args.no_progress, cfg.train
-    # 1. data: images at shorter side 8/7 of the crop (ImageNet's 256 / 224)
-    if args.data_root is None:
-        train, held = embedded_sets(cfg.data.train_per_class, cfg.data.test_per_class, tc.image_side,
-                                    cfg.data.seed, work.cache_root, progress)
-    else:
-        train, held = folder_sets(args.data_root, tc.image_side, tc.held_out_fraction, cfg.seed, progress)
-    work.write_json(work.meta, {"classes": list(train.classes), "image_side": tc.image_side,
-                                "data_root": str(args.data_root.resolve()) if args.data_root else None,
-                                "train_images": len(train), "held_out_images": len(held)})
+    work.root.mkdir(parents=True, exist_ok=True)
+    setup_logging(work.log_file if d.is_main else None, rank=d.rank if d.active else None)
+    if d.is_main:
+        prepare_work_dir(args, cfg, work)
+    progress, tc = not args.no_progress and d.is_main, cfg.train
+    # 1. data: images at shorter side 8/7 of the crop (ImageNet's 256 / 224); rank 0 caches them first
+    for turn in (True, False):
+        if d.is_main == turn:
+            train, held = (embedded_sets(cfg.data.train_per_class, cfg.data.test_per_class, tc.image_side,
+                                         cfg.data.seed, work.cache_root, progress) if args.data_root is None else
+                           folder_sets(args.data_root, tc.image_side, tc.held_out_fraction, cfg.seed, progress))
+        d.barrier()
+    if d.is_main:
+        work.write_json(work.meta, {"classes": list(train.classes), "image_side": tc.image_side,
+                                    "data_root": str(args.data_root.resolve()) if args.data_root else None,
+                                    "train_images": len(train), "held_out_images": len(held)})
     # 2. network
     torch.manual_seed(cfg.seed)
     try:
@@ -133,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("training %s with %s pooling, sizes %s, %d epochs: %d train / %d held-out images, %d classes",
              cfg.model.backbone, cfg.model.pool, list(tc.sizes), tc.epochs, len(train), len(held), len(train.classes))
     # 3. training, checkpointed every epoch
-    history = fit(model, train, held, tc, cfg.seed, device, work.checkpoint, args.resume, progress)
+    history = fit(model, train, held, tc, cfg.seed, device, work.checkpoint, args.resume, progress, d=d)
+    if not d.is_main:
+        return 0  # rank 0 writes the model and evaluates it
     work.save_model(model)
     work.write_json(work.history, history)
     plot_curves(history, held.majority_rate(), work.curves,

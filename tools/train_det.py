@@ -16,6 +16,7 @@ Examples:
   python tools/train_det.py ... --set finetune.mode=e2e --set finetune.joint_bbox=true   # conv fine-tuned too
   python tools/train_det.py --ann-file coco/annotations/instances_train2017.json --image-dir coco/train2017 \
       --work-dir runs/coco                              # a COCO json; iscrowd objects count as difficult
+  torchrun --nproc_per_node 2 tools/train_det.py ...   # sharded over 2 processes (README: Many processes)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 from data.errors import InputError
 from detection.config import METHODS, DetectorConfig
 from detection.config_io import config_to_dict, load_config, save_config
+from detection.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.models.backbones import BACKBONES
 from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
@@ -65,7 +67,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "does not change the result")
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: WORK_DIR/cache); work dirs may share one")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
-    p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for proposals (default: all cores; under torchrun, this node's cores / its ranks)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
+                        "cores / its ranks)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
@@ -89,9 +95,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.checkpoint_every < 1:
         raise InputError("--checkpoint-every", f"must be >= 1, got {args.checkpoint_every}")
     cfg = resolve_config(args)
+    d, device = init_from_env(args.device, args.threads)  # a plain run: SINGLE, torch.device(args.device)
+    try:
+        return train(args, cfg, d, device)
+    finally:
+        close(d)
+
+
+def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.device) -> int:
+    """Everything after parsing, on every rank of a torchrun job (rank 0 writes the work dir)."""
     work = WorkDir(args.work_dir, args.cache_dir)
     work.root.mkdir(parents=True, exist_ok=True)
-    setup_logging(work.log_file)
+    setup_logging(work.log_file if d.is_main else None, rank=d.rank if d.active else None)
+    if d.is_main:
+        prepare_work_dir(args, cfg, work)
+    d.barrier()  # the other ranks read meta.json only once rank 0 has cleaned it
+    dataset = dataset_from_args(args)
+    log.info("training %s (%s, scales %s) on %s (%s): %d images, %d classes", cfg.method, cfg.features.backbone,
+             list(cfg.features.scales), dataset.coco.ann_file if dataset.coco else dataset.root, dataset.split,
+             len(dataset.records), dataset.num_classes)  # fmt: skip
+    progress = not args.no_progress and d.is_main
+    trunk = None
+    if cfg.features.pretrained == "crops":
+        trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress, cfg.pretrain)
+    workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
+    train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,
+                   checkpoint_every=args.checkpoint_every, pretrained_trunk=trunk, d=d)
+    if d.is_main:
+        log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
+    return 0
+
+
+def prepare_work_dir(args: argparse.Namespace, cfg: DetectorConfig, work: WorkDir) -> None:
+    """Clean a killed run's temporary files, check (--resume) or forget the old run, save the config."""
     for stale in work.root.glob(".*.tmp"):  # a killed atomic write's temporary file, never read
         stale.unlink(missing_ok=True)
     if args.resume and work.config.is_file():
@@ -103,19 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         work.finetune_ckpt.unlink(missing_ok=True)
         work.meta.unlink(missing_ok=True)
     save_config(cfg, work.config)
-    device = torch.device(args.device)
-    dataset = dataset_from_args(args)
-    log.info("training %s (%s, scales %s) on %s (%s): %d images, %d classes", cfg.method, cfg.features.backbone,
-             list(cfg.features.scales), dataset.coco.ann_file if dataset.coco else dataset.root, dataset.split,
-             len(dataset.records), dataset.num_classes)  # fmt: skip
-    trunk = None
-    if cfg.features.pretrained == "crops":
-        trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)
-    train_detector(cfg, work, dataset, device, args.workers or len(os.sched_getaffinity(0)),
-                   args.resume, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                   pretrained_trunk=trunk)
-    log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from data.cache import atomic_write
@@ -24,6 +25,7 @@ from detection.classification.config import TrainConfig
 from detection.classification.dataset import ImageSet, random_crops
 from detection.classification.evaluate import evaluate
 from detection.classification.network import SPPClassifier
+from detection.distributed import SINGLE, Dist
 from detection.models.backbones import normalise
 
 log = logging.getLogger(__name__)
@@ -63,35 +65,54 @@ def load_checkpoint(path: Path) -> dict:
 
 def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: int,
                 opt: torch.optim.Optimizer, data_gen: torch.Generator, device: torch.device,
-                desc: str, progress: bool) -> float:
-    """One epoch at input ``size``; returns the mean training loss."""
+                desc: str, progress: bool, d: Dist = SINGLE) -> float:
+    """One epoch at input ``size``; returns the mean training loss.
+
+    ``d``: in a torchrun job every rank draws the whole batch's crops and dropout masks (same
+    generators, so the same ones), runs rows rank, rank + world, ... through a DDP copy of
+    ``model``, and scales its summed loss by world / B: DDP's gradient mean is then the
+    single-process gradient, up to float summation order (and batch norm, whose statistics are
+    each rank's own: the default ZF-5 has none).
+    """
     model.train()
+    net = DistributedDataParallel(model) if d.active else model
     order = torch.randperm(len(images), generator=data_gen)
     total, seen = 0.0, 0
     bar = tqdm(range(0, len(order), cfg.batch_size), desc=desc, disable=not progress, leave=False)
     for s in bar:
         idx = order[s:s + cfg.batch_size].tolist()
         crops = random_crops([images.images[i] for i in idx], cfg.crop, cfg.flip, data_gen)  # (B, 3, crop, crop)
+        labels = torch.from_numpy(images.labels[idx]).to(device)
+        if d.active:  # this rank's rows of the batch, the whole batch's dropout masks
+            mine = torch.arange(len(idx)) % d.world == d.rank
+            crops, labels, masks = crops[mine], labels[mine.to(device)], model.head.draw_masks(len(idx))
+            masks = None if masks is None else (masks[0][mine.to(device)], masks[1][mine.to(device)])
         x = normalise(crops.to(device))
         if size != cfg.crop:  # multi-size: the same crops, resized (sec. 3.1)
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        loss = F.cross_entropy(model(x), torch.from_numpy(images.labels[idx]).to(device))
+        if d.active:
+            loss = F.cross_entropy(net(x, masks), labels, reduction="sum") * (d.world / len(idx))
+        else:
+            loss = F.cross_entropy(model(x), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        total, seen = total + loss.item() * len(idx), seen + len(idx)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        batch_loss = d.all_sum(loss.item()) / d.world  # the mean over the whole batch on every rank
+        total, seen = total + batch_loss * len(idx), seen + len(idx)
+        bar.set_postfix(loss=f"{batch_loss:.3f}")
     return total / max(1, seen)
 
 
 def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig, seed: int,
         device: torch.device, checkpoint: Path, resume: bool = False, progress: bool = True,
-        stop_after: int | None = None) -> list[dict]:
+        stop_after: int | None = None, d: Dist = SINGLE) -> list[dict]:
     """Train ``model`` for ``cfg.epochs`` epochs (from ``checkpoint`` when ``resume``); returns the history.
 
     Args:
         checkpoint: written after every epoch; read when ``resume`` and it exists.
         stop_after: end after this many epochs in total (an interruption, for tests).
+        d: a torchrun job's ranks share each batch (``train_epoch``); rank 0 alone evaluates and
+            writes the checkpoint (the other ranks' history holds no held-out figures).
     Returns:
         one dict per epoch: epoch, size, lr, train_loss, held_loss, held_accuracy (center crop), seconds.
     """
@@ -117,8 +138,12 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
         size = cfg.sizes[epoch % len(cfg.sizes)]
         lr = opt.param_groups[0]["lr"]
         loss = train_epoch(model, train, cfg, size, opt, data_gen, device,
-                           f"epoch {epoch + 1}/{cfg.epochs} at {size}px", progress)
+                           f"epoch {epoch + 1}/{cfg.epochs} at {size}px", progress, d)
         sched.step()
+        if not d.is_main:
+            history.append({"epoch": epoch + 1, "size": size, "lr": lr, "train_loss": loss})
+            d.barrier()  # rank 0 evaluates and writes the checkpoint
+            continue
         result = evaluate(model, held, cfg.crop, device, progress=progress, views=("center_crop",))
         acc = 1.0 - result["views"]["center_crop"]["top1"]
         history.append({"epoch": epoch + 1, "size": size, "lr": lr, "train_loss": loss, "held_loss": result["loss"],
@@ -127,4 +152,5 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
                  "%.1f%% (center crop; majority class %.1f%%), %.0f s", epoch + 1, cfg.epochs, size, lr, loss,
                  result["loss"], 100 * acc, 100 * result["majority"], time.time() - t0)
         save_checkpoint(checkpoint, model, opt, sched, epoch + 1, history, data_gen, device)
+        d.barrier()
     return history

@@ -3,24 +3,27 @@
 The per-image detections go to WORK_DIR/detections/<split>-<key>/<image_id>.npz, where the key
 hashes the resolved config and the trained model files, and each entry holds the SHA-1 of the image
 it was computed from: an interrupted test run resumes, and neither a retrained model nor an image
-replaced under the same id (a regenerated test set) ever reuses stale detections.
+replaced under the same id (a regenerated test set) ever reuses stale detections. In a torchrun
+job the ranks share the images (i -> rank i % world) and rank 0 gathers the entries.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.errors import InputError
-from data.records import Dataset, Detections
+from data.records import Dataset, Detections, ImageRecord
 from detection.config_io import config_to_dict
+from detection.distributed import SINGLE, Dist
 from detection.inference.detect import detect_image
+from detection.sharded import sharded_proposals
 from detection.speed.stopwatch import Stopwatch
 from detection.workdir import Detector
-from proposals.store import ensure_proposals
 
 log = logging.getLogger(__name__)
 
@@ -37,30 +40,46 @@ def model_key(detector: Detector) -> str:
 
 
 def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: bool = True,
-                 sw: Stopwatch | None = None) -> dict[str, Detections]:
-    """Detections of every image of ``dataset`` (images without proposals are skipped, warned)."""
+                 sw: Stopwatch | None = None, d: Dist = SINGLE) -> dict[str, Detections]:
+    """Detections of every image of ``dataset`` (images without proposals are skipped, warned).
+
+    ``d``: in a torchrun job each rank detects its shard of the images (proposals too) into the
+    per-image cache; then rank 0 reads every entry and returns them all, the other ranks {}.
+    """
     if tuple(dataset.classes) != detector.classes:
         raise InputError(dataset.root, f"classes {list(dataset.classes)} differ from the {len(detector.classes)} "
                                        f"the detector was trained on ({detector.work.meta})")
     cfg, work = detector.cfg, detector.work
-    run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
+    run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
     folder = work.root / "detections" / f"{dataset.split}-{model_key(detector)}"
+    if d.active:
+        mine = d.shard([r for r in dataset.records if r.image_id in run.boxes])
+        for record in tqdm(mine, desc=f"detect {dataset.split}", disable=not (progress and d.is_main)):
+            _detect_image(detector, folder, record, run.boxes[record.image_id], sw)
+        d.barrier()
+        if not d.is_main:
+            return {}
+        progress = False  # rank 0 only reads the entries now
     out: dict[str, Detections] = {}
     for record in tqdm(dataset.records, desc=f"detect {dataset.split}", disable=not progress):
-        if record.image_id not in run.boxes:
-            continue
-        path = folder / f"{record.image_id}.npz"
-        digest = file_digest(record.path)
-        cached = load_arrays(path, _LAYOUT, DETECTIONS_VERSION)
-        if cached is not None and str(cached["digest"]) == digest:
-            out[record.image_id] = Detections(cached["boxes"], cached["scores"], cached["labels"])
-            continue
-        det = detect_image(record, run.boxes[record.image_id], detector.source, detector.model, cfg.test, sw)
-        if sw is not None:
-            sw.next_image()
-        save_arrays(path, version=DETECTIONS_VERSION, boxes=det.boxes, scores=det.scores, labels=det.labels,
-                    digest=np.array(digest))
-        out[record.image_id] = det
+        if record.image_id in run.boxes:
+            out[record.image_id] = _detect_image(detector, folder, record, run.boxes[record.image_id], sw)
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
-             np.mean([len(d) for d in out.values()]) if out else 0.0)
+             np.mean([len(det) for det in out.values()]) if out else 0.0)
     return out
+
+
+def _detect_image(detector: Detector, folder: Path, record: ImageRecord, proposals: np.ndarray,
+                  sw: Stopwatch | None) -> Detections:
+    """One image's detections: its valid cache entry, or detected now and cached."""
+    path = folder / f"{record.image_id}.npz"
+    digest = file_digest(record.path)
+    cached = load_arrays(path, _LAYOUT, DETECTIONS_VERSION)
+    if cached is not None and str(cached["digest"]) == digest:
+        return Detections(cached["boxes"], cached["scores"], cached["labels"])
+    det = detect_image(record, proposals, detector.source, detector.model, detector.cfg.test, sw)
+    if sw is not None:
+        sw.next_image()
+    save_arrays(path, version=DETECTIONS_VERSION, boxes=det.boxes, scores=det.scores, labels=det.labels,
+                digest=np.array(digest))
+    return det

@@ -92,13 +92,22 @@ class FcHead(nn.Module):
             return x
         return torch.relu(self.fc7(x))
 
-    def forward(self, pool5: torch.Tensor) -> torch.Tensor:
-        """(R, D) pool5 -> (R, K + 1) logits, with dropout in training mode."""
-        return self.fc8(self._fc7(pool5))
+    def forward(self, pool5: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """(R, D) pool5 -> (R, K + 1) logits, with dropout in training mode.
 
-    def _fc7(self, pool5: torch.Tensor) -> torch.Tensor:
-        x = self.drop(torch.relu(self.fc6(pool5)))
-        return self.drop(torch.relu(self.fc7(x)))
+        ``masks``: (R, fc6) and (R, fc7) keep-masks of 0 / 1 drawn by the caller (distributed
+        fine-tuning draws a whole mini-batch's masks on every rank, as nn.Dropout would, and each
+        rank applies its rows); x * (mask / (1 - p)) is what nn.Dropout computes on a CPU.
+        """
+        return self.fc8(self._fc7(pool5, masks))
+
+    def _fc7(self, pool5: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        if masks is None:
+            x = self.drop(torch.relu(self.fc6(pool5)))
+            return self.drop(torch.relu(self.fc7(x)))
+        keep = 1.0 - self.drop.p
+        x = torch.relu(self.fc6(pool5)) * (masks[0] / keep)
+        return torch.relu(self.fc7(x)) * (masks[1] / keep)
 
     def forward_with_boxes(self, pool5: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(R, D) pool5 -> (R, K + 1) logits and (R, K, 4) NORMALISED deltas (joint_bbox heads only)."""
@@ -109,6 +118,16 @@ class FcHead(nn.Module):
         """(R, D) pool5 -> (R, K, 4) deltas (dx, dy, dw, dh) for ``data.boxes.decode``, de-normalised."""
         _, deltas = self.forward_with_boxes(pool5)
         return deltas * deltas.new_tensor(JOINT_BBOX_STDS)
+
+    def draw_masks(self, rows: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The dropout keep-masks nn.Dropout would draw for a batch of ``rows`` (same generator
+        calls, same order, on the head's device); None when dropout is off (p = 0 draws nothing)."""
+        if self.drop.p == 0:
+            return None
+        dev, keep = self.fc6.weight.device, 1.0 - self.drop.p
+        m6 = torch.empty(rows, self.fc6.out_features, device=dev).bernoulli_(keep)
+        m7 = torch.empty(rows, self.fc7.out_features, device=dev).bernoulli_(keep)
+        return m6, m7
 
 
 def truncate_svd(layer: nn.Linear, rank: int) -> nn.Sequential:

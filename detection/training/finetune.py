@@ -115,19 +115,29 @@ def collect_windows(records: Sequence[ImageRecord], windows: Sequence[ImageWindo
         (N, D) float16 pool5 vectors and (N,) labels (class + 1, or BACKGROUND).
     """
     xs, ys = [], []
-    n_fg_max = round(cfg.windows_per_image * cfg.fg_fraction)
     for record, w in zip(tqdm(records, desc="fine-tune windows", disable=not progress), windows):
-        labels = window_labels(w, cfg)
-        fg, bg = np.flatnonzero(labels.numpy() > 0), np.flatnonzero(labels.numpy() == BACKGROUND)
-        fg = rng.choice(fg, min(fg.size, n_fg_max), replace=False)
-        bg = rng.choice(bg, min(bg.size, cfg.windows_per_image - fg.size), replace=False)
-        idx = torch.from_numpy(np.sort(np.concatenate([fg, bg])))
+        idx, labels = sample_windows(w, cfg, rng)
         if idx.numel():
             xs.append(source.pool5(record, w.boxes[idx]).cpu().half())
-            ys.append(labels[idx])
+            ys.append(labels)
     if not xs:
         raise InputError("fine-tuning", "no training window overlaps a ground truth; check the dataset")
     return torch.cat(xs), torch.cat(ys)
+
+
+def sample_windows(w: ImageWindows, cfg: FinetuneConfig, rng: np.random.Generator
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows of one image kept for fine-tuning: (M,) ascending indices and their (M,) labels.
+
+    Up to ``windows_per_image``, ``fg_fraction`` of them positives when the image has enough; the
+    draws depend only on the windows, so every rank of a distributed run can replay them.
+    """
+    labels = window_labels(w, cfg)
+    fg, bg = np.flatnonzero(labels.numpy() > 0), np.flatnonzero(labels.numpy() == BACKGROUND)
+    fg = rng.choice(fg, min(fg.size, round(cfg.windows_per_image * cfg.fg_fraction)), replace=False)
+    bg = rng.choice(bg, min(bg.size, cfg.windows_per_image - fg.size), replace=False)
+    idx = torch.from_numpy(np.sort(np.concatenate([fg, bg])))
+    return idx, labels[idx]
 
 
 def sample_batch(labels: torch.Tensor, cfg: FinetuneConfig, rng: np.random.Generator) -> np.ndarray:
@@ -141,7 +151,7 @@ def sample_batch(labels: torch.Tensor, cfg: FinetuneConfig, rng: np.random.Gener
 CHECKPOINT_EVERY = 200  # steps between fine-tuning checkpoints (tools/train_det.py --checkpoint-every)
 
 
-def _save_checkpoint(path: Path, head: nn.Module, opt: torch.optim.Optimizer,
+def save_checkpoint(path: Path, head: nn.Module, opt: torch.optim.Optimizer,
                      sched: torch.optim.lr_scheduler.LRScheduler, step: int, rng: np.random.Generator,
                      loss_avg: float | None, num_windows: int) -> None:
     """Everything the steps after ``step`` depend on, written atomically (a kill keeps the old one).
@@ -159,10 +169,24 @@ def _save_checkpoint(path: Path, head: nn.Module, opt: torch.optim.Optimizer,
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+def restore_checkpoint(state: dict, head: nn.Module, opt: torch.optim.Optimizer,
+                       sched: torch.optim.lr_scheduler.LRScheduler, rng: np.random.Generator
+                       ) -> tuple[int, float | None]:
+    """Put a checkpoint's state back (in place); returns its step and smoothed loss."""
+    head.load_state_dict(state["head"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    rng.bit_generator.state = state["rng"]  # the mini-batches still to draw
+    torch.set_rng_state(state["torch_rng"])  # the dropout masks still to draw
+    if "cuda_rng" in state and next(head.parameters()).is_cuda:
+        torch.cuda.set_rng_state(state["cuda_rng"], next(head.parameters()).device)
+    return int(state["step"]), state["loss_avg"]
+
+
 _CHECKPOINT_KEYS = ("head", "opt", "sched", "step", "rng", "torch_rng", "loss_avg", "num_windows")
 
 
-def _read_checkpoint(path: Path, num_windows: int) -> dict | None:
+def read_checkpoint(path: Path, num_windows: int) -> dict | None:
     """The checkpoint at ``path``, None when there is none.
 
     A checkpoint holds hours of fine-tuning: one that cannot be read or does not fit this run is
@@ -204,16 +228,9 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
     opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     start, loss_avg, rng = 0, None, np.random.default_rng(seed)
-    state = _read_checkpoint(checkpoint, len(y_all)) if checkpoint is not None else None
+    state = read_checkpoint(checkpoint, len(y_all)) if checkpoint is not None else None
     if state is not None:
-        head.load_state_dict(state["head"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        rng.bit_generator.state = state["rng"]  # the mini-batches still to draw
-        torch.set_rng_state(state["torch_rng"])  # the dropout masks still to draw
-        if "cuda_rng" in state and next(head.parameters()).is_cuda:
-            torch.cuda.set_rng_state(state["cuda_rng"], next(head.parameters()).device)
-        start, loss_avg = int(state["step"]), state["loss_avg"]
+        start, loss_avg = restore_checkpoint(state, head, opt, sched, rng)
         log.info("fine-tuning resumed at step %d from %s", start, checkpoint)
     device = next(head.parameters()).device
     head.train()
@@ -230,7 +247,7 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
         bar.set_postfix(loss=f"{loss_avg:.3f}")
         if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < cfg.iterations:
-            _save_checkpoint(checkpoint, head, opt, sched, step + 1, rng, loss_avg, len(y_all))
+            save_checkpoint(checkpoint, head, opt, sched, step + 1, rng, loss_avg, len(y_all))
     log.info("fine-tuning done: %d steps, final smoothed loss %s", cfg.iterations,
              f"{loss_avg:.4f}" if loss_avg is not None else "n/a")
     return head.eval()

@@ -19,6 +19,7 @@ an uninterrupted run's.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,12 +32,22 @@ from data.errors import InputError
 from data.model_files import load_module_state
 from data.records import Dataset
 from detection.config import DetectorConfig
+from detection.distributed import SINGLE, Dist
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
+from detection.sharded import sharded_conv5, sharded_proposals
 from detection.training.e2e import finetune_e2e
 from detection.training.e2e_regions import make_regions
 from detection.training.finetune import CHECKPOINT_EVERY, finetune
+from detection.training.finetune_ddp import finetune_ddp
+from detection.training.mining_features import (
+    bbox_sample_rows,
+    features_folder,
+    layer_features,
+    load_entry,
+    sharded_feature_pass,
+)
 from detection.training.windows import ImageWindows, build_windows
 from detection.workdir import (
     TRAINING_VERSION,
@@ -49,8 +60,7 @@ from detection.workdir import (
     trains_trunk,
     trunk_weights_file,
 )
-from proposals.store import ensure_proposals
-from svm.model import compute_feature_scale
+from svm.model import LinearSVMs, compute_feature_scale
 from svm.regions import RegionSet
 from svm.train import train_svms
 
@@ -58,15 +68,9 @@ log = logging.getLogger(__name__)
 
 TRAIN_STAGES = ("proposals", "conv5", "finetune", "svm", "bbox")  # in order; meta.json lists those done
 FEATURE_SCALE_IMAGES = 20  # images sampled to estimate the mean feature norm (R-CNN: a sample too)
-BBOX_SAMPLES_PER_IMAGE = 32  # proposals with IoU >= bbox.min_iou kept per image (bounds memory)
 BBOX_SAMPLES_LAYOUT = {"x": ArraySpec(("R", None), "f"), "boxes": ArraySpec(("R", 4), "f"),
                        "gt": ArraySpec(("R", 4), "f"), "labels": ArraySpec(("R",), "iu"),
                        "ious": ArraySpec(("R",), "f"), "pool_scale": ArraySpec((), "f")}
-
-
-def _features(head: FcHead, pool5: torch.Tensor, layer: str) -> np.ndarray:
-    with torch.no_grad():
-        return head.features(pool5.to(next(head.parameters()).device), layer).float().cpu().numpy()
 
 
 def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: Pool5Source, head: FcHead,
@@ -79,15 +83,23 @@ def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: P
         idx = rng.choice(len(windows[i]), min(100, len(windows[i])), replace=False)
         p = source.pool5(dataset.records[i], windows[i].boxes[idx])
         pool.append(p.cpu().numpy())
-        feats.append(_features(head, p, layer))
+        feats.append(layer_features(head, p, layer))
     return (compute_feature_scale(np.concatenate(feats), target_norm),
             compute_feature_scale(np.concatenate(pool), target_norm))
 
 
 def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Sequence[ImageWindows],
-              source: Pool5Source, head: FcHead, progress: bool) -> None:
-    """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way."""
+              source: Pool5Source, head: FcHead, progress: bool, entries: Path | None = None,
+              d: Dist = SINGLE) -> None:
+    """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way.
+
+    ``entries``: a folder of the sharded feature pass (``mining_features``) to read each image's
+    features from, instead of computing them here (a torchrun job's ranks). ``d``: each rank mines
+    the classes k with k % world == rank over every image (classes never interact in mining, so
+    each comes out as in one process); rank 0 gathers them and writes the SVMs and the samples.
+    """
     scale, pool_scale = estimate_scales(dataset, windows, source, head, cfg.svm_layer, cfg.svm.target_norm, cfg.seed)
+    scale, pool_scale = d.broadcast((scale, pool_scale))  # the same on every rank, rank 0's to be sure
     log.info("feature scales: %s %.4g, pool5 %.4g", cfg.svm_layer, scale, pool_scale)
     index = {r.image_id: i for i, r in enumerate(dataset.records)}
     rng = np.random.default_rng(cfg.seed)
@@ -96,20 +108,34 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
     def load_regions(image_id: str) -> RegionSet:
         i = index[image_id]
         w = windows[i]
-        pool5 = source.pool5(dataset.records[i], w.boxes)  # (R, D), computed once per image
-        near = np.flatnonzero(((w.max_iou >= cfg.bbox.min_iou) & (w.gt_labels < 0)).numpy())
-        near = rng.choice(near, min(BBOX_SAMPLES_PER_IMAGE, near.size), replace=False) if near.size else near
-        for key, value in (("x", pool5[near].cpu().numpy().astype(np.float16)), ("boxes", w.boxes[near]),
+        near = bbox_sample_rows(w, cfg.bbox.min_iou, rng)
+        if entries is None:
+            pool5 = source.pool5(dataset.records[i], w.boxes)  # (R, D), computed once per image
+            features, pool5_near = layer_features(head, pool5, cfg.svm_layer), pool5[near].cpu().numpy()
+        else:
+            entry = load_entry(entries, dataset.records[i])
+            if entry is None or not np.array_equal(entry["near"], near):
+                raise InputError(entries / f"{image_id}.npz", "missing, corrupt or not of this run; rerun the "
+                                 "same command with --resume")
+            features, pool5_near = entry["features"], entry["pool5_near"]
+        for key, value in (("x", pool5_near.astype(np.float16)), ("boxes", w.boxes[near]),
                            ("gt", w.gt_boxes[near]), ("labels", w.gt_class[near]), ("ious", w.max_iou[near])):
-            samples[key].append(np.asarray(value))
-        return RegionSet(_features(head, pool5, cfg.svm_layer), w.boxes.numpy(), w.gt_labels.numpy(),
-                         w.overlaps.numpy())
+            if d.is_main:
+                samples[key].append(np.asarray(value))
+        return RegionSet(features, w.boxes.numpy(), w.gt_labels.numpy(), w.overlaps.numpy())
 
     ids = [r.image_id for r in dataset.records]
-    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress)
-    save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale),
-                **{k: np.concatenate(v) for k, v in samples.items()})
-    svms.save(work.svms)
+    classes = list(range(d.rank, dataset.num_classes, d.world)) if d.active else None
+    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, classes)
+    if d.active:  # every rank's classes into one model
+        weights, bias = svms.weights.copy(), svms.bias.copy()
+        for ks, w, b in d.all_gather((classes, svms.weights[:, classes], svms.bias[classes])):
+            weights[:, ks], bias[ks] = w, b
+        svms = LinearSVMs(weights, bias, svms.feature_scale)
+    if d.is_main:
+        save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale),
+                    **{k: np.concatenate(v) for k, v in samples.items()})
+        svms.save(work.svms)
 
 
 def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
@@ -124,7 +150,8 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
                    workers: int, resume: bool, progress: bool = True,
-                   checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None) -> None:
+                   checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None,
+                   d: Dist = SINGLE) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
 
     ``meta.json``'s ``stages_done`` is always a prefix of :data:`TRAIN_STAGES`, written (atomically)
@@ -136,41 +163,54 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     ``pretrained_trunk``: the ZF-5 just pre-trained on crops (``features.pretrained=crops``); meta.json
     records the trunk file a work dir is trained from, by path and SHA-1 (``trunk_file``), so that it
     keeps using it whatever other runs pre-train in a shared cache, and refuses it if it changes.
+
+    ``d``: in a torchrun job every rank calls this; proposals, conv5 maps, the fine-tuning pool5
+    pass and the mining feature pass are sharded over the ranks by image, fine-tuning runs under
+    DDP, SVM mining is shared by class, and rank 0 alone writes meta.json and the models and fits
+    the box regressors (the other ranks return after the SVMs). Every stage decision is rank 0's,
+    broadcast.
     """
-    meta = work.read_meta() if resume else {}
+    meta = d.broadcast(work.read_meta() if resume else {})
+    team = d  # the ranks still working; rank 0 goes on alone after the SVMs
+
+    def write_meta() -> None:
+        if d.is_main:
+            work.write_meta(meta)
+
     if meta and meta.get("training_version", 1) != TRAINING_VERSION:
         log.warning("%s was trained by version %s of the training code, this is version %d: training it again "
                     "(cached proposals and conv5 maps are reused)", work.root, meta.get("training_version", 1),
                     TRAINING_VERSION)
         meta = {}
-        work.finetune_ckpt.unlink(missing_ok=True)
+        if d.is_main:
+            work.finetune_ckpt.unlink(missing_ok=True)
     meta["training_version"] = TRAINING_VERSION
     done: list[str] = list(meta.get("stages_done", []))
     while done and done != list(TRAIN_STAGES[: len(done)]):
         done.pop()  # an unordered list (hand-edited?) keeps only its valid prefix
     meta.update({"classes": list(dataset.classes), **dataset_source(dataset), "train_split": dataset.split,
                  "cache_dir": str(work.cache), "stages_done": done})
-    work.write_meta(meta)
+    write_meta()
 
     def is_done(stage: str, *outputs: Path) -> bool:
         """Listed as done with its outputs present; if not, forget it and every later stage."""
         i = TRAIN_STAGES.index(stage)
-        missing = [str(p) for p in outputs if not p.is_file()]
+        missing = team.broadcast([str(p) for p in outputs if not p.is_file()])
         if len(done) > i and not missing:
             return True
         if len(done) > i:
             log.warning("stage %s is listed as done but %s is missing; running it again", stage, missing[0])
             del done[i:]
-            work.write_meta(meta)
+            write_meta()
         return False
 
     def finish(stage: str) -> None:
         done.append(stage)
-        work.write_meta(meta)
+        write_meta()
         log.info("stage %s done", stage)
 
     # 1. proposals (per-image cache: an interrupted stage continues where it stopped)
-    run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
+    run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
     if run.failed:
         log.warning("skipping %d training images without proposals", len(run.failed))
         dataset = Dataset(dataset.root, dataset.split, dataset.classes,
@@ -184,13 +224,16 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
     trunk, info = build_network(cfg, device, weights)
     e2e = trains_trunk(cfg)
+    if e2e and d.active:
+        raise InputError("finetune.mode", "e2e fine-tuning runs in one process; torchrun shards fc-only "
+                                          "fine-tuning only (run without torchrun)")
     if e2e:  # the conv layers are trained: the fixed blocks' output is what gets cached
         regions = make_regions(cfg.method, cfg.features, cfg.finetune.freeze_blocks, trunk, info, work.cache, device)
     else:
         source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
     # 2. conv5 maps (e2e: the fixed blocks' maps), once per image (per-image cache, continues too)
     if cfg.method == "spp":
-        (regions if e2e else source).cache.ensure(dataset.records, progress)
+        sharded_conv5((regions if e2e else source).cache, dataset.records, progress, d)
     if not is_done("conv5"):
         finish("conv5")
     # 3. fine-tuning (continues from its last checkpoint)
@@ -203,21 +246,35 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
             finetune_e2e(regions.trained, head, dataset.records, windows, regions, cfg.finetune, cfg.seed,
                          work.finetune_ckpt, progress, checkpoint_every)
             atomic_write(work.trunk, lambda f: torch.save(trunk.state_dict(), f))
+        elif cfg.finetune.enabled and d.active:
+            finetune_ddp(head, dataset.records, windows, source, cfg.finetune, cfg.seed, d, work.finetune_ckpt,
+                         progress, checkpoint_every)
         elif cfg.finetune.enabled:
             finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress,
                      checkpoint_every)
-        atomic_write(work.head, lambda f: torch.save(head.state_dict(), f))
+        if d.is_main:
+            atomic_write(work.head, lambda f: torch.save(head.state_dict(), f))
         finish("finetune")
-        work.finetune_ckpt.unlink(missing_ok=True)  # head.pt (and trunk.pt) hold its result now
+        if d.is_main:
+            work.finetune_ckpt.unlink(missing_ok=True)  # head.pt (and trunk.pt) hold its result now
+        d.barrier()  # head.pt is on disk for every rank (it keys the mining features)
     head.eval()
     if e2e:  # SVMs and box regressors on the fine-tuned trunk's conv5 (its own cache folder)
         source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
         if cfg.method == "spp":
-            source.cache.ensure(dataset.records, progress)
+            sharded_conv5(source.cache, dataset.records, progress, d)
     # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
     if not is_done("svm", work.svms, work.bbox_samples):
-        mine_svms(cfg, work, dataset, windows, source, head, progress)
+        entries = features_folder(work.root, cfg, work.head) if d.active else None
+        if entries is not None:  # the feature pass sharded by image, then the mining by class
+            sharded_feature_pass(cfg, entries, dataset.records, windows, source, head, d, progress)
+        mine_svms(cfg, work, dataset, windows, source, head, progress, entries, d)
         finish("svm")
+        if entries is not None and d.is_main:
+            shutil.rmtree(entries.parent, ignore_errors=True)  # svms.npz and bbox_samples.npz hold the result
+    if not d.is_main:
+        return  # the rest is rank 0's
+    team = SINGLE
     # 5. bounding-box regression (seconds; restarts from its beginning)
     if not is_done("bbox", work.bbox):
         fit_bbox(cfg, work, dataset.num_classes)

@@ -134,3 +134,16 @@ def test_bad_inputs_are_input_errors():
         train_svms(["0", "2"], lambda s: only_class_0[int(s) // 2], K, SVMConfig(), 1.0, False)
     with pytest.raises(InputError):
         SVMConfig(C=0)
+
+
+def test_classes_mined_apart_equal_classes_mined_together():
+    """A distributed run mines each class on one rank: a subset must come out bit for bit."""
+    images = [make_regions(i) for i in range(8)]
+    cfg, scale, ids = SVMConfig(retrain_every=10), _scale(images), [str(i) for i in range(8)]
+    together = train_svms(ids, lambda s: images[int(s)], K, cfg, scale, False)
+    for k in range(K):
+        alone = train_svms(ids, lambda s: images[int(s)], K, cfg, scale, False, classes=[k])
+        np.testing.assert_array_equal(alone.weights[:, k], together.weights[:, k])
+        assert alone.bias[k] == together.bias[k]
+        others = [c for c in range(K) if c != k]
+        assert not alone.weights[:, others].any() and not alone.bias[others].any()
