@@ -78,8 +78,12 @@ def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: P
 
 
 def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Sequence[ImageWindows],
-              source: Pool5Source, head: FcHead, progress: bool) -> None:
-    """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way."""
+              source: Pool5Source, head: FcHead, progress: bool, workers: int = 1) -> None:
+    """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way.
+
+    ``workers`` processes fit the classes due at once while the next image's features are computed
+    here; the SVMs do not depend on it (``svm.train``).
+    """
     scale, pool_scale = estimate_scales(dataset, windows, source, head, cfg.svm_layer, cfg.svm.target_norm, cfg.seed)
     log.info("feature scales: %s %.4g, pool5 %.4g", cfg.svm_layer, scale, pool_scale)
     index = {r.image_id: i for i, r in enumerate(dataset.records)}
@@ -99,7 +103,7 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
                          w.overlaps.numpy())
 
     ids = [r.image_id for r in dataset.records]
-    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress)
+    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, workers)
     save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale),
                 **{k: np.concatenate(v) for k, v in samples.items()})
     svms.save(work.svms)
@@ -196,7 +200,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     head.eval()
     # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
     if not is_done("svm", work.svms, work.bbox_samples):
-        mine_svms(cfg, work, dataset, windows, source, head, progress)
+        mine_svms(cfg, work, dataset, windows, source, head, progress, workers)
         finish("svm")
     # 5. bounding-box regression (seconds; restarts from its beginning)
     if not is_done("bbox", work.bbox):
