@@ -9,13 +9,14 @@ replaced under the same id (a regenerated test set) ever reuses stale detections
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.errors import InputError
-from data.records import Dataset, Detections
+from data.records import Dataset, Detections, ImageRecord
 from detection.config_io import config_to_dict
 from detection.inference.detect import detect_image
 from detection.speed.stopwatch import Stopwatch
@@ -38,29 +39,44 @@ def model_key(detector: Detector) -> str:
 
 def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: bool = True,
                  sw: Stopwatch | None = None) -> dict[str, Detections]:
-    """Detections of every image of ``dataset`` (images without proposals are skipped, warned)."""
+    """Detections of every image of ``dataset`` in record order (images without proposals are skipped, warned).
+
+    Each image is detected here as soon as its proposals are known, while ``workers`` processes
+    run selective search on the next images (the overlap; ``workers=1``: one after the other, in
+    this process). Detection of an image depends only on the image and its proposals, so the
+    detections are the same whatever ``workers`` is.
+    """
     if tuple(dataset.classes) != detector.classes:
         raise InputError(dataset.root, f"classes {list(dataset.classes)} differ from the {len(detector.classes)} "
                                        f"the detector was trained on ({detector.work.meta})")
     cfg, work = detector.cfg, detector.work
-    run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
     folder = work.root / "detections" / f"{dataset.split}-{model_key(detector)}"
-    out: dict[str, Detections] = {}
-    for record in tqdm(dataset.records, desc=f"detect {dataset.split}", disable=not progress):
-        if record.image_id not in run.boxes:
-            continue
-        path = folder / f"{record.image_id}.npz"
-        digest = file_digest(record.path)
-        cached = load_arrays(path, _LAYOUT, DETECTIONS_VERSION)
-        if cached is not None and str(cached["digest"]) == digest:
-            out[record.image_id] = Detections(cached["boxes"], cached["scores"], cached["labels"])
-            continue
-        det = detect_image(record, run.boxes[record.image_id], detector.source, detector.model, cfg.test, sw)
-        if sw is not None:
-            sw.next_image()
-        save_arrays(path, version=DETECTIONS_VERSION, boxes=det.boxes, scores=det.scores, labels=det.labels,
-                    digest=np.array(digest))
-        out[record.image_id] = det
+    found: dict[str, Detections] = {}
+    bar = tqdm(total=len(dataset.records), desc=f"detect {dataset.split}", disable=not progress)
+
+    def detect(record: ImageRecord, proposals: np.ndarray) -> None:
+        found[record.image_id] = _detect_cached(detector, record, proposals, folder, sw)
+        bar.update()
+
+    ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, on_ready=detect)
+    bar.close()
+    out = {r.image_id: found[r.image_id] for r in dataset.records if r.image_id in found}
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
              np.mean([len(d) for d in out.values()]) if out else 0.0)
     return out
+
+
+def _detect_cached(detector: Detector, record: ImageRecord, proposals: np.ndarray, folder: Path,
+                   sw: Stopwatch | None) -> Detections:
+    """The detections of one image: from its cache entry when valid, else detected and cached."""
+    path = folder / f"{record.image_id}.npz"
+    digest = file_digest(record.path)
+    cached = load_arrays(path, _LAYOUT, DETECTIONS_VERSION)
+    if cached is not None and str(cached["digest"]) == digest:
+        return Detections(cached["boxes"], cached["scores"], cached["labels"])
+    det = detect_image(record, proposals, detector.source, detector.model, detector.cfg.test, sw)
+    if sw is not None:
+        sw.next_image()
+    save_arrays(path, version=DETECTIONS_VERSION, boxes=det.boxes, scores=det.scores, labels=det.labels,
+                digest=np.array(digest))
+    return det
