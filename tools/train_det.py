@@ -32,6 +32,7 @@ from data.errors import InputError
 from detection.config import METHODS, DetectorConfig
 from detection.config_io import config_to_dict, load_config, save_config
 from detection.models.backbones import BACKBONES
+from detection.speed.usage import StageMeter
 from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
 from detection.training.stages import train_detector
@@ -64,7 +65,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "does not change the result")
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: WORK_DIR/cache); work dirs may share one")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
-    p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="processes for proposals and for fitting SVMs (default: all cores; 1: serial); "
+                        "does not change the result")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
@@ -85,6 +87,7 @@ def resolve_config(args: argparse.Namespace) -> DetectorConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    meter = StageMeter()
     if args.checkpoint_every < 1:
         raise InputError("--checkpoint-every", f"must be >= 1, got {args.checkpoint_every}")
     cfg = resolve_config(args)
@@ -112,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, args.workers or len(os.sched_getaffinity(0)),
                    args.resume, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                   pretrained_trunk=trunk)
+                   pretrained_trunk=trunk, meter=meter)
+    log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
     log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
     return 0
 

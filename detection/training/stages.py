@@ -31,6 +31,7 @@ from detection.config import DetectorConfig
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
+from detection.speed.usage import StageMeter
 from detection.training.finetune import CHECKPOINT_EVERY, finetune
 from detection.training.windows import ImageWindows, build_windows
 from detection.workdir import (
@@ -121,7 +122,8 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
                    workers: int, resume: bool, progress: bool = True,
-                   checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None) -> None:
+                   checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None,
+                   meter: StageMeter | None = None) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
 
     ``meta.json``'s ``stages_done`` is always a prefix of :data:`TRAIN_STAGES`, written (atomically)
@@ -133,7 +135,11 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     ``pretrained_trunk``: the ZF-5 just pre-trained on crops (``features.pretrained=crops``); meta.json
     records the trunk file a work dir is trained from, by path and SHA-1 (``trunk_file``), so that it
     keeps using it whatever other runs pre-train in a shared cache, and refuses it if it changes.
+
+    ``meter`` records each stage's wall and CPU time (the stage table train_det prints); ``workers``
+    are the processes for proposals and for fitting SVMs.
     """
+    meter = meter or StageMeter()
     meta = work.read_meta() if resume else {}
     if meta and meta.get("training_version", 1) != TRAINING_VERSION:
         log.warning("%s was trained by version %s of the training code, this is version %d: training it again "
@@ -167,7 +173,8 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         log.info("stage %s done", stage)
 
     # 1. proposals (per-image cache: an interrupted stage continues where it stopped)
-    run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
+    with meter.stage("proposals"):
+        run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
     if run.failed:
         log.warning("skipping %d training images without proposals", len(run.failed))
         dataset = Dataset(dataset.root, dataset.split, dataset.classes,
@@ -183,7 +190,8 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
     # 2. conv5 maps, once per image (per-image cache, continues too)
     if cfg.method == "spp":
-        source.cache.ensure(dataset.records, progress)
+        with meter.stage("conv5"):
+            source.cache.ensure(dataset.records, progress)
     if not is_done("conv5"):
         finish("conv5")
     # 3. fine-tuning (continues from its last checkpoint)
@@ -192,19 +200,22 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         load_module_state(head, work.head, "fine-tuned head", device)
     else:
         if cfg.finetune.enabled:
-            finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress,
-                     checkpoint_every)
+            with meter.stage("finetune"):
+                finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt,
+                         progress, checkpoint_every)
         atomic_write(work.head, lambda f: torch.save(head.state_dict(), f))
         finish("finetune")
         work.finetune_ckpt.unlink(missing_ok=True)  # head.pt holds its result now
     head.eval()
     # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
     if not is_done("svm", work.svms, work.bbox_samples):
-        mine_svms(cfg, work, dataset, windows, source, head, progress, workers)
+        with meter.stage("svm"):
+            mine_svms(cfg, work, dataset, windows, source, head, progress, workers)
         finish("svm")
     # 5. bounding-box regression (seconds; restarts from its beginning)
     if not is_done("bbox", work.bbox):
-        fit_bbox(cfg, work, dataset.num_classes)
+        with meter.stage("bbox"):
+            fit_bbox(cfg, work, dataset.num_classes)
         finish("bbox")
     if corrupt_entries_reported():
         log.warning("%d corrupt cache entries were found (each reported above) and recomputed",
