@@ -157,6 +157,26 @@ def _run_tasks(records: Iterable[ImageRecord], cfg: ProposalConfig,
             yield pending.popleft().get()
 
 
+def iter_proposals(records: Sequence[ImageRecord], cfg: ProposalConfig,
+                   workers: int) -> Iterator[tuple[ImageRecord, np.ndarray]]:
+    """Each record with its (R, 4) boxes, in record order, uncached (``tools/demo.py``'s images).
+
+    With ``workers`` > 1 worker processes compute up to 2 x ``workers`` images ahead, so what the
+    caller does between two items (detection) overlaps selective search; the boxes are those of
+    ``selective_search.propose`` on the decoded image, whatever ``workers`` is.
+
+    Raises:
+        InputError: an image cannot be read or segmented.
+    """
+    by_id = {r.image_id: r for r in records}
+    if len(by_id) != len(records):
+        raise InputError("iter_proposals", "image ids must be distinct")
+    for image_id, raw, error in _run_tasks(records, cfg, workers):
+        if raw is None:
+            raise InputError(by_id[image_id].path, error)
+        yield by_id[image_id], filter_boxes(rects_to_boxes(raw.rects, raw.scale_xy), raw.size, cfg)
+
+
 def _store(record: ImageRecord, raw: RawProposals | None, error: str, folder: Path, cfg: ProposalConfig,
            boxes: dict[str, np.ndarray], failed: dict[str, str]) -> float | None:
     """Filter and cache one worker result; fills ``boxes`` / ``failed``; returns its seconds."""

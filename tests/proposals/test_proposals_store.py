@@ -12,7 +12,7 @@ import scipy.io
 
 from proposals.config import ProposalConfig
 from proposals.selective_search import propose
-from proposals.store import cache_folder, ensure_proposals
+from proposals.store import cache_folder, ensure_proposals, iter_proposals
 
 CFG = ProposalConfig()
 
@@ -157,3 +157,12 @@ def test_on_ready_announces_each_image_once_with_its_boxes(three_records, tmp_pa
     assert run.computed == ("im1", "im2", "im3")
     assert sorted(i for i, _ in seen) == ["im0", "im1", "im2", "im3"]
     assert all(np.array_equal(boxes, run.boxes[i]) for i, boxes in seen)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_iter_proposals_gives_proposes_boxes_in_record_order(three_records, make_image, workers):
+    """The demo's stream: computed ahead by workers, yet exactly ``propose`` on each image, in order."""
+    got = list(iter_proposals(three_records, CFG, workers))
+    assert [r.image_id for r, _ in got] == ["im0", "im1", "im2"]
+    for i, (_, boxes) in enumerate(got):
+        assert np.array_equal(boxes, propose(make_image(i), CFG))
