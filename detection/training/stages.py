@@ -1,7 +1,8 @@
 """Training a detector, stage by stage, each resumable (R-CNN / SPP-net training recipe).
 
-  1. proposals   selective search on every training image (per-image cache)
-  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache)
+  1. proposals   selective search on every training image (per-image cache), in worker processes
+  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache), computed here
+                 while the workers run step 1: each image as soon as its proposals are known
   3. finetune    fc6, fc7, fc8 on pooled windows (skipped when finetune.enabled is false)
   4. svm         one pass of hard-negative mining over the training images; the same pass keeps
                  the pool5 vectors of proposals near a ground truth for step 5
@@ -172,9 +173,18 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         work.write_meta(meta)
         log.info("stage %s done", stage)
 
-    # 1. proposals (per-image cache: an interrupted stage continues where it stopped)
-    with meter.stage("proposals"):
-        run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
+    weights = trunk_weights_file(cfg, work, meta.get("trunk_file"), pretrained_trunk)
+    if weights is not None:  # the work dir names the trunk file it was trained from
+        meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
+    trunk, info = build_network(cfg, device, weights)
+    source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
+    # 1. proposals (per-image cache: an interrupted stage continues where it stopped); SPP-net's
+    # conv5 maps (step 2) are computed here as each image's proposals land, while the workers run
+    # selective search on the next images. The maps depend on the image only, so they are the same.
+    spp = cfg.method == "spp"
+    with meter.stage("proposals + conv5" if spp else "proposals"):
+        run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress,
+                               on_ready=(lambda record, _: source.cache.ensure_one(record)) if spp else None)
     if run.failed:
         log.warning("skipping %d training images without proposals", len(run.failed))
         dataset = Dataset(dataset.root, dataset.split, dataset.classes,
@@ -183,15 +193,9 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     if not is_done("proposals"):
         finish("proposals")
     windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
-    weights = trunk_weights_file(cfg, work, meta.get("trunk_file"), pretrained_trunk)
-    if weights is not None:  # the work dir names the trunk file it was trained from
-        meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
-    trunk, info = build_network(cfg, device, weights)
-    source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
-    # 2. conv5 maps, once per image (per-image cache, continues too)
-    if cfg.method == "spp":
-        with meter.stage("conv5"):
-            source.cache.ensure(dataset.records, progress)
+    # 2. conv5 maps, once per image (per-image cache, continues too): what step 1 left (another run's)
+    if spp:
+        source.cache.ensure(dataset.records, progress)
     if not is_done("conv5"):
         finish("conv5")
     # 3. fine-tuning (continues from its last checkpoint)
