@@ -110,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("training %s (%s, scales %s) on %s (%s): %d images, %d classes", cfg.method, cfg.features.backbone,
              list(cfg.features.scales), dataset.coco.ann_file if dataset.coco else dataset.root, dataset.split,
              len(dataset.records), dataset.num_classes)  # fmt: skip
+    # Kept at torch's default (one per core) on purpose: the float sums, so the model, depend on it.
+    log.info("torch intra-op threads: %d (OMP_NUM_THREADS changes it, and the model's last bits); "
+             "worker processes: %d", torch.get_num_threads(), args.workers or len(os.sched_getaffinity(0)))
     trunk = None
     if cfg.features.pretrained == "crops":
         trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, not args.no_progress, cfg.pretrain)

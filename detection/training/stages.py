@@ -149,11 +149,16 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         meta = {}
         work.finetune_ckpt.unlink(missing_ok=True)
     meta["training_version"] = TRAINING_VERSION
+    if meta.get("torch_threads", torch.get_num_threads()) != torch.get_num_threads():
+        log.warning("resuming with %d torch threads where the run began with %d: the model will differ from an "
+                    "uninterrupted run's in its last bits (set OMP_NUM_THREADS=%d for the same)",
+                    torch.get_num_threads(), meta["torch_threads"], meta["torch_threads"])
     done: list[str] = list(meta.get("stages_done", []))
     while done and done != list(TRAIN_STAGES[: len(done)]):
         done.pop()  # an unordered list (hand-edited?) keeps only its valid prefix
     meta.update({"classes": list(dataset.classes), **dataset_source(dataset), "train_split": dataset.split,
-                 "cache_dir": str(work.cache), "stages_done": done})
+                 "cache_dir": str(work.cache), "stages_done": done,
+                 "torch_threads": torch.get_num_threads()})  # the model's last bits depend on it (README)
     work.write_meta(meta)
 
     def is_done(stage: str, *outputs: Path) -> bool:
