@@ -41,7 +41,7 @@ from svm.config import SVMConfig
 from svm.mining import hard_negatives, negatives_to_keep
 from svm.model import LinearSVMs
 from svm.negative_cache import NegativeCache
-from svm.pool import FitResult, SolverPool
+from svm.pool import MIN_POOLED_ENTRIES, FitResult, SolverPool
 from svm.regions import RegionSet, check_region_set
 from svm.solver import log_fit
 
@@ -56,6 +56,7 @@ def train_svms(
     feature_scale: float,
     progress: bool = True,
     workers: int = 1,
+    min_pooled_entries: int = MIN_POOLED_ENTRIES,
 ) -> LinearSVMs:
     """Train one linear SVM per class with one pass of hard-negative mining (see the module doc).
 
@@ -69,10 +70,11 @@ def train_svms(
         progress: show a tqdm bar over the images.
         workers: processes fitting classes at once (1: one after another, in this process); the
             result does not depend on it.
+        min_pooled_entries: smaller fits run in this process (``svm.pool``).
     Returns:
         the trained SVMs, weights (D, K), bias (K,).
     """
-    with SolverPool(workers) as pool:
+    with SolverPool(workers, min_pooled_entries) as pool:
         trainer = HardNegativeMiner(num_classes, cfg, feature_scale, pool)
         regions = load_regions(image_ids[0]) if image_ids else None
         for i, image_id in enumerate(tqdm(image_ids, desc="SVM hard-negative mining", disable=not progress)):

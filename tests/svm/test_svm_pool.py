@@ -13,7 +13,7 @@ def test_pool_fits_equal_serial_fits():
     rng = np.random.default_rng(0)
     pos, neg = rng.normal(1, 1, (20, 5)).astype(np.float32), rng.normal(-1, 1, (60, 5)).astype(np.float32)
     cfg = SVMConfig(C=1.0)
-    with SolverPool(2) as pool:
+    with SolverPool(2, min_entries=0) as pool:  # every fit in a worker
         futures = [pool.submit(pos, neg[i:], cfg, f"toy {i}") for i in range(3)]
         results = [f.result() for f in futures]
     for i, (w, b, neg_scores, stats) in enumerate(results):
@@ -35,9 +35,16 @@ def test_mining_with_workers_is_bit_identical_to_serial():
             calls.append(image_id)
             return images[int(image_id)]
 
-        runs[workers] = (train_svms(ids, load, K, cfg, _scale(images), False, workers=workers), calls)
+        runs[workers] = (train_svms(ids, load, K, cfg, _scale(images), False, workers, 0), calls)
     (serial, serial_calls), (pooled, pooled_calls) = runs[1], runs[2]
     assert serial_calls == pooled_calls == ids  # each image loaded once, in order
     np.testing.assert_array_equal(serial.weights, pooled.weights)
     np.testing.assert_array_equal(serial.bias, pooled.bias)
     assert serial.feature_scale == pooled.feature_scale
+
+
+def test_small_fits_start_no_process():
+    pos, neg = np.ones((2, 3), np.float32), -np.ones((4, 3), np.float32)
+    with SolverPool(2, min_entries=100) as pool:
+        assert pool.submit(pos, neg, SVMConfig(), "small").done()
+        assert pool._executor is None
