@@ -115,9 +115,11 @@ class StageMeter:
 
     def table(self) -> str:
         """The stage table: wall time, CPU seconds, cores busy (CPU / wall) and utilisation of all cores."""
-        lines = [f"{'stage':<28} {'wall':>9} {'CPU s':>9} {'cores busy':>10} {f'util ({self.cores} cores)':>16}"]
-        for row in [*self.rows, self.total()]:
-            lines.append(f"{row.name:<28} {_clock(row.wall):>9} {row.cpu:>9.1f} {row.cores_busy:>10.2f} "
+        rows = [*self.rows, self.total()]
+        w = max(len(row.name) for row in rows)
+        lines = [f"{'stage':<{w}} {'wall':>9} {'CPU s':>9} {'cores busy':>10} {f'util ({self.cores} cores)':>16}"]
+        for row in rows:
+            lines.append(f"{row.name:<{w}} {_clock(row.wall):>9} {row.cpu:>9.1f} {row.cores_busy:>10.2f} "
                          f"{100 * row.utilisation:>15.0f}%")
         return "\n".join(lines)
 
