@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,6 +157,26 @@ def _run_tasks(records: Iterable[ImageRecord], cfg: ProposalConfig,
             yield pending.popleft().get()
 
 
+def iter_proposals(records: Sequence[ImageRecord], cfg: ProposalConfig,
+                   workers: int) -> Iterator[tuple[ImageRecord, np.ndarray]]:
+    """Each record with its (R, 4) boxes, in record order, uncached (``tools/demo.py``'s images).
+
+    With ``workers`` > 1 worker processes compute up to 2 x ``workers`` images ahead, so what the
+    caller does between two items (detection) overlaps selective search; the boxes are those of
+    ``selective_search.propose`` on the decoded image, whatever ``workers`` is.
+
+    Raises:
+        InputError: an image cannot be read or segmented.
+    """
+    by_id = {r.image_id: r for r in records}
+    if len(by_id) != len(records):
+        raise InputError("iter_proposals", "image ids must be distinct")
+    for image_id, raw, error in _run_tasks(records, cfg, workers):
+        if raw is None:
+            raise InputError(by_id[image_id].path, error)
+        yield by_id[image_id], filter_boxes(rects_to_boxes(raw.rects, raw.scale_xy), raw.size, cfg)
+
+
 def _store(record: ImageRecord, raw: RawProposals | None, error: str, folder: Path, cfg: ProposalConfig,
            boxes: dict[str, np.ndarray], failed: dict[str, str]) -> float | None:
     """Filter and cache one worker result; fills ``boxes`` / ``failed``; returns its seconds."""
@@ -174,11 +194,13 @@ def _store(record: ImageRecord, raw: RawProposals | None, error: str, folder: Pa
 
 
 def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers: int, progress: bool,
-             boxes: dict[str, np.ndarray], failed: dict[str, str]) -> tuple[list[str], list[float], int]:
+             boxes: dict[str, np.ndarray], failed: dict[str, str],
+             landed: Callable[[str], None]) -> tuple[list[str], list[float], int]:
     """Compute and cache the proposals of ``todo`` that no other run computes (``data.claims``).
 
-    Fills ``boxes`` / ``failed``. Returns the ids computed here, their seconds, and how many
-    images were taken from entries that other runs wrote meanwhile.
+    Fills ``boxes`` / ``failed`` and calls ``landed(image_id)`` as each image's boxes arrive (no
+    claim held then). Returns the ids computed here, their seconds, and how many images were taken
+    from entries that other runs wrote meanwhile.
     """
     by_id = {r.image_id: r for r in todo}
     computed: list[str] = []
@@ -199,6 +221,7 @@ def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers
                     held.release()
                     boxes[record.image_id], by_others = hit[0], by_others + 1
                     bar.update()
+                    landed(record.image_id)
                 else:
                     claims[record.image_id] = held
                     yield record
@@ -212,6 +235,7 @@ def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers
                 if spent is not None:
                     computed.append(image_id)
                     seconds.append(spent)
+                    landed(image_id)  # the workers go on with the next images meanwhile
         finally:
             for held in claims.values():
                 held.release()
@@ -224,6 +248,7 @@ def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers
             else:
                 boxes[record.image_id], by_others = hit[0], by_others + 1
                 bar.update()
+                landed(record.image_id)
     bar.close()
     return computed, seconds, by_others
 
@@ -248,7 +273,8 @@ def _import_mat(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, boxe
 
 
 def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: ProposalConfig, workers: int,
-                     progress: bool = True) -> ProposalRun:
+                     progress: bool = True,
+                     on_ready: Callable[[ImageRecord, np.ndarray], None] | None = None) -> ProposalRun:
     """Proposals of every record: loaded from the cache when valid, otherwise computed and cached.
 
     Args:
@@ -257,6 +283,10 @@ def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: Propo
         cfg: the proposal config ("mat" mode imports from cfg.mat_file instead of computing).
         workers: worker processes for the computation (1 = in this process).
         progress: show tqdm progress bars.
+        on_ready: called here, once per image with proposals, with its record and (R, 4) boxes as
+            soon as they are known, while the workers compute the next images: work done in it
+            (detection) overlaps selective search. Images are announced in the order they arrive
+            (a cached image after each computed one), not in record order.
     Returns:
         the boxes in record order, the failures, the mean seconds per image, the computed ids.
     """
@@ -280,14 +310,27 @@ def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: Propo
     computed: list[str] = []
     by_others = 0
     images_per_second = math.nan
+    by_id = {r.image_id: r for r in unique}
+    cached = deque(r.image_id for r in unique if r.image_id in boxes)
+
+    def landed(image_id: str) -> None:
+        """Announce an image, and one cached image with it, so the parent keeps busy while workers compute."""
+        if on_ready is not None:
+            for ready in [image_id, cached.popleft()] if cached else [image_id]:
+                on_ready(by_id[ready], boxes[ready])
+
     if todo and cfg.mode == "mat":
         _import_mat(todo, folder, cfg, boxes, failed)
         computed = [r.image_id for r in todo if r.image_id in boxes]
+        cached.extend(computed)
     elif todo:
         start = time.perf_counter()
-        done, seconds, by_others = _compute(todo, folder, cfg, workers, progress, boxes, failed)
+        done, seconds, by_others = _compute(todo, folder, cfg, workers, progress, boxes, failed, landed)
         computed = [r.image_id for r in todo if r.image_id in set(done)]  # record order
         images_per_second = len(seconds) / (time.perf_counter() - start) if seconds else math.nan
+    while cached and on_ready is not None:  # what is left: every image when all were cached
+        ready = cached.popleft()
+        on_ready(by_id[ready], boxes[ready])
     log.info("proposals cache: computed %d, reused %d (%d written by another run meanwhile)",
              len(computed), len(boxes) - len(computed), by_others)
     # 3. summary, in record order

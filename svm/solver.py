@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class FitStats:
         reg: 0.5 * |w|^2 with the bias weight (b / bias_multiplier) included, as liblinear has it.
         pos_loss, neg_loss: C * weighted hinge losses of positives and negatives.
         pos_above: fraction of positives with score >= 1. neg_below: of negatives with score <= -1.
+        converged: False when liblinear stopped at max_iter.
     """
 
     num_pos: int
@@ -35,6 +37,7 @@ class FitStats:
     neg_loss: float
     pos_above: float
     neg_below: float
+    converged: bool = True
 
 
 def check_scores(ours: np.ndarray, solver: np.ndarray, where: str, atol: float = 1e-3) -> None:
@@ -76,7 +79,8 @@ def fit_class(positives: np.ndarray, negatives: np.ndarray, cfg: SVMConfig, name
         positives: (P, D) float32 scaled features. negatives: (M, D) float32 scaled features.
         cfg: the recipe. name: names the class in logs and errors.
     Returns:
-        weights (D,) float32, bias, the (M,) float32 scores of the negatives, and the stats.
+        weights (D,) float32, bias, the (M,) float32 scores of the negatives, and the stats
+        (not logged here: see :func:`log_fit`).
     """
     x = np.concatenate([positives, negatives]).astype(np.float32, copy=False)
     y = np.concatenate([np.ones(len(positives), np.int64), -np.ones(len(negatives), np.int64)])
@@ -86,8 +90,7 @@ def fit_class(positives: np.ndarray, negatives: np.ndarray, cfg: SVMConfig, name
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         clf.fit(x, y)
-    if any(issubclass(c.category, ConvergenceWarning) for c in caught):
-        log.warning("%s: liblinear did not converge in %d iterations", name, cfg.max_iter)
+    converged = not any(issubclass(c.category, ConvergenceWarning) for c in caught)
     if list(clf.classes_) != [-1, 1]:
         raise RuntimeError(f"{name}: unexpected SVM classes {clf.classes_}")
     w = clf.coef_[0].astype(np.float32)  # coef_ belongs to classes_[1], the positives
@@ -95,7 +98,13 @@ def fit_class(positives: np.ndarray, negatives: np.ndarray, cfg: SVMConfig, name
     scores = x @ w + b
     check_scores(scores, clf.decision_function(x), name)
     stats = objective_stats(scores, len(positives), w, float(b), cfg)
+    return w, float(b), scores[len(positives):], dataclasses.replace(stats, converged=converged)
+
+
+def log_fit(name: str, stats: FitStats, cfg: SVMConfig) -> None:
+    """Log one fit the way R-CNN does; done by the caller, since fits may run in worker processes."""
+    if not stats.converged:
+        log.warning("%s: liblinear did not converge in %d iterations", name, cfg.max_iter)
     log.info("%s: %d pos, %d neg, objective %.4f = %.4f reg + %.4f pos + %.4f neg; "
              "pos >= 1: %.3f, neg <= -1: %.3f", name, stats.num_pos, stats.num_neg, stats.objective,
              stats.reg, stats.pos_loss, stats.neg_loss, stats.pos_above, stats.neg_below)
-    return w, float(b), scores[len(positives):], stats

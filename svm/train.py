@@ -12,6 +12,11 @@ image. For every image it:
      evicts the negatives the new SVM scores below -1.2 and caps the cache (ours, below).
 After the pass every class is retrained on all its positives and cached negatives.
 
+Parallel work (``workers`` > 1). The classes due at one image, and the final K, are independent
+fits: they run in worker processes (``svm.pool``) and are applied in class order, and the next
+image's features are loaded while they run (they do not depend on the SVMs). Every fit sees the
+inputs the serial pass gives it, so the SVMs are bit-identical to ``workers=1``'s.
+
 Memory bound. Let D be the feature length, K the classes, P the positives, R the most windows of
 one image, E = retrain_every and Nc = max_negatives_per_class. A class caches at most
 Nc + E + R negatives (a class without positives stops caching at Nc + E), the shared store holds
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 
 import numpy as np
 from tqdm import tqdm
@@ -35,8 +41,9 @@ from svm.config import SVMConfig
 from svm.mining import hard_negatives, negatives_to_keep
 from svm.model import LinearSVMs
 from svm.negative_cache import NegativeCache
+from svm.pool import MIN_POOLED_ENTRIES, FitResult, SolverPool
 from svm.regions import RegionSet, check_region_set
-from svm.solver import fit_class
+from svm.solver import log_fit
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +55,17 @@ def train_svms(
     cfg: SVMConfig,
     feature_scale: float,
     progress: bool = True,
+    *,
     classes: Sequence[int] | None = None,
+    workers: int = 1,
+    min_pooled_entries: int = MIN_POOLED_ENTRIES,
 ) -> LinearSVMs:
     """Train one linear SVM per class with one pass of hard-negative mining (see the module doc).
 
     Args:
         image_ids: the training images, in the order they are mined (deterministic).
-        load_regions: image id -> its windows and raw features; called exactly once per image.
+        load_regions: image id -> its windows and raw features; called exactly once per image, in
+            the order of ``image_ids`` (with ``workers`` > 1, while the previous image's fits run).
         num_classes: K.
         cfg: the recipe.
         feature_scale: multiplies every feature (svm.model.compute_feature_scale).
@@ -62,20 +73,29 @@ def train_svms(
         classes: mine and train only these classes (the others keep w = 0, b = 0). Classes never
             interact during mining, so each class comes out as a run over all classes gives it:
             the ranks of a distributed run each take some of the classes.
+        workers: processes fitting classes at once (1: one after another, in this process); the
+            result does not depend on it.
+        min_pooled_entries: smaller fits run in this process (``svm.pool``).
     Returns:
         the trained SVMs, weights (D, K), bias (K,).
     """
-    trainer = HardNegativeMiner(num_classes, cfg, feature_scale, classes)
-    for i, image_id in enumerate(tqdm(image_ids, desc="SVM hard-negative mining", disable=not progress)):
-        trainer.visit(i, image_id, load_regions(image_id))
-    return trainer.finish()
+    with SolverPool(workers, min_pooled_entries) as pool:
+        trainer = HardNegativeMiner(num_classes, cfg, feature_scale, classes, pool)
+        regions = load_regions(image_ids[0]) if image_ids else None
+        for i, image_id in enumerate(tqdm(image_ids, desc="SVM hard-negative mining", disable=not progress)):
+            assert regions is not None
+            due = trainer.visit(i, image_id, regions, wait=False)
+            # 1. the next image's features while this image's fits run, 2. then apply the fits
+            regions = load_regions(image_ids[i + 1]) if i + 1 < len(image_ids) else None
+            trainer.apply(due)
+        return trainer.finish()
 
 
 class HardNegativeMiner:
     """The state of one mining pass: the current SVMs, the positives and the negative cache."""
 
     def __init__(self, num_classes: int, cfg: SVMConfig, feature_scale: float,
-                 classes: Sequence[int] | None = None) -> None:
+                 classes: Sequence[int] | None = None, pool: SolverPool | None = None) -> None:
         if num_classes < 1:
             raise InputError("SVM training", f"num_classes must be >= 1, got {num_classes}")
         self.k, self.cfg, self.scale = num_classes, cfg, float(feature_scale)
@@ -87,9 +107,15 @@ class HardNegativeMiner:
         self.num_added = np.zeros(num_classes, np.int64)
         self.cache = NegativeCache(num_classes, 0)
         self.capped = np.zeros(num_classes, bool)
+        self.pool = pool or SolverPool(1)
 
-    def visit(self, index: int, image_id: str, regions: RegionSet) -> None:
-        """Take the positives and the hard negatives of one image; retrain classes that are due."""
+    def visit(self, index: int, image_id: str, regions: RegionSet,
+              wait: bool = True) -> list[tuple[int, Future[FitResult]]]:
+        """Take the positives and the hard negatives of one image; retrain classes that are due.
+
+        With ``wait=False`` the retraining is only started: the caller must pass the returned
+        (class, fit) pairs to :meth:`apply` before the next visit.
+        """
         check_region_set(regions, self.k, self.dim, f"regions of image {image_id}")
         if self.dim is None:
             self.dim = int(regions.features.shape[1])
@@ -107,9 +133,12 @@ class HardNegativeMiner:
                                   self.cfg.neg_overlap, self.cfg.hard_threshold, self.cfg.neg_dedupe_iou)
             windows[k] = hard if self.positives[k] else hard[: self._room(k)]
         self.num_added += np.asarray(self.cache.add(index, x, windows), np.int64)
-        for k in self.classes:
-            if self.num_added[k] >= self.cfg.retrain_every and self.positives[k]:
-                self._train(k, evict=True)
+        due = [k for k in self.classes if self.num_added[k] >= self.cfg.retrain_every and self.positives[k]]
+        fits = [(k, self._start(k)) for k in due]
+        if wait:
+            self.apply(fits)
+            return []
+        return fits
 
     def _room(self, k: int) -> int:
         """How many negatives class k, which has no positive yet (so no SVM), may still add."""
@@ -119,19 +148,26 @@ class HardNegativeMiner:
             log.warning("class %d has no positive yet; its negative cache is full, skipping new ones", k)
         return room
 
-    def _train(self, k: int, evict: bool) -> None:
+    def _start(self, k: int) -> Future[FitResult]:
+        """Start fitting class k on all its positives and cached negatives."""
         if len(self.positives[k]) > 1:  # consolidate so the list does not keep growing
             self.positives[k] = [np.concatenate(self.positives[k])]
-        w, b, neg_scores, _ = fit_class(self.positives[k][0], self.cache.features(k), self.cfg, f"class {k}")
-        self.weights[:, k], self.bias[k] = w, b
-        self.num_added[k] = 0
-        if evict:
-            keep = negatives_to_keep(neg_scores, self.cfg.evict_threshold, self.cfg.max_negatives_per_class)
-            if (neg_scores >= self.cfg.evict_threshold).sum() > keep.size:
-                log.warning("class %d: cache capped at %d negatives (memory guard)", k, keep.size)
-            self.cache.keep(k, keep)
-        log.info("class %d: %d negatives cached; store %d rows, %.2f GiB", k, self.cache.count(k),
-                 self.cache.num_rows, self.cache.nbytes / 2**30)
+        return self.pool.submit(self.positives[k][0], self.cache.features(k), self.cfg, f"class {k}")
+
+    def apply(self, fits: Sequence[tuple[int, Future[FitResult]]], evict: bool = True) -> None:
+        """Take the finished fits, in class order: new weights, then (``evict``) the cache's eviction."""
+        for k, fit in fits:
+            w, b, neg_scores, stats = fit.result()
+            log_fit(f"class {k}", stats, self.cfg)
+            self.weights[:, k], self.bias[k] = w, b
+            self.num_added[k] = 0
+            if evict:
+                keep = negatives_to_keep(neg_scores, self.cfg.evict_threshold, self.cfg.max_negatives_per_class)
+                if (neg_scores >= self.cfg.evict_threshold).sum() > keep.size:
+                    log.warning("class %d: cache capped at %d negatives (memory guard)", k, keep.size)
+                self.cache.keep(k, keep)
+            log.info("class %d: %d negatives cached; store %d rows, %.2f GiB", k, self.cache.count(k),
+                     self.cache.num_rows, self.cache.nbytes / 2**30)
 
     def finish(self) -> LinearSVMs:
         """Retrain every class on everything it holds and return the SVMs."""
@@ -143,6 +179,5 @@ class HardNegativeMiner:
             if self.cache.count(k) == 0:
                 raise InputError("SVM training", f"class {k} has no negative window (IoU < "
                                  f"{self.cfg.neg_overlap} with its ground truth)")
-        for k in self.classes:
-            self._train(k, evict=False)
+        self.apply([(k, self._start(k)) for k in self.classes], evict=False)
         return LinearSVMs(self.weights.copy(), self.bias.copy(), self.scale)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ from data.images import read_image
 from data.records import Detections, ImageRecord
 from detection.inference.detect import DRAW_THRESHOLDS, detect_image
 from detection.workdir import open_detector
-from proposals.selective_search import propose
+from proposals.store import iter_proposals
 from tools.common import run_cli, setup_logging
 
 log = logging.getLogger("demo")
@@ -54,6 +55,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time setting, e.g. test.scoring=softmax or test.bbox=joint (repeatable)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for selective search, run on the next images while one is detected "
+                        "(default: all cores; 1: serial); does not change the result")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
@@ -106,17 +110,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     dup = sorted({s for s in stems if stems.count(s) > 1})
     if dup:
         raise InputError(args.images[stems.index(dup[0])], f"several images named {dup[0]}.*: their outputs would clash")
-    for path in args.images:  # fail on a bad file before the slow part
-        read_image(path)
+    records = [image_record(path, read_image(path)) for path in args.images]  # fail on a bad file first
     detector = open_detector(args.work_dir, torch.device(args.device), args.set)
     cfg, classes = detector.cfg, detector.classes
     if args.threshold is None:
         args.threshold = DRAW_THRESHOLDS[cfg.test.scoring]
-    for path in tqdm(args.images, desc="demo", disable=args.no_progress):
+    workers = min(args.workers or len(os.sched_getaffinity(0)), len(records))
+    # selective search of the next images runs in workers while this one is detected
+    for record, proposals in tqdm(iter_proposals(records, cfg.proposals, workers), total=len(records), desc="demo",
+                                  disable=args.no_progress):
+        path = record.path
         image = read_image(path)
-        record = image_record(path, image)
-        dets = above(detect_image(record, propose(image, cfg.proposals), detector.source, detector.model, cfg.test),
-                     args.threshold)
+        dets = above(detect_image(record, proposals, detector.source, detector.model, cfg.test), args.threshold)
         out = args.out / f"{path.stem}.png"
         write_png(out, draw_detections(image, dets, classes))
         best = ", ".join(f"{classes[int(c)]} {s:.2f}" for c, s in zip(dets.labels[:3], dets.scores[:3]))

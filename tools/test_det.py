@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from data.datasets import reopen_dataset
 from detection.config import TEST_TIME_KEYS
 from detection.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.inference.split import detect_split
+from detection.speed.usage import StageMeter
 from detection.workdir import open_detector
 from eval.coco_results import results_path, write_coco_results
 from eval.report import evaluate_and_report
@@ -42,6 +44,7 @@ from eval.voc_ap import METRICS
 from tools.common import run_cli, setup_logging
 from tools.dataset_flags import add_dataset_arguments
 
+log = logging.getLogger("test_det")
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,7 +57,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: the one used in training)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes for proposals (default: all cores; under torchrun, this node's cores / its ranks)")
+                   help="processes for selective search, run while images are detected (default: all cores; "
+                        "under torchrun, this node's cores / its ranks; 1: serial); does not change the result")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time override: " + ", ".join(k + "*" if k.endswith(".") else k for k in TEST_TIME_KEYS)
                         + " (e.g. head.int8=true; repeatable)")
@@ -77,25 +81,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
     """Every rank detects its share of the images; rank 0 writes the results and scores them."""
+    meter = StageMeter()
     detector = open_detector(args.work_dir, device, args.set, args.cache_dir)
     setup_logging(args.work_dir / "test.log" if d.is_main else None, rank=d.rank if d.active else None)
     dataset = reopen_dataset(detector.work.read_meta(), args.data_root, args.split, args.ann_file, args.image_dir,
                              args.default_split)  # fmt: skip
     workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
-    detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, d=d)
+    with meter.stage(f"proposals + detection ({len(dataset.records)} images)"):  # overlapped: one stage
+        detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, d=d)
     if not d.is_main:
         return 0  # rank 0 writes the results
     out = args.out or args.work_dir / "results"
-    write_result_files(out, detections, dataset.classes, dataset.split)
-    if dataset.coco is not None:
-        write_coco_results(results_path(out, dataset.split), detections, dataset)
-    # The scores always go next to the result files (tools/accuracy_table.py reads them).
-    scores = out / f"map_{dataset.split}_{args.metric}.json"
-    _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, scores,
-                                   coco=args.coco or dataset.coco is not None)  # fmt: skip
+    with meter.stage("result files + evaluation"):
+        write_result_files(out, detections, dataset.classes, dataset.split)
+        if dataset.coco is not None:
+            write_coco_results(results_path(out, dataset.split), detections, dataset)
+        # The scores always go next to the result files (tools/accuracy_table.py reads them).
+        scores = out / f"map_{dataset.split}_{args.metric}.json"
+        _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, scores,
+                                       coco=args.coco or dataset.coco is not None)  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.json, scores.read_text())
+    log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
     print(table)
     return 0
 

@@ -35,6 +35,7 @@ from detection.config import METHODS, DetectorConfig
 from detection.config_io import config_to_dict, load_config, save_config
 from detection.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.models.backbones import BACKBONES
+from detection.speed.usage import StageMeter
 from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
 from detection.training.stages import train_detector
@@ -68,7 +69,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: WORK_DIR/cache); work dirs may share one")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes for proposals (default: all cores; under torchrun, this node's cores / its ranks)")
+                   help="processes for proposals and for fitting SVMs (default: all cores; under torchrun, this "
+                        "node's cores / its ranks; 1: serial); does not change the result")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
                         "cores / its ranks)")
@@ -115,13 +117,19 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
              list(cfg.features.scales), dataset.coco.ann_file if dataset.coco else dataset.root, dataset.split,
              len(dataset.records), dataset.num_classes)  # fmt: skip
     progress = not args.no_progress and d.is_main
+    workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
+    # Kept at torch's default (one per core) on purpose: the float sums, so the model, depend on it.
+    log.info("torch intra-op threads: %d (OMP_NUM_THREADS or --threads changes it, and the model's last bits); "
+             "worker processes: %d", torch.get_num_threads(), workers)
+    meter = StageMeter()
     trunk = None
     if cfg.features.pretrained == "crops":
-        trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress, cfg.pretrain)
-    workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
+        with meter.stage("ZF-5 pre-training on crops"):
+            trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,
-                   checkpoint_every=args.checkpoint_every, pretrained_trunk=trunk, d=d)
+                   checkpoint_every=args.checkpoint_every, pretrained_trunk=trunk, d=d, meter=meter)
     if d.is_main:
+        log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
         log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
     return 0
 

@@ -149,19 +149,24 @@ class Conv5Cache:
         """Compute and store the maps of every image not yet cached (resumable).
 
         Images that another run is computing are skipped, then waited for and loaded at the end.
+        The closing log line counts everything this object computed, :meth:`ensure_one` included.
         """
         todo = [r for r in records if not self.path(r.image_id).is_file()]
         log.info("conv5 cache %s: %d of %d images to compute", self.folder, len(todo), len(records))
-        computed, by_others, busy = self.computed, self.by_others, []
-        for record in tqdm(todo, desc="conv5", disable=not progress):
-            held = try_claim(self.path(record.image_id))
-            if held is None:
-                busy.append(record)
-                continue
-            with held:
-                self._load_or_compute(record, file_digest(record.path))
+        by_others = self.by_others
+        busy = [r for r in tqdm(todo, desc="conv5", disable=not progress) if not self.ensure_one(r)]
         for record in busy:
             self.get(record)  # waits for the other run's claim, then loads its entry
-        computed, by_others = self.computed - computed, self.by_others - by_others
         log.info("conv5 cache: computed %d, reused %d (%d written by another run meanwhile)",
-                 computed, len(records) - computed, by_others)
+                 self.computed, len(records) - self.computed, self.by_others - by_others)
+
+    def ensure_one(self, record: ImageRecord) -> bool:
+        """Compute and store one image's maps unless cached; False when another run is computing them."""
+        if self.path(record.image_id).is_file():
+            return True
+        held = try_claim(self.path(record.image_id))
+        if held is None:
+            return False
+        with held:
+            self._load_or_compute(record, file_digest(record.path))
+        return True

@@ -24,6 +24,7 @@ from detection.inference.detect import detect_image
 from detection.sharded import sharded_proposals
 from detection.speed.stopwatch import Stopwatch
 from detection.workdir import Detector
+from proposals.store import ensure_proposals
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,12 @@ def model_key(detector: Detector) -> str:
 
 def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: bool = True,
                  sw: Stopwatch | None = None, d: Dist = SINGLE) -> dict[str, Detections]:
-    """Detections of every image of ``dataset`` (images without proposals are skipped, warned).
+    """Detections of every image of ``dataset`` in record order (images without proposals are skipped, warned).
+
+    Each image is detected here as soon as its proposals are known, while ``workers`` processes
+    run selective search on the next images (the overlap; ``workers=1``: one after the other, in
+    this process). Detection of an image depends only on the image and its proposals, so the
+    detections are the same whatever ``workers`` is.
 
     ``d``: in a torchrun job each rank detects its shard of the images (proposals too) into the
     per-image cache; then rank 0 reads every entry and returns them all, the other ranks {}.
@@ -50,28 +56,37 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
         raise InputError(dataset.root, f"classes {list(dataset.classes)} differ from the {len(detector.classes)} "
                                        f"the detector was trained on ({detector.work.meta})")
     cfg, work = detector.cfg, detector.work
-    run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
     folder = work.root / "detections" / f"{dataset.split}-{model_key(detector)}"
     if d.active:
+        run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
         mine = d.shard([r for r in dataset.records if r.image_id in run.boxes])
         for record in tqdm(mine, desc=f"detect {dataset.split}", disable=not (progress and d.is_main)):
-            _detect_image(detector, folder, record, run.boxes[record.image_id], sw)
+            _detect_cached(detector, record, run.boxes[record.image_id], folder, sw)
         d.barrier()
         if not d.is_main:
             return {}
-        progress = False  # rank 0 only reads the entries now
-    out: dict[str, Detections] = {}
-    for record in tqdm(dataset.records, desc=f"detect {dataset.split}", disable=not progress):
-        if record.image_id in run.boxes:
-            out[record.image_id] = _detect_image(detector, folder, record, run.boxes[record.image_id], sw)
+        out = {r.image_id: _detect_cached(detector, r, run.boxes[r.image_id], folder, sw)  # rank 0 reads them
+               for r in dataset.records if r.image_id in run.boxes}
+    else:
+        found: dict[str, Detections] = {}
+        bar = tqdm(total=len(dataset.records), desc=f"detect {dataset.split}", disable=not progress)
+
+        def detect(record: ImageRecord, proposals: np.ndarray) -> None:
+            found[record.image_id] = _detect_cached(detector, record, proposals, folder, sw)
+            bar.update()
+
+        ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress,
+                         on_ready=detect)
+        bar.close()
+        out = {r.image_id: found[r.image_id] for r in dataset.records if r.image_id in found}
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
              np.mean([len(det) for det in out.values()]) if out else 0.0)
     return out
 
 
-def _detect_image(detector: Detector, folder: Path, record: ImageRecord, proposals: np.ndarray,
-                  sw: Stopwatch | None) -> Detections:
-    """One image's detections: its valid cache entry, or detected now and cached."""
+def _detect_cached(detector: Detector, record: ImageRecord, proposals: np.ndarray, folder: Path,
+                   sw: Stopwatch | None) -> Detections:
+    """The detections of one image: from its cache entry when valid, else detected and cached."""
     path = folder / f"{record.image_id}.npz"
     digest = file_digest(record.path)
     cached = load_arrays(path, _LAYOUT, DETECTIONS_VERSION)

@@ -36,8 +36,8 @@ from detection.models.head import BACKGROUND, JOINT_BBOX_STDS, FcHead
 from detection.training.finetune import (
     CHECKPOINT_EVERY,
     FinetuneConfig,
-    _read_checkpoint,
-    _save_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
     window_labels,
 )
 from detection.training.windows import ImageWindows
@@ -125,7 +125,7 @@ def finetune_e2e(trained: nn.Module, head: FcHead, records: Sequence[ImageRecord
     opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     start, loss_avg, rng = 0, None, np.random.default_rng(seed)
-    state = _read_checkpoint(checkpoint, len(records)) if checkpoint is not None else None
+    state = read_checkpoint(checkpoint, len(records)) if checkpoint is not None else None
     if state is not None:
         _restore(model, opt, sched, rng, state, checkpoint)
         start, loss_avg = int(state["step"]), state["loss_avg"]
@@ -146,7 +146,7 @@ def finetune_e2e(trained: nn.Module, head: FcHead, records: Sequence[ImageRecord
         loss_avg = loss if loss_avg is None else 0.98 * loss_avg + 0.02 * loss
         bar.set_postfix(loss=f"{loss_avg:.3f}")
         if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < cfg.iterations:
-            _save_checkpoint(checkpoint, model, opt, sched, step + 1, rng, loss_avg, len(records))
+            save_checkpoint(checkpoint, model, opt, sched, step + 1, rng, loss_avg, len(records))
     for p in trained.parameters():
         p.requires_grad_(False)
     log.info("end-to-end fine-tuning done: %d steps, final smoothed loss %s", cfg.iterations,

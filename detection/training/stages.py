@@ -1,7 +1,8 @@
 """Training a detector, stage by stage, each resumable (R-CNN / SPP-net training recipe).
 
-  1. proposals   selective search on every training image (per-image cache)
-  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache); with
+  1. proposals   selective search on every training image (per-image cache), in worker processes
+  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache), computed here
+                 while the workers run step 1: each image as soon as its proposals are known; with
                  finetune.mode=e2e the fixed first blocks' maps instead
   3. finetune    fc6, fc7, fc8 on pooled windows (skipped when finetune.enabled is false); with
                  finetune.mode=e2e the conv layers too (detection.training.e2e), saved as trunk.pt,
@@ -18,6 +19,7 @@ an uninterrupted run's.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -37,6 +39,7 @@ from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
 from detection.sharded import sharded_conv5, sharded_proposals
+from detection.speed.usage import StageMeter
 from detection.training.e2e import finetune_e2e
 from detection.training.e2e_regions import make_regions
 from detection.training.finetune import CHECKPOINT_EVERY, finetune
@@ -60,6 +63,7 @@ from detection.workdir import (
     trains_trunk,
     trunk_weights_file,
 )
+from proposals.store import ensure_proposals
 from svm.model import LinearSVMs, compute_feature_scale
 from svm.regions import RegionSet
 from svm.train import train_svms
@@ -90,13 +94,15 @@ def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: P
 
 def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Sequence[ImageWindows],
               source: Pool5Source, head: FcHead, progress: bool, entries: Path | None = None,
-              d: Dist = SINGLE) -> None:
+              d: Dist = SINGLE, workers: int = 1) -> None:
     """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way.
 
     ``entries``: a folder of the sharded feature pass (``mining_features``) to read each image's
     features from, instead of computing them here (a torchrun job's ranks). ``d``: each rank mines
     the classes k with k % world == rank over every image (classes never interact in mining, so
     each comes out as in one process); rank 0 gathers them and writes the SVMs and the samples.
+    ``workers`` processes fit the classes due at once while the next image's features are computed
+    here; the SVMs do not depend on it (``svm.train``).
     """
     scale, pool_scale = estimate_scales(dataset, windows, source, head, cfg.svm_layer, cfg.svm.target_norm, cfg.seed)
     scale, pool_scale = d.broadcast((scale, pool_scale))  # the same on every rank, rank 0's to be sure
@@ -126,7 +132,8 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
 
     ids = [r.image_id for r in dataset.records]
     classes = list(range(d.rank, dataset.num_classes, d.world)) if d.active else None
-    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, classes)
+    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, classes=classes,
+                      workers=workers)
     if d.active:  # every rank's classes into one model
         weights, bias = svms.weights.copy(), svms.bias.copy()
         for ks, w, b in d.all_gather((classes, svms.weights[:, classes], svms.bias[classes])):
@@ -151,7 +158,7 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
                    workers: int, resume: bool, progress: bool = True,
                    checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None,
-                   d: Dist = SINGLE) -> None:
+                   d: Dist = SINGLE, meter: StageMeter | None = None) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
 
     ``meta.json``'s ``stages_done`` is always a prefix of :data:`TRAIN_STAGES`, written (atomically)
@@ -169,7 +176,11 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     DDP, SVM mining is shared by class, and rank 0 alone writes meta.json and the models and fits
     the box regressors (the other ranks return after the SVMs). Every stage decision is rank 0's,
     broadcast.
+
+    ``meter`` records each stage's wall and CPU time (the stage table train_det prints); ``workers``
+    are the processes for proposals and for fitting SVMs.
     """
+    meter = meter or StageMeter()
     meta = d.broadcast(work.read_meta() if resume else {})
     team = d  # the ranks still working; rank 0 goes on alone after the SVMs
 
@@ -185,11 +196,16 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         if d.is_main:
             work.finetune_ckpt.unlink(missing_ok=True)
     meta["training_version"] = TRAINING_VERSION
+    if meta.get("torch_threads", torch.get_num_threads()) != torch.get_num_threads():
+        log.warning("resuming with %d torch threads where the run began with %d: the model will differ from an "
+                    "uninterrupted run's in its last bits (set OMP_NUM_THREADS=%d for the same)",
+                    torch.get_num_threads(), meta["torch_threads"], meta["torch_threads"])
     done: list[str] = list(meta.get("stages_done", []))
     while done and done != list(TRAIN_STAGES[: len(done)]):
         done.pop()  # an unordered list (hand-edited?) keeps only its valid prefix
     meta.update({"classes": list(dataset.classes), **dataset_source(dataset), "train_split": dataset.split,
-                 "cache_dir": str(work.cache), "stages_done": done})
+                 "cache_dir": str(work.cache), "stages_done": done,
+                 "torch_threads": torch.get_num_threads()})  # the model's last bits depend on it (README)
     write_meta()
 
     def is_done(stage: str, *outputs: Path) -> bool:
@@ -209,16 +225,6 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         write_meta()
         log.info("stage %s done", stage)
 
-    # 1. proposals (per-image cache: an interrupted stage continues where it stopped)
-    run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
-    if run.failed:
-        log.warning("skipping %d training images without proposals", len(run.failed))
-        dataset = Dataset(dataset.root, dataset.split, dataset.classes,
-                          tuple(r for r in dataset.records if r.image_id in run.boxes))
-    meta["num_train_images"] = len(dataset.records)
-    if not is_done("proposals"):
-        finish("proposals")
-    windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
     weights = trunk_weights_file(cfg, work, meta.get("trunk_file"), pretrained_trunk)
     if weights is not None:  # the work dir names the trunk file it was trained from
         meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
@@ -231,9 +237,31 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         regions = make_regions(cfg.method, cfg.features, cfg.finetune.freeze_blocks, trunk, info, work.cache, device)
     else:
         source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
-    # 2. conv5 maps (e2e: the fixed blocks' maps), once per image (per-image cache, continues too)
-    if cfg.method == "spp":
-        sharded_conv5((regions if e2e else source).cache, dataset.records, progress, d)
+    spp = cfg.method == "spp"
+    maps = (regions if e2e else source).cache if spp else None
+    # 1. proposals (per-image cache: an interrupted stage continues where it stopped); SPP-net's
+    # conv5 maps (step 2) are computed here as each image's proposals land, while the workers run
+    # selective search on the next images. The maps depend on the image only, so they are the same.
+    # Under torchrun each rank does its shard of the images, one stage after the other.
+    with meter.stage("proposals + conv5" if spp and not d.active else "proposals"):
+        if d.active:
+            run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
+        else:
+            run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress,
+                                   on_ready=(lambda record, _: maps.ensure_one(record)) if spp else None)
+    if run.failed:
+        log.warning("skipping %d training images without proposals", len(run.failed))
+        dataset = Dataset(dataset.root, dataset.split, dataset.classes,
+                          tuple(r for r in dataset.records if r.image_id in run.boxes))
+    meta["num_train_images"] = len(dataset.records)
+    if not is_done("proposals"):
+        finish("proposals")
+    windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
+    # 2. conv5 maps (e2e: the fixed blocks' maps), once per image (per-image cache, continues too):
+    # what step 1 left, or another run's; under torchrun all of them here, each rank its shard
+    if spp:
+        with meter.stage("conv5") if d.active else contextlib.nullcontext():
+            sharded_conv5(maps, dataset.records, progress, d)
     if not is_done("conv5"):
         finish("conv5")
     # 3. fine-tuning (continues from its last checkpoint)
@@ -242,16 +270,17 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         load_module_state(head, work.head, "fine-tuned head", device)
         load_finetuned_trunk(cfg, work, trunk, device)
     else:
-        if e2e:
-            finetune_e2e(regions.trained, head, dataset.records, windows, regions, cfg.finetune, cfg.seed,
-                         work.finetune_ckpt, progress, checkpoint_every)
-            atomic_write(work.trunk, lambda f: torch.save(trunk.state_dict(), f))
-        elif cfg.finetune.enabled and d.active:
-            finetune_ddp(head, dataset.records, windows, source, cfg.finetune, cfg.seed, d, work.finetune_ckpt,
+        with meter.stage("finetune"):
+            if e2e:
+                finetune_e2e(regions.trained, head, dataset.records, windows, regions, cfg.finetune, cfg.seed,
+                             work.finetune_ckpt, progress, checkpoint_every)
+                atomic_write(work.trunk, lambda f: torch.save(trunk.state_dict(), f))
+            elif cfg.finetune.enabled and d.active:
+                finetune_ddp(head, dataset.records, windows, source, cfg.finetune, cfg.seed, d, work.finetune_ckpt,
+                             progress, checkpoint_every)
+            elif cfg.finetune.enabled:
+                finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt,
                          progress, checkpoint_every)
-        elif cfg.finetune.enabled:
-            finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt, progress,
-                     checkpoint_every)
         if d.is_main:
             atomic_write(work.head, lambda f: torch.save(head.state_dict(), f))
         finish("finetune")
@@ -265,10 +294,11 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
             sharded_conv5(source.cache, dataset.records, progress, d)
     # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
     if not is_done("svm", work.svms, work.bbox_samples):
-        entries = features_folder(work.root, cfg, work.head) if d.active else None
-        if entries is not None:  # the feature pass sharded by image, then the mining by class
-            sharded_feature_pass(cfg, entries, dataset.records, windows, source, head, d, progress)
-        mine_svms(cfg, work, dataset, windows, source, head, progress, entries, d)
+        with meter.stage("svm"):
+            entries = features_folder(work.root, cfg, work.head) if d.active else None
+            if entries is not None:  # the feature pass sharded by image, then the mining by class
+                sharded_feature_pass(cfg, entries, dataset.records, windows, source, head, d, progress)
+            mine_svms(cfg, work, dataset, windows, source, head, progress, entries, d, workers)
         finish("svm")
         if entries is not None and d.is_main:
             shutil.rmtree(entries.parent, ignore_errors=True)  # svms.npz and bbox_samples.npz hold the result
@@ -277,7 +307,8 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     team = SINGLE
     # 5. bounding-box regression (seconds; restarts from its beginning)
     if not is_done("bbox", work.bbox):
-        fit_bbox(cfg, work, dataset.num_classes)
+        with meter.stage("bbox"):
+            fit_bbox(cfg, work, dataset.num_classes)
         finish("bbox")
     if corrupt_entries_reported():
         log.warning("%d corrupt cache entries were found (each reported above) and recomputed",

@@ -1,0 +1,129 @@
+"""Wall time and CPU utilisation per stage of a run: the stage table train_det and test_det print.
+
+CPU time counts this process and every process under it: worker pools, and the forkserver's
+children, which ``resource.getrusage(RUSAGE_CHILDREN)`` misses (a forkserver worker is the
+server's child, not ours, and the server is reaped only when the run ends). On Linux the tree is
+read from ``/proc``: each live process's user + system time plus that of its reaped children
+(``cutime`` / ``cstime``), so a worker that exits mid-stage is still counted, once, in its
+parent's figures. Elsewhere it falls back to ``getrusage`` of this process and its reaped children.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stats() -> dict[int, tuple[int, float]] | None:
+    """pid -> (parent pid, CPU seconds of it and its reaped children), or None without /proc."""
+    out: dict[int, tuple[int, float]] = {}
+    try:
+        entries = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # the command name may hold spaces
+        # fields[1] is the parent pid; [11:15] utime, stime, cutime, cstime in clock ticks (proc(5))
+        out[int(entry.name)] = (int(fields[1]), sum(int(v) for v in fields[11:15]) / _TICK)
+    return out if os.getpid() in out else None
+
+
+def tree_cpu_seconds() -> float:
+    """User + system CPU seconds used so far by this process and all its descendants."""
+    stats = _proc_stats()
+    if stats is None:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, stack = 0.0, [os.getpid()]
+    while stack:
+        pid = stack.pop()
+        total += stats[pid][1]
+        stack.extend(children.get(pid, ()))
+    return total
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), the denominator of utilisation."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class StageUsage:
+    """One row of the stage table.
+
+    Attributes:
+        name: the stage. wall: wall-clock seconds. cpu: CPU seconds of the process tree.
+        cores: cores available; utilisation = cpu / wall / cores (1.0: every core busy throughout).
+    """
+
+    name: str
+    wall: float
+    cpu: float
+    cores: int
+
+    @property
+    def cores_busy(self) -> float:
+        return self.cpu / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def utilisation(self) -> float:
+        return self.cores_busy / self.cores
+
+
+class StageMeter:
+    """Records wall time and process-tree CPU time per named stage, and the run's total.
+
+    Usage::
+
+        meter = StageMeter()
+        with meter.stage("proposals"):
+            ...
+        print(meter.table())
+    """
+
+    def __init__(self, cores: int | None = None) -> None:
+        self.cores = cores or available_cores()
+        self.rows: list[StageUsage] = []
+        self._start = (time.perf_counter(), tree_cpu_seconds())
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), tree_cpu_seconds()
+        try:
+            yield
+        finally:
+            self.rows.append(StageUsage(name, time.perf_counter() - wall, tree_cpu_seconds() - cpu, self.cores))
+
+    def total(self) -> StageUsage:
+        """Everything since the meter was made (stages, and the time between them)."""
+        return StageUsage("total", time.perf_counter() - self._start[0], tree_cpu_seconds() - self._start[1],
+                          self.cores)
+
+    def table(self) -> str:
+        """The stage table: wall time, CPU seconds, cores busy (CPU / wall) and utilisation of all cores."""
+        rows = [*self.rows, self.total()]
+        w = max(len(row.name) for row in rows)
+        lines = [f"{'stage':<{w}} {'wall':>9} {'CPU s':>9} {'cores busy':>10} {f'util ({self.cores} cores)':>16}"]
+        for row in rows:
+            lines.append(f"{row.name:<{w}} {_clock(row.wall):>9} {row.cpu:>9.1f} {row.cores_busy:>10.2f} "
+                         f"{100 * row.utilisation:>15.0f}%")
+        return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}"

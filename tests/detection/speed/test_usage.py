@@ -1,0 +1,25 @@
+"""CPU time of the process tree: forkserver workers count although they are not our children."""
+
+import multiprocessing as mp
+import time
+
+from detection.speed.usage import StageMeter, StageUsage, tree_cpu_seconds
+
+
+def test_tree_cpu_counts_forkserver_workers_and_the_table_shows_each_stage():
+    meter = StageMeter(cores=2)
+    with meter.stage("workers"):
+        with mp.get_context("forkserver").Pool(1) as pool:
+            start = time.process_time()
+            pool.apply(sum, (range(3 * 10**7),))  # ~0.5 s of CPU in the worker, none here
+            here = time.process_time() - start
+    row = meter.rows[0]
+    assert row.cpu - here > 0.2  # the worker's CPU is counted
+    assert tree_cpu_seconds() >= row.cpu
+    table = meter.table()
+    assert "workers" in table and "total" in table and "util (2 cores)" in table
+
+
+def test_utilisation_is_cpu_over_wall_over_cores():
+    row = StageUsage("x", wall=10.0, cpu=17.0, cores=2)
+    assert row.cores_busy == 1.7 and row.utilisation == 0.85

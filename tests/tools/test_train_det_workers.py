@@ -1,0 +1,41 @@
+"""Training with everything in one process (--workers 1) gives the model of the overlapped run, bit for bit.
+
+The overlapped run is the session's ``tiny_workdir`` (--workers 2: selective search in workers while
+conv5 maps are computed here, SVM fits of several classes in workers while features load).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import TINY_TRAIN
+from tools import train_det
+
+pytestmark = pytest.mark.slow  # a second training of the tiny set (~1 min)
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_serial_training_equals_overlapped_training(tiny_voc, tiny_workdir, tmp_path):
+    serial = tmp_path / "serial"
+    assert TINY_TRAIN[-2:] == ["--workers", "2"]
+    argv = [*TINY_TRAIN[:-2], "--workers", "1"]
+    assert train_det.main(["--data-root", str(tiny_voc), "--work-dir", str(serial), *argv]) == 0
+    for name in ("svms.npz", "bbox.npz"):
+        want, got = _arrays(tiny_workdir / name), _arrays(serial / name)
+        assert want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want), name
+    want, got = (torch.load(w / "head.pt", weights_only=True) for w in (tiny_workdir, serial))
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    maps = sorted((tiny_workdir / "cache" / "conv5").glob("*/*.npz"))
+    assert len(maps) == 8
+    for path in maps:
+        twin = serial / "cache" / "conv5" / path.parent.name / path.name
+        want, got = _arrays(path), _arrays(twin)
+        assert all(np.array_equal(want[k], got[k]) for k in want), path.name
