@@ -11,6 +11,7 @@ and dropout masks as an uninterrupted one and ends with the same weights (tests 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -29,10 +30,29 @@ from detection.models.backbones import normalise
 log = logging.getLogger(__name__)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: SPPClassifier, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (or AdamW); the fc layers at ``head_lr_mult`` times the trunk's rate."""
+    head = [p for name, p in model.named_parameters() if not name.startswith("trunk.")]
+    groups = [{"params": list(model.trunk.parameters()), "lr": cfg.lr},
+              {"params": head, "lr": cfg.lr * cfg.head_lr_mult}]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Learning rate / peak at step ``step`` of ``total``: linear warmup over ``warmup`` steps
+    (Goyal et al. 2017), then a cosine decay to 0 (Loshchilov & Hutter 2017)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step warmup + cosine over the whole run (stepped after every batch)."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(total, round(cfg.warmup_epochs * steps_per_epoch))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, warmup))
 
 
 def _rng_states(data_gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
@@ -62,8 +82,8 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: int,
-                opt: torch.optim.Optimizer, data_gen: torch.Generator, device: torch.device,
-                desc: str, progress: bool) -> float:
+                opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+                data_gen: torch.Generator, device: torch.device, desc: str, progress: bool) -> float:
     """One epoch at input ``size``; returns the mean training loss."""
     model.train()
     order = torch.randperm(len(images), generator=data_gen)
@@ -79,6 +99,7 @@ def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: 
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
         total, seen = total + loss.item() * len(idx), seen + len(idx)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     return total / max(1, seen)
@@ -97,7 +118,7 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
     """
     model.to(device)
     opt = make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    sched = make_scheduler(opt, cfg, math.ceil(len(train) / cfg.batch_size))
     data_gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
     start, history = 0, []
@@ -116,9 +137,8 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
         t0 = time.time()
         size = cfg.sizes[epoch % len(cfg.sizes)]
         lr = opt.param_groups[0]["lr"]
-        loss = train_epoch(model, train, cfg, size, opt, data_gen, device,
+        loss = train_epoch(model, train, cfg, size, opt, sched, data_gen, device,
                            f"epoch {epoch + 1}/{cfg.epochs} at {size}px", progress)
-        sched.step()
         result = evaluate(model, held, cfg.crop, device, progress=progress, views=("center_crop",))
         acc = 1.0 - result["views"]["center_crop"]["top1"]
         history.append({"epoch": epoch + 1, "size": size, "lr": lr, "train_loss": loss, "held_loss": result["loss"],
