@@ -1,7 +1,7 @@
 """Single- and multi-size training of the SPP-net classifier (sec. 3.1), resumable epoch by epoch.
 
-Each epoch trains at ONE size, ``sizes[epoch % len(sizes)]``: random crops of ``sizes[0]`` pixels
-with random flips, resized to the epoch's size when it is smaller (the paper's 180 images are its
+Each epoch trains at ONE size (:func:`epoch_size`: the sizes in turn, the last epoch at
+``sizes[0]``): random crops of ``sizes[0]`` pixels with random flips, resized to the epoch's size when it is smaller (the paper's 180 images are its
 224 crops resized), all with the same weights. After every epoch the held-out center-crop accuracy
 is measured and a checkpoint is written atomically: model, optimiser, scheduler, the data and
 dropout RNG states, the epoch and the history. A resumed run therefore draws the same crops, flips
@@ -81,6 +81,13 @@ def load_checkpoint(path: Path) -> dict:
     return load_torch_file(path, "classifier checkpoint")
 
 
+def epoch_size(cfg: TrainConfig, epoch: int) -> int:
+    """Input size of epoch ``epoch`` (0-based): the sizes in turn, counted back from the LAST epoch,
+    which is at ``sizes[0]``, the crop size the held-out view uses. A batch-normalised trunk keeps
+    the running statistics of its last epoch's size: ending at 90 px cost 10 points at 112 (README)."""
+    return cfg.sizes[(cfg.epochs - 1 - epoch) % len(cfg.sizes)]
+
+
 def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: int,
                 opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
                 data_gen: torch.Generator, device: torch.device, desc: str, progress: bool) -> float:
@@ -135,7 +142,7 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
         log.info("resuming after epoch %d/%d", start, cfg.epochs)
     for epoch in range(start, cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)):
         t0 = time.time()
-        size = cfg.sizes[epoch % len(cfg.sizes)]
+        size = epoch_size(cfg, epoch)
         lr = opt.param_groups[0]["lr"]
         loss = train_epoch(model, train, cfg, size, opt, sched, data_gen, device,
                            f"epoch {epoch + 1}/{cfg.epochs} at {size}px", progress)
