@@ -1,8 +1,8 @@
 """Single- and multi-size training of the SPP-net classifier (sec. 3.1), resumable epoch by epoch.
 
 Each epoch trains at ONE size (:func:`epoch_size`: the sizes in turn, the last epoch at
-``sizes[0]``): random crops of ``sizes[0]`` pixels with random flips, resized to the epoch's size when it is smaller (the paper's 180 images are its
-224 crops resized), all with the same weights. After every epoch the held-out center-crop accuracy
+``sizes[0]``): random crops of ``sizes[0]`` pixels with random flips, resized to the epoch's size
+when it is smaller (the paper's 180 images are its 224 crops resized), all with the same weights. After every epoch the held-out center-crop accuracy
 is measured and a checkpoint is written atomically: model, optimiser, scheduler, the data and
 dropout RNG states, the epoch and the history. A resumed run therefore draws the same crops, flips
 and dropout masks as an uninterrupted one and ends with the same weights (tests check it).
