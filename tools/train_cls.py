@@ -6,6 +6,10 @@ single-size (one --sizes value) or multi-size (several, one epoch each in turn, 
 random crops with horizontal flips. Held-out top-1 / top-5 error is measured on the center crop and
 on the full image (any size: what pyramid pooling allows).
 
+ZF-5's recipe (defaults; README): batch norm after each conv while training, folded into the
+convs when saved (classifier.pt is ZF-5 as released); SGD momentum 0.9, lr 0.05 (fc layers 0.1x),
+warmup then cosine; fc6 = fc7 = 1024, no dropout; the paper's values are one --set away.
+
 Sizes: the paper's are 224 (and 180); the default here is 112 and 90, the same ratio at the cost
 a 2-core CPU affords. --sizes 224 180 gives the paper's.
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from detection.classification.config import ModelConfig
 from detection.features.spp import pooled_length, pyramid_pool_whole
-from detection.models.backbones import build_trunk, init_zf5_
+from detection.models.backbones import build_trunk, fold_batch_norm, zf5_trunk
 from detection.models.head import FcHead
 
 
@@ -81,9 +81,9 @@ class SPPClassifier(nn.Module):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
-        self.trunk, self.info = build_trunk(cfg.backbone, pretrained=cfg.imagenet)
-        if cfg.backbone == "zf5":
-            init_zf5_(self.trunk)  # He init (explicit: build_trunk's zf5_trunk does it too)
+        self.trunk, self.info = build_trunk(cfg.backbone, pretrained=cfg.imagenet)  # zf5: He init (init_zf5_)
+        if cfg.backbone == "zf5" and cfg.batch_norm:  # trained with BN, saved without (fold_batch_norm)
+            self.trunk = zf5_trunk(batch_norm=True)
         if cfg.pool == "spp":
             self.pool: nn.Module = PyramidPool(cfg.levels)
             dim = pooled_length(self.info.channels, cfg.levels)
@@ -97,6 +97,16 @@ class SPPClassifier(nn.Module):
         nn.init.zeros_(self.head.fc8.weight)
         # channels_last: ~1.7x faster ZF-5 training on our CPU (measured fwd + bwd, batch 32 at 112 px)
         self.trunk.to(memory_format=torch.channels_last)
+
+    def plain_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state_dict with a ZF-5 trunk's batch norm folded into its convs: the plain ZF-5 as
+        released (``backbones.fold_batch_norm``), the same function in eval mode. What classifier.pt
+        holds, and what a network built with ``batch_norm=False`` loads."""
+        state = self.state_dict()
+        if self.info.name == "zf5" and any(isinstance(m, nn.BatchNorm2d) for m in self.trunk.modules()):
+            state = {k: v for k, v in state.items() if not k.startswith("trunk.")}
+            state.update({f"trunk.{k}": v for k, v in fold_batch_norm(self.trunk).state_dict().items()})
+        return state
 
     def forward(self, images: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """(N, 3, H, W) normalised (``backbones.normalise``) -> (N, K) logits.

@@ -1,8 +1,8 @@
 """Single- and multi-size training of the SPP-net classifier (sec. 3.1), resumable epoch by epoch.
 
-Each epoch trains at ONE size, ``sizes[epoch % len(sizes)]``: random crops of ``sizes[0]`` pixels
-with random flips, resized to the epoch's size when it is smaller (the paper's 180 images are its
-224 crops resized), all with the same weights. After every epoch the held-out center-crop accuracy
+Each epoch trains at ONE size (:func:`epoch_size`: the sizes in turn, the last epoch at
+``sizes[0]``): random crops of ``sizes[0]`` pixels with random flips, resized to the epoch's size
+when it is smaller (the paper's 180 images are its 224 crops resized), all with the same weights. After every epoch the held-out center-crop accuracy
 is measured and a checkpoint is written atomically: model, optimiser, scheduler, the data and
 dropout RNG states, the epoch and the history. A resumed run therefore draws the same crops, flips
 and dropout masks as an uninterrupted one and ends with the same weights (tests check it).
@@ -11,6 +11,7 @@ and dropout masks as an uninterrupted one and ends with the same weights (tests 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -31,10 +32,29 @@ from detection.models.backbones import normalise
 log = logging.getLogger(__name__)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: SPPClassifier, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (or AdamW); the fc layers at ``head_lr_mult`` times the trunk's rate."""
+    head = [p for name, p in model.named_parameters() if not name.startswith("trunk.")]
+    groups = [{"params": list(model.trunk.parameters()), "lr": cfg.lr},
+              {"params": head, "lr": cfg.lr * cfg.head_lr_mult}]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Learning rate / peak at step ``step`` of ``total``: linear warmup over ``warmup`` steps
+    (Goyal et al. 2017), then a cosine decay to 0 (Loshchilov & Hutter 2017)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step warmup + cosine over the whole run (stepped after every batch)."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(total, round(cfg.warmup_epochs * steps_per_epoch))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, warmup))
 
 
 def _rng_states(data_gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
@@ -63,16 +83,25 @@ def load_checkpoint(path: Path) -> dict:
     return load_torch_file(path, "classifier checkpoint")
 
 
+def epoch_size(cfg: TrainConfig, epoch: int) -> int:
+    """Input size of epoch ``epoch`` (0-based): the sizes in turn, counted back from the LAST epoch,
+    which is at ``sizes[0]``, the crop size the held-out view uses. A batch-normalised trunk keeps
+    the running statistics of its last epoch's size: ending at 90 px cost 10 points at 112 (README)."""
+    return cfg.sizes[(cfg.epochs - 1 - epoch) % len(cfg.sizes)]
+
+
 def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: int,
-                opt: torch.optim.Optimizer, data_gen: torch.Generator, device: torch.device,
-                desc: str, progress: bool, d: Dist = SINGLE) -> float:
-    """One epoch at input ``size``; returns the mean training loss.
+                opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+                data_gen: torch.Generator, device: torch.device, desc: str, progress: bool,
+                d: Dist = SINGLE) -> float:
+    """One epoch at input ``size``; returns the mean training loss. ``sched`` steps once per batch.
 
     ``d``: in a torchrun job every rank draws the whole batch's crops and dropout masks (same
     generators, so the same ones), runs rows rank, rank + world, ... through a DDP copy of
     ``model``, and scales its summed loss by world / B: DDP's gradient mean is then the
-    single-process gradient, up to float summation order (and batch norm, whose statistics are
-    each rank's own: the default ZF-5 has none).
+    single-process gradient, up to float summation order and batch norm, whose statistics are each
+    rank's own (no SyncBatchNorm; the default ZF-5 trains with batch norm, so 2 ranks do not match
+    1 process there).
     """
     model.train()
     net = DistributedDataParallel(model) if d.active else model
@@ -97,6 +126,7 @@ def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: 
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
         batch_loss = d.all_sum(loss.item()) / d.world  # the mean over the whole batch on every rank
         total, seen = total + batch_loss * len(idx), seen + len(idx)
         bar.set_postfix(loss=f"{batch_loss:.3f}")
@@ -118,7 +148,7 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
     """
     model.to(device)
     opt = make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    sched = make_scheduler(opt, cfg, math.ceil(len(train) / cfg.batch_size))
     data_gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
     start, history = 0, []
@@ -135,11 +165,10 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
         log.info("resuming after epoch %d/%d", start, cfg.epochs)
     for epoch in range(start, cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)):
         t0 = time.time()
-        size = cfg.sizes[epoch % len(cfg.sizes)]
+        size = epoch_size(cfg, epoch)
         lr = opt.param_groups[0]["lr"]
-        loss = train_epoch(model, train, cfg, size, opt, data_gen, device,
+        loss = train_epoch(model, train, cfg, size, opt, sched, data_gen, device,
                            f"epoch {epoch + 1}/{cfg.epochs} at {size}px", progress, d)
-        sched.step()
         if not d.is_main:
             history.append({"epoch": epoch + 1, "size": size, "lr": lr, "train_loss": loss})
             d.barrier()  # rank 0 evaluates and writes the checkpoint

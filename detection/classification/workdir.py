@@ -3,7 +3,8 @@
     config.yaml      the resolved ClassifierConfig (defaults + file + --set)
     meta.json        classes, the data it was trained on, the image side
     checkpoint.pt    after every epoch: model, optimiser, scheduler, RNG states, history (--resume)
-    classifier.pt    the trained network's state_dict (trunk.*, head.fc6/fc7/fc8.*)
+    classifier.pt    the trained network's state_dict (trunk.*, head.fc6/fc7/fc8.*); a ZF-5 trained
+                     with batch norm is saved with it folded into the convs (ZF-5 as released)
     history.json     per-epoch losses and held-out accuracy; curves.png draws them
     eval.json        held-out errors per view (what --json writes too)
     train.log        the log of every run
@@ -16,7 +17,7 @@ from here (``tools/train_det.py --pretrained CLS_WORK_DIR``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -59,7 +60,8 @@ class ClassifierWorkDir:
             raise InputError(self.meta, "missing or corrupt; train again with tools/train_cls.py") from None
 
     def save_model(self, model: SPPClassifier) -> None:
-        atomic_write(self.model, lambda f: torch.save(model.state_dict(), f))
+        """classifier.pt: batch norm folded (:meth:`SPPClassifier.plain_state_dict`)."""
+        atomic_write(self.model, lambda f: torch.save(model.plain_state_dict(), f))
 
 
 def is_classifier_workdir(path: Path) -> bool:
@@ -107,6 +109,6 @@ def load_classifier(root: Path, device: torch.device | str = "cpu") -> tuple[SPP
                          "run tools/train_cls.py)")
     cfg = load_config(work.config, base=ClassifierConfig())
     classes = tuple(work.read_meta()["classes"])
-    model = SPPClassifier(cfg.model, len(classes), cfg.train.crop)
+    model = SPPClassifier(replace(cfg.model, batch_norm=False), len(classes), cfg.train.crop)  # BN folded
     load_module_state(model, work.model, "classifier")
     return model.to(device).eval(), cfg, classes

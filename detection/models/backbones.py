@@ -114,7 +114,11 @@ def init_zf5_(trunk: nn.Module) -> nn.Module:
     return trunk
 
 
-def zf5_trunk() -> nn.Sequential:
+# (in, out, kernel, stride, padding) of conv1..conv5, the released Zeiler_conv5.prototxt
+_ZF5_CONVS = ((3, 96, 7, 2, 1), (96, 256, 5, 2, 0), (256, 384, 3, 1, 1), (384, 384, 3, 1, 1), (384, 256, 3, 1, 1))
+
+
+def zf5_trunk(batch_norm: bool = False) -> nn.Sequential:
     """ZF-5's five conv layers (SPP-net table 1, "ZF-5"): conv5 with 256 channels at stride 16.
 
     Layer for layer the released SPP_net code's ``model-defs/Zeiler_conv5.prototxt``: conv1 7x7/2
@@ -122,19 +126,48 @@ def zf5_trunk() -> nn.Sequential:
     LRN, max-pool 3x3/2; conv3-5 3x3 pad 1. Caffe rounds pooled sizes up (``ceil_mode``), so a
     224 x 224 input gives the paper's 13 x 13 conv5. Weights are randomly initialised by
     :func:`init_zf5_` (seeded by torch's global RNG).
+
+    Args:
+        batch_norm: NOT in the released net (SPP-net predates Ioffe & Szegedy 2015): a
+            ``BatchNorm2d`` between each conv and its ReLU, for training from scratch on a small
+            budget (``detection.classification``). :func:`fold_batch_norm` turns such a trunk back
+            into this plain one, exactly (eval mode), with the same state_dict keys.
     """
-    trunk = nn.Sequential(
-        nn.Conv2d(3, 96, 7, stride=2, padding=1), nn.ReLU(inplace=True),
-        WithinChannelLRN(3, alpha=5e-5, beta=0.75),
-        nn.MaxPool2d(3, stride=2, ceil_mode=True),
-        nn.Conv2d(96, 256, 5, stride=2, padding=0), nn.ReLU(inplace=True),
-        WithinChannelLRN(3, alpha=5e-5, beta=0.75),
-        nn.MaxPool2d(3, stride=2, ceil_mode=True),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
-    )
-    return init_zf5_(trunk)
+    layers: list[nn.Module] = []
+    for i, (c_in, c_out, k, stride, pad) in enumerate(_ZF5_CONVS):
+        layers.append(nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers.append(nn.ReLU(inplace=True))
+        if i < 2:  # conv1, conv2: LRN then max-pool
+            layers += [WithinChannelLRN(3, alpha=5e-5, beta=0.75), nn.MaxPool2d(3, stride=2, ceil_mode=True)]
+    return init_zf5_(nn.Sequential(*layers))
+
+
+def fold_batch_norm(trunk: nn.Sequential) -> nn.Sequential:
+    """A ZF-5 trained with ``batch_norm=True`` -> the plain ZF-5 computing the same function.
+
+    In eval mode BN is an affine map per channel, y = gamma * (x - mean) / sqrt(var + eps) + beta,
+    applied to the conv output before the ReLU, so it folds into the conv exactly:
+    W' = W * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps). The result has
+    :func:`zf5_trunk`'s layers and state_dict keys, so the detector loads it as any ZF-5. A trunk
+    without BN is returned as a copy.
+    """
+    plain = zf5_trunk(batch_norm=False)
+    convs = [m for m in trunk if isinstance(m, nn.Conv2d)]
+    norms = {i: m for i, m in enumerate(trunk) if isinstance(m, nn.BatchNorm2d)}
+    layers = list(trunk)
+    with torch.no_grad():
+        for dst, src in zip((m for m in plain if isinstance(m, nn.Conv2d)), convs):
+            weight, bias = src.weight.clone(), src.bias.clone()
+            bn = norms.get(layers.index(src) + 1)
+            if bn is not None:
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
+                weight = weight * scale.view(-1, 1, 1, 1)
+                bias = (bias - bn.running_mean) * scale + bn.bias
+            dst.weight.copy_(weight)
+            dst.bias.copy_(bias)
+    return plain.to(memory_format=torch.channels_last).train(trunk.training)
 
 
 def _torchvision_weights_in_cache(weights: models.WeightsEnum, backbone: str) -> None:

@@ -73,3 +73,18 @@ def test_config_checks():
     cfg = load_config(None, ["train.sizes=[224,180]"], base=ClassifierConfig())
     assert (cfg.train.crop, cfg.train.image_side) == (224, 256)
     assert TrainConfig(sizes=(112, 90)).image_side == 128
+
+
+def test_classifier_pt_holds_zf5_as_released():
+    """Trained with BN, saved folded: a network built without BN loads it and gives the same logits."""
+    torch.manual_seed(0)
+    trained = SPPClassifier(ModelConfig(fc6=16, fc7=16, batch_norm=True), 13, 64)
+    trained.train()(torch.randn(8, 3, 64, 64))  # one batch moves BN's running statistics
+    torch.nn.init.normal_(trained.head.fc8.weight)  # fc8 starts at zero: the logits would be too
+    plain = SPPClassifier(ModelConfig(fc6=16, fc7=16, batch_norm=False), 13, 64)
+    state = trained.plain_state_dict()
+    plain.load_state_dict(state)
+    assert not any("running" in k for k in state)
+    image = torch.randn(2, 3, 70, 90)
+    with torch.no_grad():
+        assert torch.allclose(plain.eval()(image), trained.eval()(image), atol=1e-4)

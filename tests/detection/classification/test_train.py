@@ -6,7 +6,7 @@ import torch
 from detection.classification.config import ModelConfig, TrainConfig
 from detection.classification.dataset import ImageSet
 from detection.classification.network import SPPClassifier
-from detection.classification.train import fit
+from detection.classification.train import epoch_size, fit, lr_factor
 
 CPU = torch.device("cpu")
 TINY = TrainConfig(sizes=(48, 40), epochs=3, batch_size=8, lr=1e-3)
@@ -46,6 +46,17 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
 
 def test_learns_an_easy_set(tmp_path):
     train, held = _easy_set(24, 0), _easy_set(8, 1)
-    cfg = TrainConfig(sizes=(48, 40), epochs=4, batch_size=4, lr=1e-3)
+    cfg = TrainConfig(sizes=(48, 40), epochs=4, batch_size=4)  # the default recipe (BN, SGD, warmup + cosine)
     history = fit(_model(), train, held, cfg, 0, CPU, tmp_path / "c.pt", progress=False)
     assert history[-1]["held_accuracy"] == 1.0, history
+
+
+def test_warmup_then_cosine_by_hand():
+    assert [lr_factor(s, 10, 4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(4, 10, 4) == 1.0 and abs(lr_factor(7, 10, 4) - 0.5) < 1e-12 and lr_factor(10, 10, 4) == 0.0
+    assert lr_factor(0, 10, 0) == 1.0  # no warmup: cosine from the first step
+
+
+def test_the_last_epoch_is_at_the_crop_size():
+    assert [epoch_size(TrainConfig(sizes=(112, 90), epochs=4), e) for e in range(4)] == [90, 112, 90, 112]
+    assert [epoch_size(TrainConfig(sizes=(112, 90), epochs=3), e) for e in range(3)] == [112, 90, 112]

@@ -9,7 +9,7 @@ from skimage import data as skdata
 from torchvision import models
 
 from data.errors import InputError
-from detection.models.backbones import BACKBONES, WithinChannelLRN, build_trunk, normalise, zf5_trunk
+from detection.models.backbones import BACKBONES, WithinChannelLRN, build_trunk, fold_batch_norm, normalise, zf5_trunk
 
 CHANNELS = {"mobilenet_v2": 320, "zf5": 256, "alexnet": 256, "vgg16": 512}
 
@@ -114,6 +114,23 @@ def test_zf5_init_keeps_the_signal():
     with torch.no_grad():
         out = zf5_trunk()(normalise(image))
     assert out.std() > 0.1 and (out > 0).float().mean() > 0.2, (out.std(), (out > 0).float().mean())
+
+
+def test_folded_batch_norm_is_the_plain_zf5_with_the_same_outputs():
+    """A ZF-5 trained with BN (running statistics, affine) folds into the released layer list,
+    computing the same conv5 as the BN trunk in eval mode."""
+    torch.manual_seed(0)
+    with_bn = zf5_trunk(batch_norm=True)
+    for m in with_bn.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # as after training: statistics and affine far from identity
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.3, 3)
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.5, 0.5)
+    folded = fold_batch_norm(with_bn.eval()).eval()
+    assert list(folded.state_dict()) == list(zf5_trunk().state_dict())
+    image = torch.randn(2, 3, 90, 123)
+    with torch.no_grad():
+        expected, got = with_bn(image), folded(image)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
 
 
 @pytest.fixture
