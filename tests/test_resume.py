@@ -116,8 +116,7 @@ def test_interrupted_training_resumes_to_the_uninterrupted_model(small_voc, tmp_
     svm_lines = 0
     plan = [
         ("proposals", lambda: _count(work / "cache" / "proposals", "*/*.npz")() >= 2, signal.SIGKILL, 0),
-        # conv5 maps are computed as proposals land (one stage), so this falls before proposals are done
-        ("conv5", lambda: _count(work / "cache" / "conv5", "*/*.npz")() >= 2, signal.SIGKILL, 0),
+        ("conv5", lambda: _count(work / "cache" / "conv5", "*/*.npz")() >= 2, signal.SIGKILL, 1),
         ("finetune", lambda: ckpt.exists(), signal.SIGKILL, 2),
         ("finetune again", None, signal.SIGINT, 2),
         ("svm", svm_started, signal.SIGKILL, None),

@@ -57,8 +57,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, help="per-image caches (default: the one used in training)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes for selective search, run while images are detected (default: all cores; "
-                        "under torchrun, this node's cores / its ranks; 1: serial); does not change the result")
+                   help="processes for selective search (default: all cores; under torchrun, this node's "
+                        "cores / its ranks; 1: serial); does not change the result")
+    p.add_argument("--overlap", action="store_true",
+                   help="detect each image as soon as its proposals land, while the workers run selective "
+                        "search on the next ones (same result; slower on 2 cores, see README)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time override: " + ", ".join(k + "*" if k.endswith(".") else k for k in TEST_TIME_KEYS)
                         + " (e.g. head.int8=true; repeatable)")
@@ -88,7 +91,8 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
                              args.default_split)  # fmt: skip
     workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
     with meter.stage(f"proposals + detection ({len(dataset.records)} images)"):  # overlapped: one stage
-        detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, d=d)
+        detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, d=d,
+                                  overlap=args.overlap)
     if not d.is_main:
         return 0  # rank 0 writes the results
     out = args.out or args.work_dir / "results"

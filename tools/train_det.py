@@ -71,6 +71,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None,
                    help="processes for proposals and for fitting SVMs (default: all cores; under torchrun, this "
                         "node's cores / its ranks; 1: serial); does not change the result")
+    p.add_argument("--overlap", action="store_true",
+                   help="compute each image's conv5 maps while the workers run selective search on the next "
+                        "images (same result; slower on 2 cores, see README)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
                         "cores / its ranks)")
@@ -127,7 +130,8 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
         with meter.stage("ZF-5 pre-training on crops"):
             trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,
-                   checkpoint_every=args.checkpoint_every, pretrained_trunk=trunk, d=d, meter=meter)
+                   checkpoint_every=args.checkpoint_every, pretrained_trunk=trunk, d=d, meter=meter,
+                   overlap=args.overlap)
     if d.is_main:
         log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
         log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)

@@ -49,15 +49,22 @@ def _log2(size: torch.Tensor) -> torch.Tensor:
     return torch.log2(size.double()).floor().long()
 
 
+def _table_layout(h: int, w: int, amax: int, bmax: int) -> tuple[list[tuple[int, int]], list[int]]:
+    """Where each 2^a x 2^b table sits in one flat buffer: its (rows, cols), k = a * (bmax + 1) + b,
+    and the start row of each (plus the total at the end)."""
+    shapes = [(h - (1 << a) + 1, w - (1 << b) + 1) for a in range(amax + 1) for b in range(bmax + 1)]
+    starts = [0]
+    for th, tw in shapes:
+        starts.append(starts[-1] + th * tw)
+    return shapes, starts
+
+
 class _SparseTable:
     """Maxima over every 2^a x 2^b block of a (H, W, C) map, a <= amax, b <= bmax, stacked flat."""
 
     def __init__(self, hwc: torch.Tensor, amax: int, bmax: int) -> None:
         h, w, c = hwc.shape
-        shapes = [(h - (1 << a) + 1, w - (1 << b) + 1) for a in range(amax + 1) for b in range(bmax + 1)]
-        starts = [0]
-        for th, tw in shapes:
-            starts.append(starts[-1] + th * tw)
+        shapes, starts = _table_layout(h, w, amax, bmax)
         # One buffer for all tables, each computed straight into its slot (no cat, no copies).
         self.flat = hwc.new_empty((starts[-1], c))  # (P, C)
         self.offsets = torch.tensor(starts[:-1], device=hwc.device).view(amax + 1, bmax + 1)

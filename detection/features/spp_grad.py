@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from detection.features.spp import SPP_LEVELS, _bins, _log2, _log2_int, spatial_pyramid_pool
+from detection.features.spp import SPP_LEVELS, _bins, _log2, _log2_int, _table_layout, spatial_pyramid_pool
 
 
 def _keep_larger(va: torch.Tensor, ia: torch.Tensor, vb: torch.Tensor, ib: torch.Tensor,
@@ -30,10 +30,7 @@ class _ArgSparseTable:
 
     def __init__(self, hwc: torch.Tensor, amax: int, bmax: int) -> None:
         h, w, c = hwc.shape
-        shapes = [(h - (1 << a) + 1, w - (1 << b) + 1) for a in range(amax + 1) for b in range(bmax + 1)]
-        starts = [0]
-        for th, tw in shapes:
-            starts.append(starts[-1] + th * tw)
+        shapes, starts = _table_layout(h, w, amax, bmax)
         self.val = hwc.new_empty((starts[-1], c))  # (P, C)
         self.arg = torch.empty((starts[-1], c), dtype=torch.int64, device=hwc.device)  # (P, C)
         self.offsets = torch.tensor(starts[:-1], device=hwc.device).view(amax + 1, bmax + 1)

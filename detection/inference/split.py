@@ -41,13 +41,15 @@ def model_key(detector: Detector) -> str:
 
 
 def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: bool = True,
-                 sw: Stopwatch | None = None, d: Dist = SINGLE) -> dict[str, Detections]:
+                 sw: Stopwatch | None = None, d: Dist = SINGLE, overlap: bool = False) -> dict[str, Detections]:
     """Detections of every image of ``dataset`` in record order (images without proposals are skipped, warned).
 
-    Each image is detected here as soon as its proposals are known, while ``workers`` processes
-    run selective search on the next images (the overlap; ``workers=1``: one after the other, in
-    this process). Detection of an image depends only on the image and its proposals, so the
-    detections are the same whatever ``workers`` is.
+    Selective search runs in ``workers`` processes, then each image is detected here. With
+    ``overlap`` each image is detected as soon as its proposals are known, while the workers run
+    selective search on the next images; off by default: on 2 cores the workers already keep both
+    busy, and torch's threads competing with them made the test stage 18 % slower (README, "Both
+    cores busy"). Detection of an image depends only on the image and its proposals, so the
+    detections are the same whatever ``workers`` and ``overlap`` are.
 
     ``d``: in a torchrun job each rank detects its shard of the images (proposals too) into the
     per-image cache; then rank 0 reads every entry and returns them all, the other ranks {}.
@@ -75,8 +77,12 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
             found[record.image_id] = _detect_cached(detector, record, proposals, folder, sw)
             bar.update()
 
-        ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress,
-                         on_ready=detect)
+        run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress,
+                               on_ready=detect if overlap else None)
+        if not overlap:
+            for record in dataset.records:
+                if record.image_id in run.boxes:
+                    detect(record, run.boxes[record.image_id])
         bar.close()
         out = {r.image_id: found[r.image_id] for r in dataset.records if r.image_id in found}
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,

@@ -208,6 +208,21 @@ def read_checkpoint(path: Path, num_windows: int) -> dict | None:
     return state
 
 
+def start_or_resume(head: FcHead, cfg: FinetuneConfig, seed: int, checkpoint: Path | None, num_windows: int
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, np.random.Generator,
+                               int, float | None]:
+    """The paper's SGD and step schedule for ``head``, with the mini-batch stream of ``seed``: fresh,
+    or as the checkpoint left them. Returns (optimiser, schedule, rng, first step, smoothed loss)."""
+    opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    start, loss_avg, rng = 0, None, np.random.default_rng(seed)
+    state = read_checkpoint(checkpoint, num_windows) if checkpoint is not None else None
+    if state is not None:
+        start, loss_avg = restore_checkpoint(state, head, opt, sched, rng)
+        log.info("fine-tuning resumed at step %d from %s", start, checkpoint)
+    return opt, sched, rng, start, loss_avg
+
+
 def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[ImageWindows],
              source: Pool5Source, cfg: FinetuneConfig, seed: int, checkpoint: Path | None = None,
              progress: bool = True, checkpoint_every: int = CHECKPOINT_EVERY) -> FcHead:
@@ -225,13 +240,7 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
     x_all, y_all = collect_windows(records, windows, source, cfg, np.random.default_rng(seed), progress)
     log.info("fine-tuning on %d windows (%d positives), %.2f GiB in memory", len(y_all),
              int((y_all > 0).sum()), x_all.numel() * 2 / 2**30)
-    opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    start, loss_avg, rng = 0, None, np.random.default_rng(seed)
-    state = read_checkpoint(checkpoint, len(y_all)) if checkpoint is not None else None
-    if state is not None:
-        start, loss_avg = restore_checkpoint(state, head, opt, sched, rng)
-        log.info("fine-tuning resumed at step %d from %s", start, checkpoint)
+    opt, sched, rng, start, loss_avg = start_or_resume(head, cfg, seed, checkpoint, len(y_all))
     device = next(head.parameters()).device
     head.train()
     bar = tqdm(range(start, cfg.iterations), desc="fine-tune", disable=not progress, initial=start,

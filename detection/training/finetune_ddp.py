@@ -33,11 +33,10 @@ from detection.models.head import FcHead
 from detection.training.finetune import (
     CHECKPOINT_EVERY,
     FinetuneConfig,
-    read_checkpoint,
-    restore_checkpoint,
     sample_batch,
     sample_windows,
     save_checkpoint,
+    start_or_resume,
 )
 from detection.training.windows import ImageWindows
 
@@ -88,13 +87,7 @@ def finetune_ddp(head: FcHead, records: Sequence[ImageRecord], windows: Sequence
                                                           progress)
     log.info("fine-tuning on %d windows (%d positives), %d of them on this rank, %.2f GiB", len(y_all),
              int((y_all > 0).sum()), len(x_mine), x_mine.numel() * 2 / 2**30)
-    opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    start, loss_avg, rng = 0, None, np.random.default_rng(seed)
-    state = read_checkpoint(checkpoint, len(y_all)) if checkpoint is not None else None
-    if state is not None:
-        start, loss_avg = restore_checkpoint(state, head, opt, sched, rng)
-        log.info("fine-tuning resumed at step %d from %s", start, checkpoint)
+    opt, sched, rng, start, loss_avg = start_or_resume(head, cfg, seed, checkpoint, len(y_all))
     device = next(head.parameters()).device
     model = DistributedDataParallel(head, device_ids=[device.index] if device.type == "cuda" else None)
     head.train()

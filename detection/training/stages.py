@@ -158,7 +158,7 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
                    workers: int, resume: bool, progress: bool = True,
                    checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None,
-                   d: Dist = SINGLE, meter: StageMeter | None = None) -> None:
+                   d: Dist = SINGLE, meter: StageMeter | None = None, overlap: bool = False) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
 
     ``meta.json``'s ``stages_done`` is always a prefix of :data:`TRAIN_STAGES`, written (atomically)
@@ -178,7 +178,9 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     broadcast.
 
     ``meter`` records each stage's wall and CPU time (the stage table train_det prints); ``workers``
-    are the processes for proposals and for fitting SVMs.
+    are the processes for proposals and for fitting SVMs. ``overlap``: compute each image's conv5
+    maps as soon as its proposals land, while the workers run selective search on the next images
+    (off by default: on 2 cores it made this stage 26 % slower, README "Both cores busy").
     """
     meter = meter or StageMeter()
     meta = d.broadcast(work.read_meta() if resume else {})
@@ -239,16 +241,17 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
     spp = cfg.method == "spp"
     maps = (regions if e2e else source).cache if spp else None
-    # 1. proposals (per-image cache: an interrupted stage continues where it stopped); SPP-net's
-    # conv5 maps (step 2) are computed here as each image's proposals land, while the workers run
-    # selective search on the next images. The maps depend on the image only, so they are the same.
-    # Under torchrun each rank does its shard of the images, one stage after the other.
-    with meter.stage("proposals + conv5" if spp and not d.active else "proposals"):
+    # 1. proposals (per-image cache: an interrupted stage continues where it stopped); with
+    # ``overlap``, SPP-net's conv5 maps (step 2) are computed here as each image's proposals land,
+    # while the workers run selective search on the next images. The maps depend on the image only,
+    # so they are the same. Under torchrun each rank does its shard of the images.
+    together = spp and overlap and not d.active
+    with meter.stage("proposals + conv5" if together else "proposals"):
         if d.active:
             run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
         else:
             run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress,
-                                   on_ready=(lambda record, _: maps.ensure_one(record)) if spp else None)
+                                   on_ready=(lambda record, _: maps.ensure_one(record)) if together else None)
     if run.failed:
         log.warning("skipping %d training images without proposals", len(run.failed))
         dataset = Dataset(dataset.root, dataset.split, dataset.classes,
@@ -258,9 +261,9 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         finish("proposals")
     windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
     # 2. conv5 maps (e2e: the fixed blocks' maps), once per image (per-image cache, continues too):
-    # what step 1 left, or another run's; under torchrun all of them here, each rank its shard
+    # all of them here unless step 1 made them; under torchrun each rank its shard
     if spp:
-        with meter.stage("conv5") if d.active else contextlib.nullcontext():
+        with contextlib.nullcontext() if together else meter.stage("conv5"):
             sharded_conv5(maps, dataset.records, progress, d)
     if not is_done("conv5"):
         finish("conv5")

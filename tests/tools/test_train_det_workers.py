@@ -1,7 +1,8 @@
-"""Training with everything in one process (--workers 1) gives the model of the overlapped run, bit for bit.
+"""Training with --overlap (conv5 maps computed here while the workers run selective search) gives
+the model of the stage-by-stage run, bit for bit.
 
-The overlapped run is the session's ``tiny_workdir`` (--workers 2: selective search in workers while
-conv5 maps are computed here, SVM fits of several classes in workers while features load).
+The stage-by-stage run is the session's ``tiny_workdir`` (--workers 2: selective search in
+workers, then the conv5 maps; SVM fits of several classes in workers while features load).
 """
 
 from __future__ import annotations
@@ -23,18 +24,18 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def test_serial_training_equals_overlapped_training(tiny_voc, tiny_workdir, tmp_path):
-    serial = tmp_path / "serial"
+def test_overlapped_training_equals_stage_by_stage(tiny_voc, tiny_workdir, tmp_path):
+    overlapped = tmp_path / "overlapped"
     assert TINY_TRAIN[-2:] == ["--workers", "2"]
-    argv = [*TINY_TRAIN[:-2], "--workers", "1"]
-    assert train_det.main(["--data-root", str(tiny_voc), "--work-dir", str(serial), *argv]) == 0
+    argv = [*TINY_TRAIN[:-2], "--workers", "2", "--overlap"]  # conv5 while selective search runs
+    assert train_det.main(["--data-root", str(tiny_voc), "--work-dir", str(overlapped), *argv]) == 0
     for name in ("svms.npz", "bbox.npz"):
-        want, got = _arrays(tiny_workdir / name), _arrays(serial / name)
+        want, got = _arrays(tiny_workdir / name), _arrays(overlapped / name)
         assert want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want), name
-    want, got = (torch.load(w / "head.pt", weights_only=True) for w in (tiny_workdir, serial))
+    want, got = (torch.load(w / "head.pt", weights_only=True) for w in (tiny_workdir, overlapped))
     assert all(torch.equal(want[k], got[k]) for k in want)
-    # the serial run's own cache (the shared tiny work dir's may also hold other tests' folders)
-    maps = sorted((serial / "cache" / "conv5").glob("*/*.npz"))
+    # the overlapped run's own cache (the shared tiny work dir's may also hold other tests' folders)
+    maps = sorted((overlapped / "cache" / "conv5").glob("*/*.npz"))
     assert len(maps) == 8
     for path in maps:
         twin = tiny_workdir / "cache" / "conv5" / path.parent.name / path.name

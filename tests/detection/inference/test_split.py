@@ -60,8 +60,9 @@ def test_detection_overlapped_with_proposal_workers_equals_serial(tmp_path):
     generate(root, num_trainval=2, num_test=4, seed=7)
     dataset = load_voc(root, "test")
     runs = {}
-    for workers in (1, 2):  # separate work dirs and caches: everything computed afresh
+    for workers in (1, 2):  # separate work dirs and caches: everything computed afresh; 2 workers overlapped
         work = write_work_dir(tmp_path / f"w{workers}", load_config(None, TINY), classes=CLASSES)
-        runs[workers] = detect_split(open_detector(work.root, CPU), dataset, workers=workers, progress=False)
+        runs[workers] = detect_split(open_detector(work.root, CPU), dataset, workers=workers, progress=False,
+                                     overlap=workers == 2)
     assert list(runs[1]) == list(runs[2]) == [r.image_id for r in dataset.records]
     assert all(_same(runs[1][i], runs[2][i]) for i in runs[1])
