@@ -38,7 +38,7 @@ from tools.common import run_cli, setup_logging
 log = logging.getLogger("make_synthetic")
 
 MANIFEST = "synthetic.json"
-FORMAT_VERSION = 1  # bump when the generator changes its output, so old folders are rebuilt
+FORMAT_VERSION = 2  # bump when the generator changes its output, so old folders are rebuilt (2: voc07 upright)
 # What a folder may contain for us to replace it; anything else there is the user's, not ours.
 OUR_ENTRIES = {"JPEGImages", "Annotations", "ImageSets", "classes.txt", MANIFEST}
 
@@ -89,9 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError("command line", "need --num-trainval >= 2, --num-test >= 1 and --seed >= 0")
     out: Path = args.out
     params = {"num_trainval": args.num_trainval, "num_test": args.num_test, "seed": args.seed,
-              "num_classes": len(CLASSES), "format_version": FORMAT_VERSION}  # fmt: skip
-    if args.preset != DEFAULT_PRESET:  # recorded only then: folders made before presets stay valid
-        params["preset"] = args.preset
+              "num_classes": len(CLASSES), "format_version": FORMAT_VERSION, "preset": args.preset}  # fmt: skip
     if read_manifest(out) == params:
         print(f"{out} already holds the synthetic dataset with these parameters; nothing to do")
         print_statistics(out, args.preset)

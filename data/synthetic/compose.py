@@ -40,6 +40,8 @@ class ComposeConfig:
     rel_side_sigma: float = 0.0  # ... standard deviation of its log
     aspect_median: float | None = None  # median box width / height, log-normal
     aspect_sigma: float = 0.0  # ... standard deviation of its log
+    max_stretch: float | None = None  # a shape is stretched toward its drawn box aspect by at most this
+    upright: float | None = None  # None: any rotation; else a quarter turn tilted by at most this (deg)
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ def compose(size: tuple[int, int], classes: list[int], rng: np.random.Generator,
     for idx, label in enumerate(layers):
         # 2. draw, fill and place each layer, possibly across the border
         s, aspect = _object_box(len(layers), size, cfg, rng)
-        alpha = render(label, s, rng, aspect) if label != DISTRACTOR else render_distractor(s, rng, aspect)
+        if label == DISTRACTOR:
+            alpha = render_distractor(s, rng, aspect)
+        else:
+            alpha = render(label, s, rng, aspect, cfg.max_stretch, cfg.upright)
         h, w = alpha.shape
         x0 = int(rng.integers(-int(cfg.max_outside * w), max(W - int((1 - cfg.max_outside) * w), 0) + 1))
         y0 = int(rng.integers(-int(cfg.max_outside * h), max(H - int((1 - cfg.max_outside) * h), 0) + 1))

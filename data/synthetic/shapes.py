@@ -2,10 +2,11 @@
 
 Each class draws a list of polygons in a unit frame (extent about [-1, 1]); a polygon with value
 255 adds to the shape, one with value 0 cuts a hole or a notch. :func:`render` then stretches the
-frame by the class's aspect range, rotates it, scales it so that the longer side of the result is
-the requested size (or, for VOC-like boxes, stretches the rotated shape to a requested box aspect
-and scales it to a requested sqrt of box area) and rasterises it with sub-pixel, anti-aliased edges. Pairs meant to be easy to
-confuse: circle / ring / ellipse / hexagon, square / notched_square, star5 / star6,
+frame by the class's aspect range, rotates it (any angle, or upright: a quarter turn slightly
+tilted), scales it so that the longer side of the result is the requested size (or, for VOC-like
+boxes, stretches the rotated shape toward a requested box aspect, by at most a cap that keeps it
+recognisable, and scales it to a requested sqrt of box area) and rasterises it with sub-pixel,
+anti-aliased edges. Pairs meant to be easy to confuse: circle / ring / ellipse / hexagon, square / notched_square, star5 / star6,
 triangle / arrow.
 """
 
@@ -125,9 +126,13 @@ DISTRACTORS: tuple[Callable[[np.random.Generator], Polys], ...] = (_blob, _scrib
 
 
 def _rasterise(polys: Polys, size: float, rng: np.random.Generator, aspect: float,
-               box_aspect: float | None = None, stretch: bool = True) -> np.ndarray:  # fmt: skip
+               box_aspect: float | None = None, stretch: float = np.inf,
+               upright: float | None = None) -> np.ndarray:  # fmt: skip
     """Rotate, (optionally) stretch and scale ``polys``, then draw them; see :func:`render`."""
-    angle = rng.uniform(0, 2 * np.pi)
+    if upright is None:
+        angle = rng.uniform(0, 2 * np.pi)
+    else:  # a quarter turn (elongated shapes wide or tall), tilted by at most ``upright`` degrees
+        angle = np.pi / 2 * rng.integers(4) + np.deg2rad(rng.uniform(-upright, upright))
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     pts = [(p * np.array([aspect, 1.0])) @ rot.T for p, _ in polys]
     adds = np.concatenate([p for p, (_, v) in zip(pts, polys) if v == 255])
@@ -135,8 +140,8 @@ def _rasterise(polys: Polys, size: float, rng: np.random.Generator, aspect: floa
     if box_aspect is None:
         scale = size / max(hi - lo)  # size = the longer side
     else:
-        if stretch:  # stretch x after the rotation, so that the BOX gets width / height = box_aspect
-            factor = box_aspect * (hi - lo)[1] / (hi - lo)[0]
+        if stretch > 1:  # stretch x after the rotation, so that the BOX gets width / height = box_aspect
+            factor = float(np.clip(box_aspect * (hi - lo)[1] / (hi - lo)[0], 1 / stretch, stretch))
             pts = [p * np.array([factor, 1.0]) for p in pts]
             lo, hi = lo * np.array([factor, 1.0]), hi * np.array([factor, 1.0])
         scale = size / np.sqrt(np.prod(hi - lo))  # size = sqrt of the box area
@@ -157,7 +162,8 @@ def _tight(alpha: np.ndarray) -> np.ndarray:
     return alpha[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
-def render(class_id: int, size: float, rng: np.random.Generator, box_aspect: float | None = None) -> np.ndarray:
+def render(class_id: int, size: float, rng: np.random.Generator, box_aspect: float | None = None,
+           max_stretch: float | None = None, upright: float | None = None) -> np.ndarray:
     """An object of class ``class_id``, randomly rotated.
 
     Args:
@@ -165,13 +171,19 @@ def render(class_id: int, size: float, rng: np.random.Generator, box_aspect: flo
             square root of the box's area.
         box_aspect: if given, the rotated shape is stretched along x so that its box has this
             width / height (VOC-like boxes), except for the classes of :data:`FIXED_ASPECT`.
+        max_stretch: if given, the stretch factor is clipped to [1 / max_stretch, max_stretch], so
+            that a shape keeps its identity (a square stretched 3x is no square); the box then
+            gets the aspect nearest ``box_aspect`` that this allows.
+        upright: if given, the rotation is a random quarter turn tilted by at most this many
+            degrees (objects stand upright, as in photos), not a uniform angle.
     Returns:
         (h, w) uint8 alpha mask (255 inside, anti-aliased edge), cropped to the shape's pixels.
     """
     name = CLASSES[class_id]
     make, aspect_range = _CLASS_DEFS[name]
     aspect = rng.uniform(*aspect_range)
-    return _tight(_rasterise(make(rng), size, rng, aspect, box_aspect, stretch=name not in FIXED_ASPECT))
+    stretch = 1.0 if name in FIXED_ASPECT else max_stretch if max_stretch is not None else np.inf
+    return _tight(_rasterise(make(rng), size, rng, aspect, box_aspect, stretch, upright))
 
 
 def render_distractor(size: float, rng: np.random.Generator, box_aspect: float | None = None) -> np.ndarray:

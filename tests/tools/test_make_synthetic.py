@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from data.synthetic import DEFAULT_PRESET
 from tools.common import run_cli
 from tools.make_synthetic import MANIFEST, main
 
@@ -44,12 +45,14 @@ def test_make_synthetic_refuses_foreign_folder(tmp_path, capsys):
 
 def test_make_synthetic_presets_and_statistics_table(tmp_path, capsys):
     small, voc = tmp_path / "small", tmp_path / "voc"
-    assert main(["--out", str(small), *ARGS]) == 0
+    assert main(["--out", str(small), *ARGS, "--preset", "small"]) == 0
     printed = capsys.readouterr().out
     assert "| small trainval | small test | VOC 2007 |" in printed and "| 2.52 |" in printed
-    assert "preset" not in json.loads((small / MANIFEST).read_text())  # default manifest as before presets
+    assert json.loads((small / MANIFEST).read_text())["preset"] == "small"
     assert main(["--out", str(voc), *ARGS, "--preset", "voc07"]) == 0
     assert "| voc07 trainval | voc07 test |" in capsys.readouterr().out
     assert json.loads((voc / MANIFEST).read_text())["preset"] == "voc07"
-    assert main(["--out", str(voc), *ARGS]) == 0  # another preset: generated again
-    assert "wrote" in capsys.readouterr().out and "preset" not in json.loads((voc / MANIFEST).read_text())
+    assert main(["--out", str(voc), *ARGS, "--preset", "small"]) == 0  # another preset: generated again
+    assert "wrote" in capsys.readouterr().out and json.loads((voc / MANIFEST).read_text())["preset"] == "small"
+    assert main(["--out", str(voc), *ARGS]) == 0  # no --preset: the default one
+    assert f"| {DEFAULT_PRESET} trainval |" in capsys.readouterr().out
