@@ -29,12 +29,14 @@ from tools import train_det
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-# conftest.TINY_TRAIN, with fine-tuning long enough to be interrupted in (300 steps, a checkpoint
-# every 10) and smaller batches so that it stays cheap; proposals in-process (no worker start-up).
+# conftest.TINY_TRAIN, with fine-tuning long enough to be interrupted in (1,000 steps, a checkpoint
+# every 10: on a quiet machine 300 steps took 1.6 s, and once a whole resumed run ended before the
+# Ctrl-C meant for its fine-tuning landed) and smaller batches so that it stays cheap; proposals
+# in-process (no worker start-up).
 TRAIN = [
     "--set", "proposals.max_proposals=150", "--set", "features.scales=[240]",
     "--set", "head.fc6=64", "--set", "head.fc7=64",
-    "--set", "finetune.iterations=300", "--set", "finetune.lr=0.001", "--set", "finetune.batch_size=32",
+    "--set", "finetune.iterations=1000", "--set", "finetune.lr=0.001", "--set", "finetune.batch_size=32",
     "--set", "finetune.windows_per_image=32", "--checkpoint-every", "10", "--no-progress", "--workers", "1",
 ]
 
