@@ -6,8 +6,8 @@ frame by the class's aspect range, rotates it (any angle, or upright: a quarter 
 tilted), scales it so that the longer side of the result is the requested size (or, for VOC-like
 boxes, stretches the rotated shape toward a requested box aspect, by at most a cap that keeps it
 recognisable, and scales it to a requested sqrt of box area) and rasterises it with sub-pixel,
-anti-aliased edges. Pairs meant to be easy to confuse: circle / ring / ellipse / hexagon, square / notched_square, star5 / star6,
-triangle / arrow.
+anti-aliased edges. Pairs meant to be easy to confuse: circle / ring / ellipse / hexagon, square /
+notched_square, star5 / star6, triangle / arrow.
 """
 
 from __future__ import annotations
