@@ -73,8 +73,8 @@ PRESETS: dict[str, SyntheticConfig] = {
             aspect_sigma=0.65,  # the box aspect each shape is stretched toward ...
             max_stretch=1.6,  # ... by at most 1.6x: a square stretched 3x is no square (a logistic
             # regression on frozen ground-truth pool5 vectors told 30 % of test shapes apart without
-            # the cap and upright shapes, 39 % with them); VOC's wide and tall boxes come from
-            # elongated shapes standing wide or tall, as cars and persons do:
+            # the cap and upright shapes, 39 % with them, capped at 1.4x); VOC's wide and tall boxes
+            # come from elongated shapes standing wide or tall, as cars and persons do:
             upright=15.0,  # a quarter turn tilted by at most 15 degrees, not any rotation
             max_outside=0.08,  # big objects cross the border anyway: ~40 % truncated
             hidden_frac=0.75,  # with bigger, more occluding objects: ~19 % difficult
