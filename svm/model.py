@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from data.errors import InputError
 from data.linear_model import load_linear_model, save_linear_model
@@ -29,8 +30,12 @@ class LinearSVMs:
     def num_classes(self) -> int:
         return int(self.weights.shape[1])
 
-    def score(self, features: np.ndarray) -> np.ndarray:
-        """Scores of raw (unscaled) features. features: (R, D) -> (R, K) float32."""
+    def score(self, features: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Scores of raw (unscaled) features. features: (R, D) -> (R, K) float32; a tensor is scored
+        on its own device (detection keeps its windows on the GPU) and gives a tensor."""
+        if isinstance(features, torch.Tensor):
+            w = torch.as_tensor(self.weights, device=features.device)
+            return (features.float() * self.feature_scale) @ w + torch.as_tensor(self.bias, device=features.device)
         x = np.asarray(features, dtype=np.float32) * np.float32(self.feature_scale)
         return x @ self.weights + self.bias
 

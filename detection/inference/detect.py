@@ -88,25 +88,25 @@ def detect_image(record: ImageRecord, proposals: np.ndarray, source: Pool5Source
         return Detections.empty()
     # Windows that pool to the same vector share steps 2-4 (U <= R rows); ``inverse`` maps back.
     pool5, inverse = source.pool5_shared(record, boxes, sw)  # (U, D), (R,)
+    # Steps 2-5 stay on pool5's device (the GPU's, if any): only the kept detections leave it.
+    inverse, src = inverse.to(pool5.device), boxes.to(pool5.device)
     with sw.stage("fc"):
         if cfg.scoring == "softmax":  # fc8's class probabilities, background dropped
-            probs = torch.softmax(model.head(pool5).float(), 1)[:, 1:].cpu().numpy()  # (U, K)
+            probs = torch.softmax(model.head(pool5).float(), 1)[:, 1:]  # (U, K)
         else:
-            feats = model.head.features(pool5, model.layer).float().cpu().numpy()  # (U, D_layer)
+            feats = model.head.features(pool5, model.layer).float()  # (U, D_layer)
     with sw.stage("svm"):
-        scores = (probs if cfg.scoring == "softmax" else model.svms.score(feats))[inverse.numpy()]  # (R, K)
+        scores = (probs if cfg.scoring == "softmax" else model.svms.score(feats))[inverse]  # (R, K)
     with sw.stage("bbox"):
         k = scores.shape[1]
         if cfg.bbox_reg and cfg.bbox == "joint":
-            deltas = model.head.box_deltas(pool5).float().cpu().numpy()[inverse.numpy()]  # (R, K, 4)
-            per_class = apply_deltas(deltas, boxes.numpy())
+            per_class = apply_deltas(model.head.box_deltas(pool5)[inverse], src)  # (R, K, 4)
         elif cfg.bbox_reg and model.bbox is not None:
-            deltas = predict_deltas(model.bbox, pool5.float().cpu().numpy())[inverse.numpy()]  # (R, K, 4)
-            per_class = apply_deltas(deltas, boxes.numpy())
+            per_class = apply_deltas(predict_deltas(model.bbox, pool5)[inverse], src)
         else:
-            per_class = np.repeat(boxes.numpy()[:, None, :], k, axis=1)
+            per_class = src[:, None, :].expand(-1, k, -1)
     with sw.stage("nms"):
-        return _select(torch.from_numpy(per_class), torch.from_numpy(scores), record.size, cfg)
+        return _select(per_class, scores, record.size, cfg)
 
 
 def _select(per_class: torch.Tensor, scores: torch.Tensor, size: tuple[int, int], cfg: TestConfig) -> Detections:
@@ -117,5 +117,5 @@ def _select(per_class: torch.Tensor, scores: torch.Tensor, size: tuple[int, int]
     boxes = clip_boxes(per_class[win, cls], size)
     s = scores[win, cls]
     kept = batched_nms(boxes, s, cls, cfg.nms_iou)[: cfg.max_per_image]
-    return Detections(boxes[kept].numpy().astype(np.float32), s[kept].numpy().astype(np.float32),
-                      cls[kept].numpy().astype(np.int64))
+    return Detections(boxes[kept].cpu().numpy().astype(np.float32), s[kept].cpu().numpy().astype(np.float32),
+                      cls[kept].cpu().numpy().astype(np.int64))

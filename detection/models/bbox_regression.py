@@ -131,25 +131,34 @@ def fit_bbox_regressors(
     return BBoxRegressors(weights, bias, float(feature_scale))
 
 
-def predict_deltas(regs: BBoxRegressors, features: np.ndarray) -> np.ndarray:
-    """Per-class deltas (dx, dy, dw, dh). features: (R, D) raw pool5 -> (R, K, 4) float32."""
+def predict_deltas(regs: BBoxRegressors, features: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Per-class deltas (dx, dy, dw, dh). features: (R, D) raw pool5 -> (R, K, 4) float32.
+
+    A tensor is computed on its own device (a GPU at test time) and a tensor is returned; an array
+    gives an array."""
     k, dim, _ = regs.weights.shape
     if features.ndim != 2 or features.shape[1] != dim:
-        raise InputError("box regression", f"need features (R, {dim}), got {features.shape}")
-    x = np.asarray(features, dtype=np.float32)  # no copy of float32 input: (R, D) can be ~100 MB
-    w = regs.weights.transpose(1, 0, 2).reshape(dim, k * 4)  # (D, K*4)
+        raise InputError("box regression", f"need features (R, {dim}), got {tuple(features.shape)}")
+    if not isinstance(features, torch.Tensor):
+        return predict_deltas(regs, torch.from_numpy(np.asarray(features, dtype=np.float32))).numpy()
+    x = features.float()  # no copy of float32 input: (R, D) can be ~100 MB
+    w = torch.as_tensor(regs.weights, device=x.device).transpose(0, 1).reshape(dim, k * 4)  # (D, K*4)
+    bias = torch.as_tensor(regs.bias, device=x.device)
     # (x * s) @ w computed as (x @ w) * s: the scale goes on the small product, not on x
-    return ((x @ w) * np.float32(regs.feature_scale)).reshape(features.shape[0], k, 4) + regs.bias  # (R, K, 4)
+    return ((x @ w) * float(regs.feature_scale)).reshape(x.shape[0], k, 4) + bias  # (R, K, 4)
 
 
-def apply_deltas(deltas: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """(R, K, 4) deltas applied to (R, 4) boxes -> (R, K, 4) float32 boxes (not clipped)."""
+def apply_deltas(deltas: np.ndarray | torch.Tensor, boxes: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """(R, K, 4) deltas applied to (R, 4) boxes -> (R, K, 4) float32 boxes (not clipped); tensors in,
+    a tensor out on their device, arrays in, an array out."""
     r, k, _ = deltas.shape
-    if boxes.shape != (r, 4):
-        raise InputError("box regression", f"need boxes ({r}, 4), got {boxes.shape}")
-    src = torch.as_tensor(np.repeat(boxes.astype(np.float32), k, axis=0))  # (R*K, 4), row-major
-    out = decode(torch.from_numpy(np.ascontiguousarray(deltas.reshape(r * k, 4), dtype=np.float32)), src)
-    return out.numpy().reshape(r, k, 4).astype(np.float32)
+    if tuple(boxes.shape) != (r, 4):
+        raise InputError("box regression", f"need boxes ({r}, 4), got {tuple(boxes.shape)}")
+    if not isinstance(deltas, torch.Tensor):
+        return apply_deltas(torch.from_numpy(np.asarray(deltas, dtype=np.float32)),
+                            torch.from_numpy(np.asarray(boxes, dtype=np.float32))).numpy()
+    src = boxes.float().repeat_interleave(k, 0)  # (R*K, 4), row-major
+    return decode(deltas.float().reshape(r * k, 4), src).reshape(r, k, 4)
 
 
 def predict(regs: BBoxRegressors, features: np.ndarray, boxes: np.ndarray) -> np.ndarray:
