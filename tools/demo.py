@@ -10,8 +10,12 @@ scores are class probabilities and the default threshold is 0.5. ``tools/eval_vo
 gives the precision and recall of what a threshold draws over a test split. It takes image files, not a dataset: a work dir trained on a COCO json labels its
 boxes with that json's category names (kept in the work dir), as a VOC-trained one does.
 
+With --grid FILE the drawn images are also tiled, in the order given, into one PNG (a picture of
+several results at once, e.g. for a README).
+
 Example:
   python tools/demo.py --work-dir runs/spp --out runs/demo runs/synthetic_voc/JPEGImages/test_000000.jpg
+  python tools/demo.py --work-dir runs/spp --out runs/demo --grid runs/demo/grid.png runs/synthetic_voc/JPEGImages/test_00000[0-5].jpg
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threshold", type=float, default=None,
                    help="draw detections scoring above this (default: 0.0, the SVM margin, for SVM scores; "
                    "0.5 for softmax probabilities, test.scoring=softmax)")
+    p.add_argument("--grid", type=Path, default=None, metavar="FILE",
+                   help="also tile the drawn images into this one PNG, in the order given")
+    p.add_argument("--grid-columns", type=int, default=3, help="images per row of --grid (default 3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time setting, e.g. test.scoring=softmax or test.bbox=joint (repeatable)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
@@ -90,6 +97,21 @@ def draw_detections(image: np.ndarray, dets: Detections, classes: Sequence[str])
     return out
 
 
+def tile(images: Sequence[np.ndarray], columns: int, width: int = 400) -> np.ndarray:
+    """(H_i, W_i, 3) uint8 images -> one (rows * h, columns * width, 3) grid, each image scaled to
+    ``width`` wide (aspect kept), rows as tall as their tallest image, white around."""
+    scaled = [cv2.resize(im, (width, max(1, round(im.shape[0] * width / im.shape[1]))), interpolation=cv2.INTER_AREA)
+              for im in images]
+    rows = [scaled[i:i + columns] for i in range(0, len(scaled), columns)]
+    height = [max(im.shape[0] for im in row) for row in rows]
+    grid = np.full((sum(height), min(columns, len(scaled)) * width, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, im in enumerate(row):
+            y = sum(height[:r])
+            grid[y:y + im.shape[0], c * width:(c + 1) * width] = im
+    return grid
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
     """Save an (H, W, 3) uint8 RGB image as PNG, atomically."""
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -115,7 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg, classes = detector.cfg, detector.classes
     if args.threshold is None:
         args.threshold = DRAW_THRESHOLDS[cfg.test.scoring]
+    if args.grid_columns < 1:
+        raise InputError("--grid-columns", "must be >= 1")
     workers = min(args.workers or len(os.sched_getaffinity(0)), len(records))
+    drawn = []
     # selective search of the next images runs in workers while this one is detected
     for record, proposals in tqdm(iter_proposals(records, cfg.proposals, workers), total=len(records), desc="demo",
                                   disable=args.no_progress):
@@ -123,10 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         image = read_image(path)
         dets = above(detect_image(record, proposals, detector.source, detector.model, cfg.test), args.threshold)
         out = args.out / f"{path.stem}.png"
-        write_png(out, draw_detections(image, dets, classes))
+        drawn.append(draw_detections(image, dets, classes))
+        write_png(out, drawn[-1])
         best = ", ".join(f"{classes[int(c)]} {s:.2f}" for c, s in zip(dets.labels[:3], dets.scores[:3]))
         log.info("%s: %d detections above %.2f%s -> %s", path, len(dets), args.threshold,
                  f" (best: {best})" if best else "", out)
+    if args.grid is not None:
+        write_png(args.grid, tile(drawn, args.grid_columns))
+        log.info("grid of %d images -> %s", len(drawn), args.grid)
     return 0
 
 

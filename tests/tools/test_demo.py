@@ -36,15 +36,30 @@ def test_draw_detections_draws_the_box_and_label():
     assert out[20:30, 10:50].any()  # the label sits at the top of the box
 
 
+def test_tile_keeps_order_and_aspect():
+    red, blue = np.zeros((50, 100, 3), np.uint8), np.zeros((100, 50, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    grid = demo.tile([red, blue, red], columns=2, width=40)
+    assert grid.shape == (80 + 20, 80, 3)  # row 1: max(20, 80) tall; row 2: the last red, 20 tall
+    assert tuple(grid[10, 20]) == (255, 0, 0) and tuple(grid[40, 60]) == (0, 0, 255)
+    assert tuple(grid[40, 20]) == (255, 255, 255)  # under the short red image: white
+    assert tuple(grid[90, 20]) == (255, 0, 0) and tuple(grid[90, 60]) == (255, 255, 255)
+
+
 @pytest.mark.slow
 def test_demo_writes_pngs_and_rejects_corrupt_images(trained, tmp_path, capsys):
     data, work = trained
     image = data / "JPEGImages" / "test_000000.jpg"
+    second = data / "JPEGImages" / "test_000001.jpg"
     out = tmp_path / "out"
-    assert run_cli(demo.main, ["--work-dir", str(work), "--out", str(out), "--threshold", "-1", str(image)]) == 0
+    grid = tmp_path / "grid.png"
+    assert run_cli(demo.main, ["--work-dir", str(work), "--out", str(out), "--threshold", "-1",
+                               "--grid", str(grid), str(image), str(second)]) == 0
     png = out / "test_000000.png"
     assert png.is_file()
     assert read_image(png).shape == read_image(image).shape
+    drawn = [read_image(out / f"test_00000{i}.png") for i in (0, 1)]
+    assert np.array_equal(read_image(grid), demo.tile(drawn, 3))  # PNG is lossless
 
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 this is not a jpeg")
