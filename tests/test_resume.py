@@ -30,9 +30,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 # conftest.TINY_TRAIN, with fine-tuning long enough to be interrupted in (1,000 steps, a checkpoint
-# every 10: on a quiet machine 300 steps took 1.6 s, and once a whole resumed run ended before the
-# Ctrl-C meant for its fine-tuning landed) and smaller batches so that it stays cheap; proposals
-# in-process (no worker start-up).
+# every 10) and smaller batches so that it stays cheap; proposals in-process (no worker start-up).
 TRAIN = [
     "--set", "proposals.max_proposals=150", "--set", "features.scales=[240]",
     "--set", "head.fc6=64", "--set", "head.fc7=64",
@@ -59,7 +57,14 @@ def _start(tool: str, args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     with open(log.with_suffix(".out"), "ab") as out, open(log.with_suffix(".err"), "wb") as err:
         return subprocess.Popen([sys.executable, str(REPO / "tools" / f"{tool}.py"), *args], cwd=REPO, env=env,
-                                stdout=out, stderr=err, start_new_session=True)
+                                stdout=out, stderr=err, start_new_session=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """Ctrl-C's default in the child. A shell starts background jobs (``make test &``, nohup in a
+    script) with SIGINT ignored, the children inherit that, and Python then never raises
+    KeyboardInterrupt: the Ctrl-C below would be lost and the run would end whole (seen twice)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt_when(proc: subprocess.Popen, ready: Callable[[], bool], sig: int, timeout: float = 300) -> bool:
