@@ -17,8 +17,8 @@ def test_written_lines_use_voc_one_based_coords(tmp_path, make_dets):
     paths = write_result_files(tmp_path, det, CLASSES, "test")
     assert [p.name for p in paths] == ["comp4_det_test_cat.txt", "comp4_det_test_dog.txt"]
     assert paths[0].read_text() == ""  # every class gets a file, even an empty one
-    # xmin = x1 + 1 = 1, ymin = y1 + 1 = 2, xmax = x2 = 10, ymax = y2 = 20.25 -> 20.2 (1 decimal)
-    assert paths[1].read_text() == "img1 0.75 1.0 2.0 10.0 20.2\n"
+    # xmin = x1 + 1 = 1, ymin = y1 + 1 = 2, xmax = x2 = 10, ymax = y2 = 20.25 (every digit kept)
+    assert paths[1].read_text() == "img1 0.75 1.0 2.0 10.0 20.25\n"
 
 
 def test_round_trip(tmp_path, make_dets):
@@ -36,7 +36,7 @@ def test_round_trip(tmp_path, make_dets):
         order = np.argsort(det.labels, kind="stable")
         np.testing.assert_array_equal(back[image_id].labels, det.labels[order])
         np.testing.assert_array_equal(back[image_id].scores, det.scores[order])  # exact
-        np.testing.assert_allclose(back[image_id].boxes, det.boxes[order], atol=0.05 + 1e-4)
+        np.testing.assert_array_equal(back[image_id].boxes, det.boxes[order])  # exact too
 
 
 def test_absent_class_file_means_no_detections(tmp_path):
@@ -180,7 +180,8 @@ def test_our_own_files_score_like_our_in_memory_detections(tmp_path, make_record
         gt0 = rng.integers(0, 60, size=(3, 2))
         gt0 = np.concatenate([gt0, gt0 + 12], axis=1)
         records.append(make_record(f"im{n}", gt0, rng.integers(0, 2, size=3)))
-        boxes = gt0[rng.integers(0, 3, size=5)] + rng.integers(-4, 5, size=(5, 4))  # integers: exact in files
+        # fractional float32 boxes: their digits must survive the files (next test)
+        boxes = gt0[rng.integers(0, 3, size=5)] + rng.uniform(-3.5, 3.5, size=(5, 4)).astype(np.float32)
         boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)
         detections[f"im{n}"] = make_dets(boxes, rng.choice([0.25, 0.5, 0.75], size=5), rng.integers(0, 2, size=5))
     write_result_files(tmp_path, detections, CLASSES, "test")
@@ -189,6 +190,17 @@ def test_our_own_files_score_like_our_in_memory_detections(tmp_path, make_record
     assert from_files.ap == in_memory.ap
     for name in CLASSES:
         np.testing.assert_array_equal(from_files.curves[name][1], in_memory.curves[name][1])
+
+
+def test_a_detection_just_above_iou_half_stays_a_true_positive_through_the_files(tmp_path, make_record, make_dets):
+    # IoU with the 10 x 10 ground truth = 7.15 x 7 / 100 = 0.5005. Written with 1 decimal (py-faster-rcnn's
+    # format, ours until 2026-11-26) x1 = 0.06 -> 0.1 and x2 = 7.21 -> 7.2: IoU 0.497, a false positive.
+    records = [make_record("a", [[0, 0, 10, 10]], [0])]
+    detections = {"a": make_dets([[0.06, 0, 7.21, 7]], [0.9], [0])}
+    write_result_files(tmp_path, detections, CLASSES, "test")
+    back = read_result_files(tmp_path, CLASSES, "test", ["a"])
+    assert evaluate_voc(detections, records, CLASSES).ap["cat"] == 1.0
+    assert evaluate_voc(back, records, CLASSES).ap["cat"] == 1.0
 
 
 def test_result_lines_for_other_classes_are_an_input_error(tmp_path, make_record):
