@@ -28,6 +28,18 @@ SVM_LAYERS = ("pool5", "fc6", "fc7")
 # What may change between training and testing (tools/test_det.py --set): the head's speed levers
 # and the read-out. Everything else decides the trained model.
 TEST_TIME_KEYS = ("head.svd_fc6", "head.svd_fc7", "head.int8", "test.")
+# `--fast` (tools/test_det.py, demo.py, speed_report.py): every test-time speed lever that cost at
+# most 0.5 mAP on the trained ZF-5 of the paper's shapes (fc6 = fc7 = 4096; README, "Speed levers").
+# The default stays the paper's exact method.
+FAST_PRESET = ("head.int8=true",)
+CPU_ONLY_KEYS = ("head.int8",)  # dynamic int8 quantisation has no GPU kernels
+
+
+def fast_overrides(device_type: str) -> list[str]:
+    """The ``--fast`` preset as ``--set`` pairs for a ``device_type`` ("cpu", "cuda"): without the
+    CPU-only levers on a GPU."""
+    return [pair for pair in FAST_PRESET
+            if device_type == "cpu" or pair.split("=", 1)[0] not in CPU_ONLY_KEYS]
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,19 @@ def test_test_time_levers_change_little_and_keep_the_default_results(tiny_workdi
     assert "test-time" in capsys.readouterr().err
 
 
+def test_fast_flag_is_the_preset_as_set_flags(tiny_workdir, tmp_path):
+    from detection.config import FAST_PRESET
+
+    fast, spelled, exact = tmp_path / "fast", tmp_path / "spelled", tmp_path / "exact"
+    assert test_det.main(["--work-dir", str(tiny_workdir), "--fast", "--out", str(fast), "--no-progress"]) == 0
+    sets = [arg for pair in FAST_PRESET for arg in ("--set", pair)]
+    assert test_det.main(["--work-dir", str(tiny_workdir), *sets, "--out", str(spelled), "--no-progress"]) == 0
+    assert test_det.main(["--work-dir", str(tiny_workdir), "--out", str(exact), "--no-progress"]) == 0
+    files = sorted(p.name for p in fast.glob("comp4_det_*.txt"))
+    assert files and all((fast / f).read_bytes() == (spelled / f).read_bytes() for f in files)
+    assert any((fast / f).read_bytes() != (exact / f).read_bytes() for f in files)  # the levers did act
+
+
 def test_work_dir_names_its_trunk_file_and_refuses_another(tiny_voc, tmp_path, capsys):
     """Trained from a trunk checkpoint, a work dir records it by SHA-1; a changed file is refused."""
     import torch

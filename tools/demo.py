@@ -36,6 +36,7 @@ from data.cache import atomic_write_bytes
 from data.errors import InputError
 from data.images import read_image
 from data.records import Detections, ImageRecord
+from detection.config import FAST_PRESET, fast_overrides
 from detection.inference.detect import DRAW_THRESHOLDS, detect_image
 from detection.workdir import open_detector
 from proposals.store import iter_proposals
@@ -61,6 +62,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--grid-columns", type=int, default=3, help="images per row of --grid (default 3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time setting, e.g. test.scoring=softmax or test.bbox=joint (repeatable)")
+    p.add_argument("--fast", action="store_true",
+                   help=f"the speed levers that cost at most 0.5 mAP ({' '.join(FAST_PRESET)}; int8 on CPUs only)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None,
                    help="processes for selective search, run on the next images while one is detected "
@@ -133,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if dup:
         raise InputError(args.images[stems.index(dup[0])], f"several images named {dup[0]}.*: their outputs would clash")
     records = [image_record(path, read_image(path)) for path in args.images]  # fail on a bad file first
-    detector = open_detector(args.work_dir, torch.device(args.device), args.set)
+    device = torch.device(args.device)
+    detector = open_detector(args.work_dir, device, (fast_overrides(device.type) if args.fast else []) + args.set)
     cfg, classes = detector.cfg, detector.classes
     if args.threshold is None:
         args.threshold = DRAW_THRESHOLDS[cfg.test.scoring]

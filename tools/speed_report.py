@@ -13,6 +13,7 @@ Examples:
   python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed --num-images 3
   python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed5 --scales 480 576 688 864 1200
   python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed_svd --svd-fc6 1024 --svd-fc7 256
+  python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed_fast --work-dir runs/spp_zf5 --fast
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import torch
 
 from data.errors import InputError
 from data.voc import load_voc
-from detection.config import DetectorConfig
+from detection.config import FAST_PRESET, DetectorConfig, fast_overrides
+from detection.config_io import parse_overrides
 from detection.features.config import FIVE_SCALES, SINGLE_SCALE, FeatureConfig
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp import pooled_length
@@ -61,6 +63,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--svd-fc6", type=int, help="lever: truncated SVD of fc6 to this rank (Fast R-CNN: 1024)")
     p.add_argument("--svd-fc7", type=int, help="lever: truncated SVD of fc7 to this rank (Fast R-CNN: 256)")
     p.add_argument("--int8-fc", action="store_true", help="lever: fc6 / fc7 in int8 (dynamic quantisation, CPU only)")
+    p.add_argument("--fast", action="store_true",
+                   help=f"the levers that cost at most 0.5 mAP: {' '.join(FAST_PRESET)} (int8 on CPUs only)")
     p.add_argument("--no-share", action="store_true",
                    help="lever off: pool windows landing on the same conv5 cells separately")
     p.add_argument("--rcnn-batch-size", type=int, default=FeatureConfig.rcnn_batch_size,
@@ -75,6 +79,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             raise InputError(f"--{name.replace('_', '-')}", "must be >= 1")
     if args.scales and min(args.scales) < 32:
         raise InputError("--scales", "shorter sides must be >= 32")
+    if args.fast:  # the preset's levers, unless a flag set one
+        head = parse_overrides(fast_overrides(torch.device(args.device).type)).get("head", {})
+        args.svd_fc6 = args.svd_fc6 or head.get("svd_fc6")
+        args.svd_fc7 = args.svd_fc7 or head.get("svd_fc7")
+        args.int8_fc = args.int8_fc or bool(head.get("int8", False))
     return args
 
 

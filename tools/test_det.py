@@ -15,6 +15,7 @@ what they cost in mAP.
 Examples:
   python tools/test_det.py --work-dir runs/spp --data-root runs/synthetic_voc --split test --json runs/spp/map.json
   python tools/test_det.py --work-dir runs/spp --set head.svd_fc6=256 --set head.svd_fc7=128 --out runs/spp/results_svd
+  python tools/test_det.py --work-dir runs/spp --fast --out runs/spp/results_fast
   python tools/test_det.py --work-dir runs/coco --ann-file coco/annotations/instances_val2017.json --image-dir coco/val2017
   torchrun --nproc_per_node 2 tools/test_det.py --work-dir runs/spp   # images shared by 2 processes
 """
@@ -32,7 +33,7 @@ import torch
 
 from data.cache import atomic_write_text
 from data.datasets import reopen_dataset
-from detection.config import TEST_TIME_KEYS
+from detection.config import FAST_PRESET, TEST_TIME_KEYS, fast_overrides
 from detection.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.inference.split import detect_split
 from detection.speed.usage import StageMeter
@@ -65,6 +66,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time override: " + ", ".join(k + "*" if k.endswith(".") else k for k in TEST_TIME_KEYS)
                         + " (e.g. head.int8=true; repeatable)")
+    p.add_argument("--fast", action="store_true",
+                   help=f"the speed levers that cost at most 0.5 mAP ({' '.join(FAST_PRESET)}; int8 on CPUs only); "
+                        "--set after it wins")
     p.add_argument("--out", type=Path, help="folder for result files and scores (default: WORK_DIR/results)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
@@ -85,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
     """Every rank detects its share of the images; rank 0 writes the results and scores them."""
     meter = StageMeter()
-    detector = open_detector(args.work_dir, device, args.set, args.cache_dir)
+    overrides = (fast_overrides(device.type) if args.fast else []) + args.set
+    detector = open_detector(args.work_dir, device, overrides, args.cache_dir)
     setup_logging(args.work_dir / "test.log" if d.is_main else None, rank=d.rank if d.active else None)
     dataset = reopen_dataset(detector.work.read_meta(), args.data_root, args.split, args.ann_file, args.image_dir,
                              args.default_split)  # fmt: skip

@@ -3,7 +3,7 @@
 import pytest
 
 from data.errors import InputError
-from detection.config import DetectorConfig, check_test_time_overrides
+from detection.config import FAST_PRESET, DetectorConfig, check_test_time_overrides, fast_overrides
 from detection.config_io import config_to_dict, load_config, parse_overrides, save_config
 from detection.features.config import FeatureConfig
 
@@ -99,6 +99,15 @@ def test_only_test_time_keys_may_change_after_training(pairs, ok):
     else:
         with pytest.raises(InputError, match="only test-time settings"):
             check_test_time_overrides(pairs)
+
+
+def test_fast_preset_is_test_time_levers_and_leaves_int8_out_on_a_gpu():
+    check_test_time_overrides(list(FAST_PRESET))  # --fast can be applied to any trained work dir
+    assert load_config(None, fast_overrides("cpu")) != DetectorConfig()  # it changes something
+    assert fast_overrides("cpu") == list(FAST_PRESET)
+    gpu = fast_overrides("cuda")
+    assert all(not pair.startswith("head.int8") for pair in gpu)
+    assert set(gpu) <= set(FAST_PRESET)
 
 
 @pytest.mark.parametrize("text, problem", [

@@ -51,3 +51,17 @@ def test_speed_report_cli_tiny(tmp_path):
 def test_speed_report_bad_input(tmp_path):
     assert run_cli(main, ["--data-root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert run_cli(main, ["--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--num-images", "0"]) == 2
+
+
+def test_fast_flag_turns_on_the_presets_levers_and_flags_win(tmp_path):
+    from detection.config import FAST_PRESET
+    from detection.config_io import parse_overrides
+    from tools.speed_report import parse_args
+
+    head = parse_overrides(list(FAST_PRESET))["head"]
+    base = ["--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--device", "cpu"]
+    plain, fast = parse_args(base), parse_args([*base, "--fast"])
+    assert (plain.int8_fc, plain.svd_fc6, plain.svd_fc7) == (False, None, None)
+    assert (fast.int8_fc, fast.svd_fc6, fast.svd_fc7) == (head.get("int8", False), head.get("svd_fc6"),
+                                                          head.get("svd_fc7"))
+    assert parse_args([*base, "--fast", "--svd-fc6", "7"]).svd_fc6 == 7
