@@ -68,7 +68,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         + " (e.g. head.int8=true; repeatable)")
     p.add_argument("--fast", action="store_true",
                    help=f"the speed levers that cost at most 0.5 mAP ({' '.join(FAST_PRESET)}; int8 on CPUs only); "
-                        "--set after it wins")
+                        "a --set of the same key wins")
     p.add_argument("--out", type=Path, help="folder for result files and scores (default: WORK_DIR/results)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
