@@ -119,10 +119,11 @@ def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: 
         x = normalise(crops.to(device))
         if size != cfg.crop:  # multi-size: the same crops, resized (sec. 3.1)
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        if d.active:
-            loss = F.cross_entropy(net(x, masks), labels, reduction="sum") * (d.world / len(idx))
-        else:
-            loss = F.cross_entropy(model(x), labels)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            if d.active:
+                loss = F.cross_entropy(net(x, masks), labels, reduction="sum") * (d.world / len(idx))
+            else:
+                loss = F.cross_entropy(model(x), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()

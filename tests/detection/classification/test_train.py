@@ -1,5 +1,7 @@
 """Training: the loss falls on an easy set, and a resumed run ends with an uninterrupted run's weights."""
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -60,3 +62,16 @@ def test_warmup_then_cosine_by_hand():
 def test_the_last_epoch_is_at_the_crop_size():
     assert [epoch_size(TrainConfig(sizes=(112, 90), epochs=4), e) for e in range(4)] == [90, 112, 90, 112]
     assert [epoch_size(TrainConfig(sizes=(112, 90), epochs=3), e) for e in range(3)] == [112, 90, 112]
+
+
+def test_bf16_trains_in_bfloat16_and_still_learns(tmp_path):
+    """train.bf16: the forward really runs in bfloat16 (the weights move otherwise than in float32),
+    the weights stay float32, and the easy set is still learnt."""
+    train, held = _easy_set(24, 0), _easy_set(8, 1)
+    cfg = TrainConfig(sizes=(48, 40), epochs=4, batch_size=4)
+    exact, bf16 = _model(), _model()
+    fit(exact, train, held, cfg, 0, CPU, tmp_path / "f32.pt", progress=False)
+    history = fit(bf16, train, held, replace(cfg, bf16=True), 0, CPU, tmp_path / "bf16.pt", progress=False)
+    assert history[-1]["held_accuracy"] == 1.0, history
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    assert not torch.equal(exact.head.fc6.weight, bf16.head.fc6.weight)
