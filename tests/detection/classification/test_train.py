@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from detection.classification.config import ModelConfig, TrainConfig
@@ -31,16 +32,18 @@ def _model():
     return SPPClassifier(ModelConfig(fc6=16, fc7=16), 2, TINY.crop)
 
 
-def test_resume_gives_the_uninterrupted_weights(tmp_path):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_resume_gives_the_uninterrupted_weights(tmp_path, bf16):
     train, held = _easy_set(16, 0), _easy_set(6, 1)
+    cfg = replace(TINY, bf16=bf16)
     whole = _model()
-    history = fit(whole, train, held, TINY, 0, CPU, tmp_path / "a.pt", progress=False)
+    history = fit(whole, train, held, cfg, 0, CPU, tmp_path / "a.pt", progress=False)
     assert [h["size"] for h in history] == [48, 40, 48]  # multi-size: one epoch per size in turn
     part = _model()
-    fit(part, train, held, TINY, 0, CPU, tmp_path / "b.pt", progress=False, stop_after=1)
+    fit(part, train, held, cfg, 0, CPU, tmp_path / "b.pt", progress=False, stop_after=1)
     resumed = _model()  # a fresh process: new weights, RNGs elsewhere
     torch.manual_seed(123)
-    history_b = fit(resumed, train, held, TINY, 0, CPU, tmp_path / "b.pt", resume=True, progress=False)
+    history_b = fit(resumed, train, held, cfg, 0, CPU, tmp_path / "b.pt", resume=True, progress=False)
     for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
     assert [h["train_loss"] for h in history] == [h["train_loss"] for h in history_b]
