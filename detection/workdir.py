@@ -35,6 +35,7 @@ from detection.classification.workdir import ClassifierWorkDir, is_classifier_wo
 from detection.config import DetectorConfig, check_test_time_overrides
 from detection.config_io import load_config
 from detection.features.conv5 import Conv5Cache
+from detection.features.rcnn_cache import CachedRCNNSource
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp import pooled_length
 from detection.features.spp_source import Pool5Source, SPPSource
@@ -175,7 +176,8 @@ def make_source(cfg: DetectorConfig, trunk: torch.nn.Module, info: TrunkInfo, wo
     """SPP-net's or R-CNN's pool5 extractor for ``cfg.method``."""
     fc = cfg.features
     if cfg.method == "rcnn":
-        return RCNNSource(trunk, info, fc.levels, fc.context_padding, fc.rcnn_batch_size, device)
+        rcnn = RCNNSource(trunk, info, fc.levels, fc.context_padding, fc.rcnn_batch_size, device)
+        return CachedRCNNSource(rcnn, work.cache / "rcnn_pool5", fc.cache_dtype) if fc.rcnn_cache else rcnn
     cache = Conv5Cache(work.cache / "conv5", trunk, fc.scales, device, fc.cache_dtype) if cache_conv5 else None
     return SPPSource(trunk, info, fc.scales, fc.levels, device, cache, fc.share_identical_windows)
 

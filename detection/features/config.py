@@ -35,6 +35,10 @@ class FeatureConfig:
     context_padding: int = 16
     # Windows per forward batch of R-CNN's per-window network (memory, not accuracy).
     rcnn_batch_size: int = 64
+    # Cache R-CNN's pool5 vectors on disk per image (detection.features.rcnn_cache), as the
+    # released R-CNN does: later runs on the same trunk (other seeds, other Table 9 rows, their
+    # tests) skip the per-window trunk. Off by default: D x 2 bytes per window (32 KB for MobileNetV2).
+    rcnn_cache: bool = False
 
     def __post_init__(self) -> None:
         checks = [

@@ -20,6 +20,7 @@ from data.errors import InputError
 from data.records import Dataset, Detections, ImageRecord
 from detection.config_io import config_to_dict
 from detection.distributed import SINGLE, Dist
+from detection.features.rcnn_cache import CachedRCNNSource
 from detection.inference.detect import detect_image
 from detection.sharded import sharded_proposals
 from detection.speed.stopwatch import Stopwatch
@@ -87,6 +88,8 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
         out = {r.image_id: found[r.image_id] for r in dataset.records if r.image_id in found}
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
              np.mean([len(det) for det in out.values()]) if out else 0.0)
+    if isinstance(detector.source, CachedRCNNSource):
+        log.info("%s", detector.source.summary())
     return out
 
 

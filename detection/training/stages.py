@@ -35,6 +35,7 @@ from data.model_files import load_module_state
 from data.records import Dataset
 from detection.config import DetectorConfig
 from detection.distributed import SINGLE, Dist
+from detection.features.rcnn_cache import CachedRCNNSource
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
@@ -305,6 +306,8 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         finish("svm")
         if entries is not None and d.is_main:
             shutil.rmtree(entries.parent, ignore_errors=True)  # svms.npz and bbox_samples.npz hold the result
+    if isinstance(source, CachedRCNNSource):
+        log.info("%s", source.summary())
     if not d.is_main:
         return  # the rest is rank 0's
     team = SINGLE

@@ -15,6 +15,7 @@ import torch
 from data.cache import file_digest
 from data.errors import InputError
 from detection.config_io import load_config
+from detection.features.rcnn_cache import CachedRCNNSource
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp_source import SPPSource
 from detection.inference.split import model_key
@@ -45,6 +46,12 @@ def test_open_detector_gives_the_trained_pieces(tmp_path):
 def test_open_detector_builds_the_rcnn_extractor_for_rcnn(tmp_path):
     work = write_work_dir(tmp_path / "w", load_config(None, TINY + ["method=rcnn"]))
     assert isinstance(open_detector(work.root, CPU).source, RCNNSource)
+
+
+def test_open_detector_caches_rcnn_pool5_in_the_cache_dir_when_asked(tmp_path):
+    work = write_work_dir(tmp_path / "w", load_config(None, TINY + ["method=rcnn", "features.rcnn_cache=true"]))
+    source = open_detector(work.root, CPU).source
+    assert isinstance(source, CachedRCNNSource) and source.folder.parent == work.cache / "rcnn_pool5"
 
 
 def test_open_detector_applies_test_time_overrides_and_refuses_others(tmp_path):
