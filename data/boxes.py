@@ -31,6 +31,13 @@ def box_iou(a: Tensor, b: Tensor) -> Tensor:
     return ops.box_iou(a, b)
 
 
+def paired_iou(a: Tensor, b: Tensor) -> Tensor:
+    """IoU of each box with its partner: a, b (R, 4) -> (R,) (the diagonal of ``box_iou(a, b)``)."""
+    wh = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp(min=0)
+    inter = wh[:, 0] * wh[:, 1]
+    return inter / (box_area(a) + box_area(b) - inter)
+
+
 def box_area(boxes: Tensor) -> Tensor:
     """Areas, (R, 4) -> (R,)."""
     return ops.box_area(boxes)

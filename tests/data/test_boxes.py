@@ -96,3 +96,15 @@ def test_max_overlaps_per_class():
     assert ov.shape == (3, 3)
     assert ov[:, 0].tolist() == [0, 0, 0] and ov[:, 2].tolist() == [0, 0, 0]
     assert torch.allclose(ov[:, 1], torch.tensor([1.0, 0.5, 0.0]))
+
+
+def test_paired_iou_is_the_diagonal_of_box_iou():
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(50, 2, generator=g) * 100
+    a = torch.cat([xy, xy + 1 + torch.rand(50, 2, generator=g) * 50], 1)
+    b = a + torch.randn(50, 4, generator=g) * 5
+    b[:, 2:] = torch.maximum(b[:, 2:], b[:, :2] + 1)
+    b[0] = torch.tensor([500.0, 500.0, 510.0, 510.0])  # disjoint: 0
+    torch.testing.assert_close(B.paired_iou(a, b), torch.diagonal(B.box_iou(a, b)))
+    assert B.paired_iou(a[:1], b[:1]).item() == 0.0
+    assert torch.allclose(B.paired_iou(a, a), torch.ones(50))
