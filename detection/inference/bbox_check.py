@@ -100,11 +100,11 @@ def held_out_samples(detector: Detector, records: Sequence[ImageRecord], proposa
     parts: list[tuple[np.ndarray, ...]] = []
     for record in tqdm(records, desc="held-out samples", disable=not progress):
         keep = ~record.difficult
-        if record.image_id not in proposals or not keep.any():
+        boxes = torch.as_tensor(proposals.get(record.image_id, np.zeros((0, 4))), dtype=torch.float32).reshape(-1, 4)
+        if len(boxes) == 0 or not keep.any():
             continue
         gt = torch.as_tensor(record.boxes[keep], dtype=torch.float32)
-        boxes = torch.as_tensor(proposals[record.image_id], dtype=torch.float32).reshape(-1, 4)
-        best, match = box_iou(boxes, gt).max(1) if len(boxes) else (torch.zeros(0), torch.zeros(0, dtype=torch.long))
+        best, match = box_iou(boxes, gt).max(1)  # each proposal's nearest object
         near = best >= min_iou
         if not near.any():
             continue
