@@ -83,8 +83,8 @@ class RCNNSource:
     """pool5 vectors of R-CNN: every window warped and run through the trunk on its own.
 
     Implements ``detection.features.spp_source.Pool5Source``. No conv5 cache: each window has its own
-    conv5 map (D floats per window after pooling: a per-image disk cache of 2000 windows would
-    be ~100 MB), so training pays the per-window cost, as R-CNN does.
+    conv5 map, so every call pays the per-window cost, as R-CNN does; ``features.rcnn_cache`` wraps
+    this in ``detection.features.rcnn_cache.CachedRCNNSource`` (D floats per window on disk).
     """
 
     def __init__(self, trunk: torch.nn.Module, info: TrunkInfo, levels: tuple[int, ...], context_padding: int,
