@@ -18,6 +18,7 @@ from types import TracebackType
 
 import numpy as np
 
+from data.workers import exit_with_parent
 from svm.config import SVMConfig
 from svm.solver import FitStats, fit_class
 
@@ -31,6 +32,7 @@ MIN_POOLED_ENTRIES = 1 << 22
 
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which shuts the pool
+    exit_with_parent()  # a SIGKILLed parent (OOM killer) cannot shut it: the worker ends itself
 
 
 class SolverPool:
