@@ -23,7 +23,7 @@ class Run:
     """One trained and tested run.
 
     Attributes:
-        name: what the run is, e.g. "SPP 1-scale"; runs of one group share it.
+        name: what the run is, e.g. "SPP 1-scale 688"; runs of one group share it.
         setting: everything that must be equal to average runs (config without the seed, data).
         seed: the training seed.
         map: mAP in [0, 1].
@@ -97,7 +97,7 @@ def markdown_table(groups: Sequence[RunGroup], caption: str) -> str:
         caption: the top-left cell, e.g. "AP % (voc07, test)".
     """
     classes = list(groups[0].runs[0].ap)
-    head = [f"{g.name} ({_seeds(g)})" for g in groups]
+    head = [f"{g.name}: {_seeds(g)}" for g in groups]
     lines = [f"| {caption} | " + " | ".join(head) + " |", "|---|" + "---|" * len(groups)]
     lines += [f"| {c} | " + " | ".join(_cell(g.ap(c)) for g in groups) + " |" for c in classes]
     lines.append("| **mAP** | " + " | ".join(f"**{_cell(g.map())}**" for g in groups) + " |")

@@ -40,7 +40,9 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
         scores = float(result["map"]), {c: None if v is None else float(v) for c, v in result["ap"].items()}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         raise InputError(path, "not a scores file of tools/test_det.py (JSON with 'map' and 'ap')") from None
-    name = f"SPP {len(cfg.features.scales)}-scale" if cfg.method == "spp" else "R-CNN"
+    scales = cfg.features.scales
+    name = ("R-CNN" if cfg.method != "spp" else f"SPP 1-scale {scales[0]}" if len(scales) == 1
+            else f"SPP {len(scales)}-scale")
     meta = work.read_meta()
     data = {k: meta.get(k) for k in ("data_root", "ann_file", "image_dir", "train_split", "num_train_images")}
     setting = json.dumps([config_to_dict(dataclasses.replace(cfg, seed=0)), data, split, metric], sort_keys=True)

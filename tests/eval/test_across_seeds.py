@@ -31,7 +31,7 @@ def test_groups_by_setting_in_order_with_distinct_seeds():
 def test_markdown_table_cells():
     groups = group_runs([run(0, 0.2), run(1, 0.3), run(0, 0.25, "rcnn", "R-CNN")])
     lines = markdown_table(groups, "AP % (voc07, test)").splitlines()
-    assert lines[0] == "| AP % (voc07, test) | SPP 1-scale (seeds 0 1, mean ± std) | R-CNN (seed 0) |"
+    assert lines[0] == "| AP % (voc07, test) | SPP 1-scale: seeds 0 1, mean ± std | R-CNN: seed 0 |"
     assert lines[2] == "| a | 25.0 ± 7.1 | 25.0 |"  # stdev(20, 30) = 7.07
     assert lines[3] == "| b | - | - |"
     assert lines[4] == "| **mAP** | **25.0 ± 7.1** | **25.0** |"
