@@ -28,7 +28,8 @@ class Run:
         seed: the training seed.
         map: mAP in [0, 1].
         ap: class name -> AP in [0, 1], or None for a class without ground truth.
-        source: where it came from (a work dir), listed under the table.
+        label: a short name of where it came from (a work dir's folder), in the column's head.
+        source: where it came from, in full, listed under the table.
     """
 
     name: str
@@ -36,6 +37,7 @@ class Run:
     seed: int
     map: float
     ap: Mapping[str, float | None]
+    label: str = ""
     source: str = ""
 
 
@@ -97,7 +99,7 @@ def markdown_table(groups: Sequence[RunGroup], caption: str) -> str:
         caption: the top-left cell, e.g. "AP % (voc07, test)".
     """
     classes = list(groups[0].runs[0].ap)
-    head = [f"{g.name}: {_seeds(g)}" for g in groups]
+    head = [f"{g.name}{_labels(g)}: {_seeds(g)}" for g in groups]
     lines = [f"| {caption} | " + " | ".join(head) + " |", "|---|" + "---|" * len(groups)]
     lines += [f"| {c} | " + " | ".join(_cell(g.ap(c)) for g in groups) + " |" for c in classes]
     lines.append("| **mAP** | " + " | ".join(f"**{_cell(g.map())}**" for g in groups) + " |")
@@ -105,6 +107,11 @@ def markdown_table(groups: Sequence[RunGroup], caption: str) -> str:
         lines.append("| mAP per seed | " + " | ".join(" / ".join(f"{100 * r.map:.1f}" for r in g.runs)
                                                      for g in groups) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _labels(group: RunGroup) -> str:
+    labels = [r.label for r in group.runs if r.label]
+    return f" ({' '.join(labels)})" if labels else ""
 
 
 def _seeds(group: RunGroup) -> str:

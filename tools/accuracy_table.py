@@ -52,7 +52,7 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
               else f"warped windows with {cfg.features.context_padding} px context")
     source = (f"{work.root}: {cfg.features.backbone}, {inputs}, <= {cfg.proposals.max_proposals} proposals, "
               f"train {data['train_split'] or '?'} ({data['num_train_images'] or '?'} images), seed {cfg.seed}")
-    return Run(name, setting, cfg.seed, scores[0], scores[1], source)
+    return Run(name, setting, cfg.seed, scores[0], scores[1], work.root.name, source)
 
 
 def markdown(groups: list[RunGroup], split: str, metric: str) -> str:

@@ -30,8 +30,8 @@ def test_seeds_share_a_column_and_settings_do_not(tmp_path, capsys):
     out = tmp_path / "table.md"
     assert accuracy_table.main([*map(str, dirs), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0] == ("| AP % (voc07, test) | SPP 1-scale 688: seeds 0 1, mean ± std | R-CNN: seed 0 "
-                        "| SPP 1-scale 688: seed 2 |")
+    assert lines[0] == ("| AP % (voc07, test) | SPP 1-scale 688 (s0 s1): seeds 0 1, mean ± std | R-CNN (r0): seed 0 "
+                        "| SPP 1-scale 688 (other_data): seed 2 |")
     assert lines[2] == "| cat | 25.0 ± 7.1 | 10.0 | 90.0 |"
     assert lines[5] == "| mAP per seed | 30.0 / 40.0 | 10.0 | 90.0 |"
     assert capsys.readouterr().out == out.read_text()
