@@ -12,10 +12,9 @@ The spread is the sample standard deviation (``ddof=1``), the usual "mean ± std
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Run:
 class RunGroup:
     """Runs with one setting and distinct seeds, in the order they were given."""
 
-    runs: tuple[Run, ...] = field(default_factory=tuple)
+    runs: tuple[Run, ...]
 
     @property
     def name(self) -> str:
@@ -67,8 +66,7 @@ class RunGroup:
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """(mean, sample standard deviation with ddof=1) of ``values``; the std is NaN for one value."""
-    x = np.asarray(values, np.float64)
-    return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
 
 
 def group_runs(runs: Sequence[Run]) -> list[RunGroup]:

@@ -48,7 +48,7 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
     setting = json.dumps([config_to_dict(dataclasses.replace(cfg, seed=0)), data, split, metric], sort_keys=True)
     if each:  # a setting of its own: no averaging
         setting = str(work.root)
-    inputs = (f"scales {list(cfg.features.scales)}" if cfg.method == "spp"
+    inputs = (f"scales {list(scales)}" if cfg.method == "spp"
               else f"warped windows with {cfg.features.context_padding} px context")
     source = (f"{work.root}: {cfg.features.backbone}, {inputs}, <= {cfg.proposals.max_proposals} proposals, "
               f"train {data['train_split'] or '?'} ({data['num_train_images'] or '?'} images), seed {cfg.seed}")
