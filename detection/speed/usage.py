@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+# CPU time comes in clock ticks (10 ms), counted per process: under a second of wall time the ratio
+# CPU / wall is mostly rounding (a stage that found everything cached showed "141 %" of 2 cores).
+_MIN_WALL_FOR_RATIO = 1.0
 
 
 def _proc_stats() -> dict[int, tuple[int, float]] | None:
@@ -119,8 +122,10 @@ class StageMeter:
         w = max(len(row.name) for row in rows)
         lines = [f"{'stage':<{w}} {'wall':>9} {'CPU s':>9} {'cores busy':>10} {f'util ({self.cores} cores)':>16}"]
         for row in rows:
-            lines.append(f"{row.name:<{w}} {_clock(row.wall):>9} {row.cpu:>9.1f} {row.cores_busy:>10.2f} "
-                         f"{100 * row.utilisation:>15.0f}%")
+            ratio = row.wall >= _MIN_WALL_FOR_RATIO
+            busy = f"{row.cores_busy:.2f}" if ratio else "-"
+            util = f"{100 * row.utilisation:.0f}%" if ratio else "-"
+            lines.append(f"{row.name:<{w}} {_clock(row.wall):>9} {row.cpu:>9.1f} {busy:>10} {util:>16}")
         return "\n".join(lines)
 
 

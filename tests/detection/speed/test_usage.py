@@ -23,3 +23,13 @@ def test_tree_cpu_counts_forkserver_workers_and_the_table_shows_each_stage():
 def test_utilisation_is_cpu_over_wall_over_cores():
     row = StageUsage("x", wall=10.0, cpu=17.0, cores=2)
     assert row.cores_busy == 1.7 and row.utilisation == 0.85
+
+
+def test_a_stage_shorter_than_a_second_shows_no_ratio():
+    """Clock-tick rounding made a 0.02 s cached stage show 141 % of 2 cores; it shows '-' instead."""
+    meter = StageMeter(cores=2)
+    meter.rows.append(StageUsage("cached", wall=0.02, cpu=0.03, cores=2))
+    meter.rows.append(StageUsage("work", wall=10.0, cpu=17.0, cores=2))
+    lines = meter.table().splitlines()
+    assert lines[1].split()[-2:] == ["-", "-"]
+    assert lines[2].split()[-2:] == ["1.70", "85%"]
