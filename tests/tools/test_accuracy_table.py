@@ -39,6 +39,15 @@ def test_seeds_share_a_column_and_settings_do_not(tmp_path, capsys):
     assert "| **mAP** | **30.0** | **40.0** |" in capsys.readouterr().out
 
 
+def test_shrunk_selective_search_is_a_setting_of_its_own_and_named(tmp_path, capsys):
+    dirs = [work_dir(tmp_path / "full", ["seed=0"], scores(0.2, 0.4)),
+            work_dir(tmp_path / "shrunk", ["seed=1", "proposals.resize_longer=320"], scores(0.3, 0.5))]
+    assert accuracy_table.main(list(map(str, dirs))) == 0
+    out = capsys.readouterr().out
+    assert "| **mAP** | **30.0** | **40.0** |" in out  # two columns: not averaged as seeds
+    assert "<= 2000 proposals, train" in out and "<= 2000 proposals (images at 320 px), train" in out
+
+
 def test_bad_scores_file_is_one_line(tmp_path, capsys):
     bad = work_dir(tmp_path / "w", [], scores(0.2, 0.4))
     (bad / "results" / "map_test_voc07.json").write_text('{"map": 0.3}')
