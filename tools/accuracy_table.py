@@ -50,8 +50,9 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
         setting = str(work.root)
     inputs = (f"scales {list(scales)}" if cfg.method == "spp"
               else f"warped windows with {cfg.features.context_padding} px context")
-    shrunk = cfg.proposals.resize_longer
-    proposals = f"<= {cfg.proposals.max_proposals} proposals" + (f" (images at {shrunk} px)" if shrunk else "")
+    proposals = f"<= {cfg.proposals.max_proposals} proposals"
+    if cfg.proposals.resize_longer:
+        proposals += f" (selective search at {cfg.proposals.resize_longer} px)"
     source = (f"{work.root}: {cfg.features.backbone}, {inputs}, {proposals}, "
               f"train {data['train_split'] or '?'} ({data['num_train_images'] or '?'} images), seed {cfg.seed}")
     return Run(name, setting, cfg.seed, scores[0], scores[1], work.root.name, source)

@@ -45,7 +45,7 @@ def test_shrunk_selective_search_is_a_setting_of_its_own_and_named(tmp_path, cap
     assert accuracy_table.main(list(map(str, dirs))) == 0
     out = capsys.readouterr().out
     assert "| **mAP** | **30.0** | **40.0** |" in out  # two columns: not averaged as seeds
-    assert "<= 2000 proposals, train" in out and "<= 2000 proposals (images at 320 px), train" in out
+    assert "<= 2000 proposals, train" in out and "<= 2000 proposals (selective search at 320 px), train" in out
 
 
 def test_bad_scores_file_is_one_line(tmp_path, capsys):
