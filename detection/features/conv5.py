@@ -37,7 +37,9 @@ class Conv5Maps:
     """The conv5 maps of one image.
 
     Attributes:
-        maps: one (C, H_l, W_l) float32 map per scale l.
+        maps: one (C, H_l, W_l) map per scale l: float32, or float16 as read from a float16 cache
+            (pyramid pooling takes either and gives float32 vectors; anything that computes on the
+            maps converts them first).
         scales: (L,) resized size / original size of each map's input image.
     """
 
@@ -119,7 +121,7 @@ class Conv5Cache:
         entry = load_arrays(self.path(record.image_id), self._layout, CONV5_CACHE_VERSION)
         if entry is None or str(entry["digest"]) != digest:
             return None
-        maps = tuple(torch.from_numpy(entry[f"map{i}"].astype(np.float32)) for i in range(len(self.shorter_sides)))
+        maps = tuple(torch.from_numpy(entry[f"map{i}"]) for i in range(len(self.shorter_sides)))
         return Conv5Maps(maps, tuple(float(s) for s in entry["scales"]))
 
     def _load_or_compute(self, record: ImageRecord, digest: str) -> Conv5Maps:
@@ -134,10 +136,10 @@ class Conv5Cache:
         save_arrays(self.path(record.image_id), version=CONV5_CACHE_VERSION, scales=np.array(maps.scales),
                     digest=np.array(digest), **arrays)
         # Return what a later load gives, so a first run and a resumed run see the same numbers.
-        return Conv5Maps(tuple(torch.from_numpy(a.astype(np.float32)) for a in arrays.values()), maps.scales)
+        return Conv5Maps(tuple(torch.from_numpy(a) for a in arrays.values()), maps.scales)
 
     def get(self, record: ImageRecord) -> Conv5Maps:
-        """The image's maps (float32, on the CPU), from the cache or computed and stored."""
+        """The image's maps (on the CPU, in the cache's dtype), from the cache or computed and stored."""
         digest = file_digest(record.path)
         maps = self._load(record, digest)
         if maps is not None:

@@ -39,7 +39,7 @@ class SPPRegions:
         maps = self.cache.get(record)
 
         def conv5_at(i: int) -> torch.Tensor:
-            x = maps.maps[i].to(self.device).unsqueeze(0).contiguous(memory_format=torch.channels_last)
+            x = maps.maps[i].to(self.device, torch.float32).unsqueeze(0).contiguous(memory_format=torch.channels_last)
             return self.trained(x)[0]  # (C, H, W)
 
         return pool_windows_grad(conv5_at, maps.scales, boxes.float().cpu(), self.info.stride,

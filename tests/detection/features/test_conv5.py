@@ -40,6 +40,7 @@ def test_cache_round_trip_and_invalidation(tmp_path):
     again = cache.get(rec)
     assert cache.path("a").stat().st_mtime_ns == stamp  # loaded, not recomputed
     assert all(torch.equal(a, b) for a, b in zip(first.maps, again.maps))
+    assert all(m.dtype == torch.float16 for m in first.maps + again.maps)  # as stored: pooled exactly
     # another image under the same id: the stored digest no longer matches -> recomputed
     image_record(tmp_path, "a", seed=1)
     cache.get(rec)

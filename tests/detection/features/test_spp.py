@@ -51,6 +51,17 @@ def test_matches_slow_reference(levels):
     assert torch.equal(got, reference_spp(fmap, cells, levels))
 
 
+def test_float16_map_pooled_exactly_into_float32():
+    """A float16 map (the conv5 cache's dtype) is pooled in float16: max is exact, so the vectors are
+    those of the map converted to float32, and they come out as float32."""
+    gen = torch.Generator().manual_seed(3)
+    fmap = torch.randn(9, 29, 37, generator=gen).half()
+    cells = random_cells(gen, 300, 29, 37)  # > one chunk of windows
+    got = spatial_pyramid_pool(fmap, cells)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, reference_spp(fmap.float(), cells, SPP_LEVELS))
+
+
 def test_equals_pooling_the_cropped_region():
     """Pooling a window of the map equals pooling the whole of a map cropped to that window."""
     gen = torch.Generator().manual_seed(1)
