@@ -17,6 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from data.workers import exit_with_parent
 from svm.config import SVMConfig
@@ -33,6 +34,9 @@ MIN_POOLED_ENTRIES = 1 << 22
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which shuts the pool
     exit_with_parent()  # a SIGKILLed parent (OOM killer) cannot shut it: the worker ends itself
+    # One of ``workers`` processes sharing the cores: numpy's BLAS on one thread, as in the
+    # parent's mining pass (svm.train), so no idle BLAS thread spins on another process's core.
+    threadpool_limits(limits=1, user_api="blas")
 
 
 class SolverPool:

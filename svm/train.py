@@ -17,6 +17,11 @@ fits: they run in worker processes (``svm.pool``) and are applied in class order
 image's features are loaded while they run (they do not depend on the SVMs). Every fit sees the
 inputs the serial pass gives it, so the SVMs are bit-identical to ``workers=1``'s.
 
+numpy's BLAS runs on one thread during the pass. Its products here are small (scores, a fit's
+checks), and OpenBLAS's idle threads spin for a while after each one, on the cores that
+``load_regions`` (torch's threads, in this project) is waiting for: the main job's SVM stage took
+77 s with two BLAS threads and 41 s with one on 2 cores, with the same SVMs bit for bit.
+
 Memory bound. Let D be the feature length, K the classes, P the positives, R the most windows of
 one image, E = retrain_every and Nc = max_negatives_per_class. A class caches at most
 Nc + E + R negatives (a class without positives stops caching at Nc + E), the shared store holds
@@ -34,6 +39,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from data.errors import InputError
@@ -79,7 +85,7 @@ def train_svms(
     Returns:
         the trained SVMs, weights (D, K), bias (K,).
     """
-    with SolverPool(workers, min_pooled_entries) as pool:
+    with threadpool_limits(limits=1, user_api="blas"), SolverPool(workers, min_pooled_entries) as pool:
         trainer = HardNegativeMiner(num_classes, cfg, feature_scale, classes, pool)
         regions = load_regions(image_ids[0]) if image_ids else None
         for i, image_id in enumerate(tqdm(image_ids, desc="SVM hard-negative mining", disable=not progress)):
