@@ -54,6 +54,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                    help=f"regime: voc07 (sized like PASCAL VOC 2007) or small (1-8 small objects per image); "
                         f"default {DEFAULT_PRESET}")  # fmt: skip
+    p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                   help="processes drawing images (default: all cores); the files are the same whatever it is")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -87,8 +89,8 @@ def print_statistics(out: Path, preset: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(verbose=args.verbose)
-    if args.num_trainval < 2 or args.num_test < 1 or args.seed < 0:
-        raise InputError("command line", "need --num-trainval >= 2, --num-test >= 1 and --seed >= 0")
+    if args.num_trainval < 2 or args.num_test < 1 or args.seed < 0 or args.workers < 1:
+        raise InputError("command line", "need --num-trainval >= 2, --num-test >= 1, --seed >= 0 and --workers >= 1")
     out: Path = args.out
     params = {"num_trainval": args.num_trainval, "num_test": args.num_test, "seed": args.seed,
               "num_classes": len(CLASSES), "format_version": FORMAT_VERSION, "preset": args.preset}  # fmt: skip
@@ -101,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        generate(tmp, args.num_trainval, args.num_test, args.seed, PRESETS[args.preset])
+        generate(tmp, args.num_trainval, args.num_test, args.seed, PRESETS[args.preset], args.workers)
         atomic_write_text(tmp / MANIFEST, json.dumps(params, indent=2, sort_keys=True) + "\n")  # last
         if out.exists():
             shutil.rmtree(out)  # checked above: only our own (stale or partial) dataset

@@ -6,17 +6,21 @@ runs the same code as on real VOC.
 
 Determinism: image i of split s is drawn from ``numpy.random.default_rng([seed, s, 0, i])`` alone,
 so images do not depend on each other; JPEGs use a fixed quality and the XML carries no timestamp,
-so the same seed gives byte-identical files. Class balance: the classes of all objects of a split
-come from one stream made of shuffled blocks holding each class once (block b shuffled by
-``default_rng([seed, s, 1, b])``); image i takes the next n_i of them, n_i drawn from
-``default_rng([seed, s, 2, i])``. Image ids: ``trainval_000000``..., ``test_000000``...; train and
-val are the even and odd trainval images.
+so the same seed gives byte-identical files, whether the images are drawn here or in worker
+processes (``workers``: they draw and encode, this process writes every file). Class balance: the
+classes of all objects of a split come from one stream made of shuffled blocks holding each class
+once (block b shuffled by ``default_rng([seed, s, 1, b])``); image i takes the next n_i of them,
+n_i drawn from ``default_rng([seed, s, 2, i])``. Image ids: ``trainval_000000``...,
+``test_000000``...; train and val are the even and odd trainval images.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import multiprocessing as mp
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -25,9 +29,10 @@ from tqdm import tqdm
 
 from data.cache import atomic_write_bytes
 from data.errors import InputError
-from data.synthetic.compose import ComposeConfig, compose
+from data.synthetic.compose import ComposeConfig, Composed, compose
 from data.synthetic.shapes import CLASSES
 from data.voc import write_annotation, write_classes, write_split
+from data.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +117,18 @@ def _object_counts(seed: int, split: str, num: int, cfg: SyntheticConfig) -> lis
     return [_object_count(np.random.default_rng([seed, SPLIT_CODES[split], 2, i]), cfg) for i in range(num)]
 
 
-def _write_image(out: Path, split: str, index: int, classes: list[int], seed: int,
-                 cfg: SyntheticConfig) -> tuple[int, int]:  # fmt: skip
-    """Draw and write one image and its annotation; returns (objects, difficult objects)."""
+@dataclass(frozen=True)
+class _Drawn:
+    """One image drawn and JPEG-encoded: what a worker sends back for the parent to write."""
+
+    name: str
+    size: tuple[int, int]  # (height, width)
+    jpeg: bytes
+    composed: Composed  # its annotations (the pixels are in ``jpeg``: ``image`` is empty)
+
+
+def _draw_image(split: str, index: int, classes: list[int], seed: int, cfg: SyntheticConfig) -> _Drawn:
+    """Draw one image from its own seed and encode it (pure: the same arguments, the same bytes)."""
     rng = np.random.default_rng([seed, SPLIT_CODES[split], 0, index])
     size = cfg.sizes[int(rng.choice(len(cfg.sizes), p=cfg.size_probs))]
     img = compose(size, classes, rng, cfg.compose)
@@ -123,14 +137,30 @@ def _write_image(out: Path, split: str, index: int, classes: list[int], seed: in
                            [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])  # fmt: skip
     if not ok:
         raise RuntimeError(f"JPEG encoding failed for {name}")
-    atomic_write_bytes(out / "JPEGImages" / f"{name}.jpg", buf.tobytes())
-    write_annotation(out / "Annotations" / f"{name}.xml", name, size, img.boxes, img.labels,
-                     img.difficult, img.truncated, CLASSES)  # fmt: skip
-    return len(img.labels), int(img.difficult.sum())
+    return _Drawn(name, size, buf.tobytes(), replace(img, image=np.zeros((0, 0, 3), np.uint8)))
+
+
+def _draw_task(task: tuple[str, int, list[int], int, SyntheticConfig]) -> _Drawn:
+    return _draw_image(*task)
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which ends the pool
+    exit_with_parent()
+    cv2.setNumThreads(1)  # one of ``workers`` processes sharing the cores
+
+
+def _drawn_in_order(tasks: list[tuple[str, int, list[int], int, SyntheticConfig]], workers: int) -> Iterator[_Drawn]:
+    """Each task's image, in task order: here, or from ``workers`` processes (the same bytes)."""
+    if workers <= 1 or len(tasks) < 2:
+        yield from map(_draw_task, tasks)
+        return
+    with mp.get_context("forkserver").Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
+        yield from pool.imap(_draw_task, tasks, chunksize=4)
 
 
 def generate(out: Path, num_trainval: int = 200, num_test: int = 100, seed: int = 0,
-             cfg: SyntheticConfig = SyntheticConfig()) -> None:  # fmt: skip
+             cfg: SyntheticConfig = SyntheticConfig(), workers: int = 1) -> None:  # fmt: skip
     """Write the synthetic dataset into ``out`` (VOC layout, see module docstring).
 
     Args:
@@ -139,6 +169,8 @@ def generate(out: Path, num_trainval: int = 200, num_test: int = 100, seed: int 
         num_test: images in test.
         seed: the seed of everything.
         cfg: the regime; by default the small preset's (``PRESETS["voc07"]`` is the CLI's default).
+        workers: processes drawing and encoding images (each image has its own seed, so the files
+            are byte-identical whatever this is); this process writes every file.
     """
     if num_trainval < 2 or num_test < 1:
         raise InputError(out, f"need at least 2 trainval and 1 test images, got {num_trainval} and {num_test}")
@@ -149,9 +181,13 @@ def generate(out: Path, num_trainval: int = 200, num_test: int = 100, seed: int 
         stream = _class_stream(seed, split, sum(counts))
         starts = np.concatenate([[0], np.cumsum(counts)])
         objects = difficult = 0
-        for i in tqdm(range(num), desc=f"synthetic {split}", leave=False):
-            n, d = _write_image(out, split, i, stream[starts[i] : starts[i + 1]], seed, cfg)
-            objects, difficult = objects + n, difficult + d
+        tasks = [(split, i, stream[starts[i] : starts[i + 1]], seed, cfg) for i in range(num)]
+        for drawn in tqdm(_drawn_in_order(tasks, workers), total=num, desc=f"synthetic {split}", leave=False):
+            img = drawn.composed
+            atomic_write_bytes(out / "JPEGImages" / f"{drawn.name}.jpg", drawn.jpeg)
+            write_annotation(out / "Annotations" / f"{drawn.name}.xml", drawn.name, drawn.size, img.boxes,
+                             img.labels, img.difficult, img.truncated, CLASSES)  # fmt: skip
+            objects, difficult = objects + len(img.labels), difficult + int(img.difficult.sum())
         ids = [image_id(split, i) for i in range(num)]
         write_split(out, split, ids)
         if split == "trainval":

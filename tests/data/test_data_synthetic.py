@@ -34,6 +34,12 @@ def test_same_seed_byte_identical_other_seed_differs(synth, tmp_path):
     assert a["JPEGImages/trainval_000000.jpg"] != c["JPEGImages/trainval_000000.jpg"]
 
 
+def test_worker_processes_write_the_same_bytes(synth, tmp_path):
+    """Images drawn in 2 worker processes (the CLI's default on 2 cores) are the serial run's files."""
+    generate(tmp_path / "w", num_trainval=4, num_test=2, seed=0, workers=2)
+    assert files(tmp_path / "w") == files(synth)
+
+
 def test_images_do_not_depend_on_split_size(synth, tmp_path):
     generate(tmp_path / "small", num_trainval=2, num_test=1, seed=0)
     small = files(tmp_path / "small")
