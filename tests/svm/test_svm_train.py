@@ -147,3 +147,25 @@ def test_classes_mined_apart_equal_classes_mined_together():
         assert alone.bias[k] == together.bias[k]
         others = [c for c in range(K) if c != k]
         assert not alone.weights[:, others].any() and not alone.bias[others].any()
+
+
+def test_blas_runs_on_one_thread_during_the_pass_and_is_restored_after():
+    """The pass's numpy products run on one BLAS thread, so that no spinning BLAS thread takes the cores
+    ``load_regions`` computes features on (torch's, in the detector); the caller's setting comes back."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    images = [make_regions(i) for i in range(4)]
+    seen = []
+
+    def load(image_id):
+        seen.append(blas_threads())
+        return images[int(image_id)]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        train_svms([str(i) for i in range(4)], load, K, SVMConfig(retrain_every=10), _scale(images), False)
+        assert blas_threads() == before
+    assert seen and all(s == {1} for s in seen)
