@@ -51,7 +51,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="write one precision/recall curve per class into DIR (PNG)")
     parser.add_argument("--threshold", type=float, nargs="+", default=None, metavar="T",
                         help="also print precision and recall (IoU >= 0.5, pooled over classes) of the "
-                        "detections scoring above each T: what tools/demo.py --threshold T draws")
+                        "detections scoring above each T (what tools/demo.py --threshold T draws), and "
+                        "their false positives by error type (Hoiem et al. 2012): localisation (IoU >= 0.1 "
+                        "with an object of its class, duplicates included), other class (IoU >= 0.1 with "
+                        "another class's object), background")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)  # fmt: skip
 
@@ -75,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for t in args.threshold or ():
         pr = precision_recall_above(detections, dataset.records, len(dataset.classes), t)
         print(f"score > {t:g}: precision {100 * pr.precision:.1f} %, recall {100 * pr.recall:.1f} % "
-              f"({pr.tp} TP, {pr.fp} FP, {pr.num_gt} objects)")
+              f"({pr.tp} TP, {pr.fp} FP, {pr.num_gt} objects); false positives: {pr.fp_localisation} "
+              f"localisation, {pr.fp_other_class} other class, {pr.fp_background} background")
     return 0
 
 

@@ -105,4 +105,5 @@ def test_threshold_prints_precision_and_recall_of_what_is_drawn(voc_root, tmp_pa
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "score > 0: precision 100.0 %, recall 100.0 %" in out
+    assert "false positives: 0 localisation, 0 other class, 0 background" in out
     assert "score > 2: precision 100.0 %, recall 0.0 %" in out
