@@ -87,7 +87,7 @@ def draw_detections(image: np.ndarray, dets: Detections, classes: Sequence[str])
     out = image.copy()
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 250))
-    font = 0.4 * thick
+    font = max(0.4, max(h, w) / 625)  # from the longer side: images shown at one width get labels of one size
     for i in np.argsort(dets.scores, kind="stable"):
         colour = PALETTE[int(dets.labels[i]) % len(PALETTE)]
         x1, y1, x2, y2 = (int(round(float(v))) for v in dets.boxes[i])
