@@ -14,10 +14,16 @@ applies, with overlaps against every object (difficult ones included):
     localisation   IoU >= 0.1 with an object of its own class (a duplicate, or a box that is off)
     other class    IoU >= 0.1 with an object of another class (Hoiem's "similar" + "other")
     background     IoU < 0.1 with every object
+
+Two more figures say how much of the error is the classifier's: which class pairs are confused
+(a box that touches no object of its own class, IoU < 0.1, but covers one of another class at
+IoU >= 0.5), and the precision and recall if every such box carried the class of the object it
+covers (:func:`relabel_confusions`, Hoiem et al.'s "fix this error type" oracle).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -41,6 +47,8 @@ class ThresholdPR:
     fp_localisation: int  # fp = fp_localisation + fp_other_class + fp_background
     fp_other_class: int
     fp_background: int
+    # (drawn class, class of the object covered, count) of the confused boxes, most frequent first
+    confusions: tuple[tuple[int, int, int], ...]
 
     @property
     def precision(self) -> float:
@@ -77,7 +85,8 @@ def precision_recall_above(detections: Mapping[str, Detections], records: Sequen
         tp, fp = tp + int(t.sum()), fp + int(f.sum())
         num_gt += int(sum(int((~d).sum()) for d in gt_difficult))
         errors += error_types(det_image[f], det_boxes[f], records, k)
-    return ThresholdPR(float(threshold), tp, fp, num_gt, *(int(e) for e in errors))
+    return ThresholdPR(float(threshold), tp, fp, num_gt, *(int(e) for e in errors),
+                       confusions(detections, records, threshold, iou_threshold))
 
 
 def error_types(det_image: np.ndarray, det_boxes: np.ndarray, records: Sequence[ImageRecord],
@@ -96,3 +105,57 @@ def error_types(det_image: np.ndarray, det_boxes: np.ndarray, records: Sequence[
         other = best_matches(boxes, records[i].boxes[labels != k])[0] >= ERROR_IOU
         counts += [int(own.sum()), int((~own & other).sum()), int((~own & ~other).sum())]
     return counts
+
+
+def confusions(detections: Mapping[str, Detections], records: Sequence[ImageRecord], threshold: float,
+               iou_threshold: float = 0.5) -> tuple[tuple[int, int, int], ...]:
+    """(drawn class, covered object's class, count) of the confused boxes scoring > ``threshold``
+    (:func:`covered_other_class`), most frequent first."""
+    pairs: Counter[tuple[int, int]] = Counter()
+    for r in records:
+        det = detections.get(r.image_id)
+        if det is None or not len(det):
+            continue
+        above = np.asarray(det.scores) > threshold
+        drawn = np.asarray(det.labels, np.int64)[above]
+        covered = covered_other_class(np.asarray(det.boxes)[above], drawn, r, iou_threshold)
+        pairs.update(zip(drawn[covered >= 0].tolist(), covered[covered >= 0].tolist()))
+    return tuple((a, b, n) for (a, b), n in sorted(pairs.items(), key=lambda item: (-item[1], item[0])))
+
+
+def covered_other_class(boxes: np.ndarray, labels: np.ndarray, record: ImageRecord,
+                        iou_threshold: float = 0.5) -> np.ndarray:
+    """For each box of one image: the class of the object of another class it covers at IoU >=
+    ``iou_threshold`` while touching no object of its own class (IoU < 0.1), else -1.
+
+    Args:
+        boxes: (R, 4) 0-based continuous. labels: (R,) class ids.
+
+    Returns:
+        (R,) int64 class id or -1.
+    """
+    boxes, labels = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(labels, np.int64)
+    out = np.full(len(labels), -1, np.int64)
+    gt_labels = np.asarray(record.labels, np.int64)
+    for k in np.unique(labels):
+        sel = np.flatnonzero(labels == k)
+        own = best_matches(boxes[sel], record.boxes[gt_labels == k])[0] >= ERROR_IOU
+        others = np.flatnonzero(gt_labels != k)
+        ov, j = best_matches(boxes[sel], record.boxes[others])
+        hit = ~own & (ov >= iou_threshold)
+        out[sel[hit]] = gt_labels[others[j[hit]]]
+    return out
+
+
+def relabel_confusions(detections: Mapping[str, Detections], records: Sequence[ImageRecord],
+                       iou_threshold: float = 0.5) -> dict[str, Detections]:
+    """The detections with every confused box (:func:`covered_other_class`) given the class of the
+    object it covers: what a perfect classifier of the found objects would draw."""
+    out = {}
+    for r in records:
+        det = detections.get(r.image_id)
+        if det is None:
+            continue
+        covered = covered_other_class(det.boxes, det.labels, r, iou_threshold)
+        out[r.image_id] = Detections(det.boxes, det.scores, np.where(covered >= 0, covered, det.labels))
+    return out

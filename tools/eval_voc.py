@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from data.records import Detections, ImageRecord
 from eval.report import evaluate_and_report
 from eval.result_files import DEFAULT_COMP, read_result_files
-from eval.threshold import precision_recall_above
+from eval.threshold import precision_recall_above, relabel_confusions
 from eval.voc_ap import METRICS
 from tools.common import run_cli, setup_logging
 from tools.dataset_flags import add_dataset_arguments, dataset_from_args
@@ -54,7 +55,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "detections scoring above each T (what tools/demo.py --threshold T draws), and "
                         "their false positives by error type (Hoiem et al. 2012): localisation (IoU >= 0.1 "
                         "with an object of its class, duplicates included), other class (IoU >= 0.1 with "
-                        "another class's object), background")
+                        "another class's object), background; then the class pairs most confused, and "
+                        "precision and recall had each box on another class's object carried that class")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)  # fmt: skip
 
@@ -76,11 +78,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(table)
     for t in args.threshold or ():
-        pr = precision_recall_above(detections, dataset.records, len(dataset.classes), t)
-        print(f"score > {t:g}: precision {100 * pr.precision:.1f} %, recall {100 * pr.recall:.1f} % "
-              f"({pr.tp} TP, {pr.fp} FP, {pr.num_gt} objects); false positives: {pr.fp_localisation} "
-              f"localisation, {pr.fp_other_class} other class, {pr.fp_background} background")
+        print_threshold(detections, dataset.records, dataset.classes, t)
     return 0
+
+
+def print_threshold(detections: Mapping[str, Detections], records: Sequence[ImageRecord], classes: Sequence[str],
+                    threshold: float) -> None:
+    """What a demo at ``threshold`` draws: precision, recall, the false positives' types, the most
+    confused class pairs, and precision / recall had those boxes carried their object's class."""
+    k = len(classes)
+    pr = precision_recall_above(detections, records, k, threshold)
+    print(f"score > {threshold:g}: precision {100 * pr.precision:.1f} %, recall {100 * pr.recall:.1f} % "
+          f"({pr.tp} TP, {pr.fp} FP, {pr.num_gt} objects); false positives: {pr.fp_localisation} "
+          f"localisation, {pr.fp_other_class} other class, {pr.fp_background} background")
+    if pr.confusions:
+        top = ", ".join(f"{classes[a]} -> {classes[b]} {n}" for a, b, n in pr.confusions[:5])
+        fixed = precision_recall_above(relabel_confusions(detections, records), records, k, threshold)
+        count = sum(n for *_, n in pr.confusions)
+        print(f"  {count} box{'es' if count > 1 else ''} on an object of another class (drawn as -> is): {top}; "
+              f"each given its object's class: precision {100 * fixed.precision:.1f} %, recall {100 * fixed.recall:.1f} %")
 
 
 if __name__ == "__main__":

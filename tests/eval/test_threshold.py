@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from data.records import Detections, ImageRecord
-from eval.threshold import precision_recall_above
+from eval.threshold import precision_recall_above, relabel_confusions
 
 
 def rec(image_id, boxes, labels, difficult):
@@ -54,6 +54,10 @@ def test_error_types_by_hand():
     pr = precision_recall_above(detections, records, 2, threshold=0.0)
     assert (pr.tp, pr.fp, pr.num_gt) == (1, 6, 2)
     assert (pr.fp_localisation, pr.fp_other_class, pr.fp_background) == (3, 2, 1)
+    assert pr.confusions == ((0, 1, 1),)  # only the box right on the class-1 object (IoU 0.32 is not enough)
+    # a classifier that got the found objects right: that box becomes class 1's hit
+    fixed = precision_recall_above(relabel_confusions(detections, records), records, 2, threshold=0.0)
+    assert (fixed.tp, fixed.fp, fixed.confusions) == (2, 5, ())
 
 
 def _iou(a, b):
@@ -77,9 +81,11 @@ def test_error_types_match_a_slow_reference():
     records, detections = [], {}
     for i in range(6):
         g = int(rng.integers(1, 5))
-        records.append(rec(f"i{i}", boxes(g), rng.integers(0, 3, g), rng.random(g) < 0.2))
+        gt = boxes(g)
+        records.append(rec(f"i{i}", gt, rng.integers(0, 3, g), rng.random(g) < 0.2))
+        near = gt[rng.integers(0, g, 6)] + rng.normal(0, 3, (6, 4)).round(1)  # hits, duplicates, near misses
         d = 12
-        detections[f"i{i}"] = dets(boxes(d), rng.uniform(-1, 1, d), rng.integers(0, 3, d))
+        detections[f"i{i}"] = dets(np.concatenate([boxes(d - 6), near]), rng.uniform(-1, 1, d), rng.integers(0, 3, d))
     for threshold in (-1.0, 0.0, 0.5):
         pr = precision_recall_above(detections, records, 3, threshold)
         expected = np.zeros(3, int)
@@ -102,3 +108,14 @@ def test_error_types_match_a_slow_reference():
                 expected[0 if best[0] >= 0.1 else 1 if other >= 0.1 else 2] += 1
         got = (pr.fp_localisation, pr.fp_other_class, pr.fp_background)
         assert got == tuple(expected) and sum(got) == pr.fp
+        pairs = {}
+        for r in records:
+            d = detections[r.image_id]
+            for box, lab, score in zip(d.boxes, d.labels, d.scores):
+                own = max((_iou(box, g) for g, gl in zip(r.boxes, r.labels) if gl == lab), default=0.0)
+                others = [(_iou(box, g), int(gl)) for g, gl in zip(r.boxes, r.labels) if gl != lab]
+                best = max(others, key=lambda x: x[0], default=(0.0, -1))  # first of equal overlaps
+                if score > threshold and own < 0.1 and best[0] >= 0.5:
+                    pairs[(int(lab), best[1])] = pairs.get((int(lab), best[1]), 0) + 1
+        assert sorted(pr.confusions) == sorted((a, b, n) for (a, b), n in pairs.items())
+        assert pr.confusions == tuple(sorted(pr.confusions, key=lambda c: (-c[2], c[:2])))

@@ -107,3 +107,18 @@ def test_threshold_prints_precision_and_recall_of_what_is_drawn(voc_root, tmp_pa
     assert "score > 0: precision 100.0 %, recall 100.0 %" in out
     assert "false positives: 0 localisation, 0 other class, 0 background" in out
     assert "score > 2: precision 100.0 %, recall 0.0 %" in out
+
+
+def test_threshold_names_the_confused_classes(voc_root, tmp_path, capsys):
+    detections = _perfect_detections()
+    detections["000001"] = Detections(detections["000001"].boxes, detections["000001"].scores,
+                                      np.array([1, 1], np.int64))  # the cat drawn as a dog
+    det_dir = tmp_path / "results"
+    write_result_files(det_dir, detections, CLASSES, "test")
+    argv = ["--data-root", str(voc_root), "--split", "test", "--det-dir", str(det_dir), "--threshold", "0"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "precision 80.0 %, recall 80.0 % (4 TP, 1 FP, 5 objects); false positives: 0 localisation, " \
+           "1 other class, 0 background" in out
+    assert "1 box on an object of another class (drawn as -> is): dog -> cat 1; each given its object's " \
+           "class: precision 100.0 %, recall 100.0 %" in out
