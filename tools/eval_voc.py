@@ -23,6 +23,7 @@ from pathlib import Path
 from data.records import Detections, ImageRecord
 from eval.report import evaluate_and_report
 from eval.result_files import DEFAULT_COMP, read_result_files
+from eval.size_bands import map_by_size
 from eval.threshold import precision_recall_above, relabel_confusions
 from eval.voc_ap import METRICS
 from tools.common import run_cli, setup_logging
@@ -57,6 +58,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "with an object of its class, duplicates included), other class (IoU >= 0.1 with "
                         "another class's object), background; then the class pairs most confused, and "
                         "precision and recall had each box on another class's object carried that class")
+    parser.add_argument("--size-bands", type=float, nargs="+", default=None, metavar="PX",
+                        help="also print mAP per object size: the objects whose shorter side is in each band "
+                        "[0, PX1), [PX1, PX2), ... [PXn, inf) pixels, the others ignored like difficult ones "
+                        "(detections on nothing count as false positives in every band)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)  # fmt: skip
 
@@ -79,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     for t in args.threshold or ():
         print_threshold(detections, dataset.records, dataset.classes, t)
+    if args.size_bands:
+        for b in map_by_size(detections, dataset.records, dataset.classes, args.size_bands, args.metric):
+            print(f"objects {b.low:g}-{b.high:g} px on the shorter side ({b.num_objects}): mAP {100 * b.map:.1f}")
     return 0
 
 
