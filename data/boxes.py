@@ -43,6 +43,11 @@ def box_area(boxes: Tensor) -> Tensor:
     return ops.box_area(boxes)
 
 
+def shorter_side(boxes: Tensor) -> Tensor:
+    """min(width, height) of each box, (R, 4) -> (R,)."""
+    return torch.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
 def clip_boxes(boxes: Tensor, size: tuple[int, int]) -> Tensor:
     """Clip (R, 4) boxes to an image of size (height, width)."""
     return ops.clip_boxes_to_image(boxes, size)

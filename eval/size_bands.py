@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data.boxes import as_tensor, shorter_side
 from data.errors import InputError
 from data.records import Detections, ImageRecord
 from eval.voc_ap import evaluate_voc
@@ -28,12 +29,6 @@ class SizeBand:
     high: float
     num_objects: int  # non-difficult objects in the band
     map: float  # NaN when no class has an object in the band
-
-
-def shorter_side(boxes: np.ndarray) -> np.ndarray:
-    """(G, 4) boxes -> (G,) min(width, height) in pixels."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
 
 
 def map_by_size(detections: Mapping[str, Detections], records: Sequence[ImageRecord], classes: Sequence[str],
@@ -52,7 +47,7 @@ def map_by_size(detections: Mapping[str, Detections], records: Sequence[ImageRec
     for low, high in zip(bounds[:-1], bounds[1:]):
         banded, count = [], 0
         for r in records:
-            side = shorter_side(r.boxes)
+            side = shorter_side(as_tensor(r.boxes)).numpy()  # (G,)
             inside = (side >= low) & (side < high)
             difficult = np.asarray(r.difficult, bool) | ~inside
             count += int((~difficult).sum())

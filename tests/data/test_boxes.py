@@ -108,3 +108,8 @@ def test_paired_iou_is_the_diagonal_of_box_iou():
     torch.testing.assert_close(B.paired_iou(a, b), torch.diagonal(B.box_iou(a, b)))
     assert B.paired_iou(a[:1], b[:1]).item() == 0.0
     assert torch.allclose(B.paired_iou(a, a), torch.ones(50))
+
+
+def test_shorter_side():
+    assert B.shorter_side(B.as_tensor([[0, 0, 10, 30], [5, 5, 45, 25]])).tolist() == [10.0, 20.0]
+    assert B.shorter_side(B.as_tensor([])).shape == (0,)
