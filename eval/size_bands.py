@@ -43,11 +43,11 @@ def map_by_size(detections: Mapping[str, Detections], records: Sequence[ImageRec
     bounds = [0.0, *map(float, edges), float("inf")]
     if any(a >= b for a, b in zip(bounds[:-1], bounds[1:])):
         raise InputError("size bands", f"edges must be positive and increasing, got {list(edges)}")
+    sides = [shorter_side(as_tensor(r.boxes)).numpy() for r in records]  # (G_i,) per image
     bands = []
     for low, high in zip(bounds[:-1], bounds[1:]):
         banded, count = [], 0
-        for r in records:
-            side = shorter_side(as_tensor(r.boxes)).numpy()  # (G,)
+        for r, side in zip(records, sides):
             inside = (side >= low) & (side < high)
             difficult = np.asarray(r.difficult, bool) | ~inside
             count += int((~difficult).sum())

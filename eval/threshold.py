@@ -8,7 +8,7 @@ counts are pooled over classes:
     precision = TP / (TP + FP)        recall = TP / (non-difficult ground truths)
 
 Each false positive is also given the type of error it is, after Hoiem, Chodpathumwan and Dai
-(ECCV 2012), the analysis R-CNN's paper (fig. 5) and SPP-net's predecessors use; the first that
+(ECCV 2012), the analysis of R-CNN's paper (fig. 5); the first that
 applies, with overlaps against every object (difficult ones included):
 
     localisation   IoU >= 0.1 with an object of its own class (a duplicate, or a box that is off)
@@ -99,12 +99,27 @@ def error_types(det_image: np.ndarray, det_boxes: np.ndarray, records: Sequence[
     """
     counts = np.zeros(3, np.int64)
     for i in np.unique(det_image):
-        boxes = det_boxes[det_image == i]
-        labels = np.asarray(records[i].labels)
-        own = best_matches(boxes, records[i].boxes[labels == k])[0] >= ERROR_IOU  # (R_i,)
-        other = best_matches(boxes, records[i].boxes[labels != k])[0] >= ERROR_IOU
+        own_iou, other_iou, _ = own_and_other(det_boxes[det_image == i], k, records[i])
+        own, other = own_iou >= ERROR_IOU, other_iou >= ERROR_IOU
         counts += [int(own.sum()), int((~own & other).sum()), int((~own & ~other).sum())]
     return counts
+
+
+def own_and_other(boxes: np.ndarray, k: int, record: ImageRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each box of class ``k`` against one image's objects (the devkit's overlap, difficult ones too).
+
+    Returns:
+        own (R,): the best IoU with an object of class ``k``; other (R,): the best IoU with an
+        object of another class, other_class (R,): that object's class (-1 when none); IoU -inf
+        when nothing overlaps.
+    """
+    gt_labels = np.asarray(record.labels, np.int64)
+    others = np.flatnonzero(gt_labels != k)
+    own = best_matches(boxes, record.boxes[gt_labels == k])[0]
+    other, j = best_matches(boxes, record.boxes[others])
+    other_class = np.full(len(j), -1, np.int64)
+    other_class[j >= 0] = gt_labels[others[j[j >= 0]]]
+    return own, other, other_class
 
 
 def confusions(detections: Mapping[str, Detections], records: Sequence[ImageRecord], threshold: float,
@@ -136,14 +151,11 @@ def covered_other_class(boxes: np.ndarray, labels: np.ndarray, record: ImageReco
     """
     boxes, labels = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(labels, np.int64)
     out = np.full(len(labels), -1, np.int64)
-    gt_labels = np.asarray(record.labels, np.int64)
     for k in np.unique(labels):
         sel = np.flatnonzero(labels == k)
-        own = best_matches(boxes[sel], record.boxes[gt_labels == k])[0] >= ERROR_IOU
-        others = np.flatnonzero(gt_labels != k)
-        ov, j = best_matches(boxes[sel], record.boxes[others])
-        hit = ~own & (ov >= iou_threshold)
-        out[sel[hit]] = gt_labels[others[j[hit]]]
+        own, other, other_class = own_and_other(boxes[sel], int(k), record)
+        hit = (own < ERROR_IOU) & (other >= iou_threshold)
+        out[sel[hit]] = other_class[hit]
     return out
 
 
