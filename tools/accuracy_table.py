@@ -43,6 +43,9 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
     scales = cfg.features.scales
     name = ("R-CNN" if cfg.method != "spp" else f"SPP 1-scale {scales[0]}" if len(scales) == 1
             else f"SPP {len(scales)}-scale")
+    e2e = cfg.finetune.mode == "e2e"
+    if e2e:  # the conv blocks were fine-tuned too: a different detector, named so
+        name += " e2e"
     meta = work.read_meta()
     data = {k: meta.get(k) for k in ("data_root", "ann_file", "image_dir", "train_split", "num_train_images")}
     setting = json.dumps([config_to_dict(dataclasses.replace(cfg, seed=0)), data, split, metric], sort_keys=True)
@@ -53,7 +56,9 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
     proposals = f"<= {cfg.proposals.max_proposals} proposals"
     if cfg.proposals.resize_longer:
         proposals += f" (selective search at {cfg.proposals.resize_longer} px)"
-    source = (f"{work.root}: {cfg.features.backbone}, {inputs}, {proposals}, "
+    tuning = (f"conv blocks from {cfg.finetune.freeze_blocks} on and fc fine-tuned" if e2e
+              else "fc layers fine-tuned")
+    source = (f"{work.root}: {cfg.features.backbone}, {inputs}, {proposals}, {tuning}, "
               f"train {data['train_split'] or '?'} ({data['num_train_images'] or '?'} images), seed {cfg.seed}")
     return Run(name, setting, cfg.seed, scores[0], scores[1], work.root.name, source)
 

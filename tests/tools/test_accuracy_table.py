@@ -45,7 +45,7 @@ def test_shrunk_selective_search_is_a_setting_of_its_own_and_named(tmp_path, cap
     assert accuracy_table.main(list(map(str, dirs))) == 0
     out = capsys.readouterr().out
     assert "| **mAP** | **30.0** | **40.0** |" in out  # two columns: not averaged as seeds
-    assert "<= 2000 proposals, train" in out and "<= 2000 proposals (selective search at 320 px), train" in out
+    assert "<= 2000 proposals, fc" in out and "<= 2000 proposals (selective search at 320 px), fc" in out
 
 
 def test_bad_scores_file_is_one_line(tmp_path, capsys):
@@ -54,3 +54,16 @@ def test_bad_scores_file_is_one_line(tmp_path, capsys):
     assert accuracy_table.run_cli(accuracy_table.main, [str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "map_test_voc07.json" in err[0]
+
+
+def test_end_to_end_fine_tuning_is_a_setting_of_its_own_and_named(tmp_path, capsys):
+    e2e = ["finetune.mode=e2e", "finetune.freeze_blocks=14"]
+    dirs = [work_dir(tmp_path / "fc", ["seed=0"], scores(0.2, 0.4)),
+            work_dir(tmp_path / "e2e", ["seed=1", *e2e], scores(0.3, 0.5)),
+            work_dir(tmp_path / "rcnn_e2e", ["seed=0", "method=rcnn", *e2e], scores(0.1, 0.1))]
+    assert accuracy_table.main(list(map(str, dirs))) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == ("| AP % (voc07, test) | SPP 1-scale 688 (fc): seed 0 | SPP 1-scale 688 e2e (e2e): "
+                                   "seed 1 | R-CNN e2e (rcnn_e2e): seed 0 |")
+    assert "proposals, fc layers fine-tuned, train" in out
+    assert "proposals, conv blocks from 14 on and fc fine-tuned, train" in out
