@@ -1,6 +1,7 @@
 """The same numbers on a GPU as on the CPU for what SPP-net's speed and end-to-end fine-tuning rest
-on: pyramid pooling (forward and its arg-max gradient), and SPP-net's and R-CNN's pool5 features of
-a ZF-5 trunk. Skipped without a CUDA device (CI has none); run with ``pytest -m gpu`` on one."""
+on: pyramid pooling (forward and its arg-max gradient), SPP-net's and R-CNN's pool5 features of a
+ZF-5 trunk, and the gradient end-to-end fine-tuning sends through the pooling into the trained
+blocks of each trunk. Skipped without a CUDA device (CI has none); run with ``pytest -m gpu`` on one."""
 
 import pytest
 import torch
@@ -9,7 +10,9 @@ from data.voc import load_voc
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp_grad import spatial_pyramid_pool_grad
 from detection.features.spp_source import SPPSource
+from detection.features.spp_source import pool_windows_grad
 from detection.models.backbones import build_trunk
+from detection.models.trunk_blocks import split_trunk
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
@@ -70,3 +73,31 @@ def test_pool5_of_a_zf5_trunk_on_cuda_equals_the_cpu(tiny_voc, method):
     cpu, gpu = pooled
     assert cpu.shape == (40, info.channels * 50)
     assert ((gpu - cpu).norm() / cpu.norm()).item() < 1e-4
+
+
+@pytest.mark.parametrize("backbone, freeze", [("zf5", 1), ("mobilenet_v2", 14)])
+def test_the_e2e_gradient_into_the_trained_blocks_on_cuda_equals_the_cpu(backbone, freeze):
+    torch.manual_seed(0)
+    trunk, info = build_trunk(backbone, pretrained=False)
+    # eval: as build_trunk returns it and fine-tuning keeps it (batch norm on running statistics).
+    # float64, so that rounding cannot move a bin's arg-max cell between the devices.
+    trunk.eval().double()
+    frozen, trained = split_trunk(trunk, freeze)
+    gen = torch.Generator().manual_seed(2)
+    images = [torch.randn(1, 3, h, w, generator=gen, dtype=torch.float64) for h, w in ((224, 288), (320, 416))]
+    xy = torch.rand(30, 2, generator=gen) * 150
+    boxes = torch.cat([xy, xy + 20 + torch.rand(30, 2, generator=gen) * 120], 1)
+    upstream = torch.randn(30, info.channels * 50, generator=gen, dtype=torch.float64)
+    grads = []
+    for device in (torch.device("cpu"), CUDA):
+        frozen.to(device), trained.to(device)
+        trained.zero_grad()
+        with torch.no_grad():
+            cached = [frozen(x.to(device)) for x in images]  # the fixed blocks' cache
+        pool5 = pool_windows_grad(lambda i: trained(cached[i])[0], (0.7, 1.0), boxes, info.stride,
+                                  info.centre_offset, (6, 3, 2, 1))
+        pool5.backward(upstream.to(device))
+        grads.append(torch.cat([p.grad.flatten().cpu() for p in trained.parameters() if p.grad is not None]))
+    cpu, gpu = grads
+    assert cpu.abs().sum() > 0 and cpu.shape == gpu.shape
+    assert ((gpu - cpu).norm() / cpu.norm()).item() < 1e-10
