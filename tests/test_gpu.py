@@ -9,8 +9,7 @@ import torch
 from data.voc import load_voc
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp_grad import spatial_pyramid_pool_grad
-from detection.features.spp_source import SPPSource
-from detection.features.spp_source import pool_windows_grad
+from detection.features.spp_source import SPPSource, pool_windows_grad
 from detection.models.backbones import build_trunk
 from detection.models.trunk_blocks import split_trunk
 
