@@ -20,6 +20,10 @@ def test_e2e_training_saves_the_trunk_and_softmax_joint_testing_reads_it(tiny_vo
     cache = tiny_workdir / "cache"  # proposals are shared (every cache is keyed by what made it)
     argv = ["--data-root", str(tiny_voc), "--work-dir", str(work), "--cache-dir", str(cache), *TINY_TRAIN, *E2E]
     assert train_det.main(argv) == 0
+    log = (work / "train.log").read_text().splitlines()
+    head = next(i for i, line in enumerate(log) if "stage table" in line) + 2
+    stages = [line.split("  ")[0] for line in log[head:head + 7]]  # every minute of training has its row
+    assert stages == ["proposals", "conv5", "finetune", "conv5 of the fine-tuned trunk", "svm", "bbox", "total"]
     trunk = torch.load(work / "trunk.pt", weights_only=True)
     assert any(k.startswith("15.") for k in trunk)
     assert len(list((cache / "frozen").iterdir())) >= 1  # the fixed blocks' maps were cached

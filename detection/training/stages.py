@@ -295,7 +295,8 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     if e2e:  # SVMs and box regressors on the fine-tuned trunk's conv5 (its own cache folder)
         source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
         if cfg.method == "spp":
-            sharded_conv5(source.cache, dataset.records, progress, d)
+            with meter.stage("conv5 of the fine-tuned trunk"):
+                sharded_conv5(source.cache, dataset.records, progress, d)
     # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
     if not is_done("svm", work.svms, work.bbox_samples):
         with meter.stage("svm"):
