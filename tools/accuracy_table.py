@@ -57,7 +57,7 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
     if cfg.proposals.resize_longer:
         proposals += f" (selective search at {cfg.proposals.resize_longer} px)"
     tuning = (f"conv blocks from {cfg.finetune.freeze_blocks} on and fc fine-tuned" if e2e
-              else "fc layers fine-tuned")
+              else "fc layers fine-tuned" if cfg.finetune.enabled else "not fine-tuned")
     source = (f"{work.root}: {cfg.features.backbone}, {inputs}, {proposals}, {tuning}, "
               f"train {data['train_split'] or '?'} ({data['num_train_images'] or '?'} images), seed {cfg.seed}")
     return Run(name, setting, cfg.seed, scores[0], scores[1], work.root.name, source)

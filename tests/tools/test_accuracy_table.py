@@ -60,10 +60,12 @@ def test_end_to_end_fine_tuning_is_a_setting_of_its_own_and_named(tmp_path, caps
     e2e = ["finetune.mode=e2e", "finetune.freeze_blocks=14"]
     dirs = [work_dir(tmp_path / "fc", ["seed=0"], scores(0.2, 0.4)),
             work_dir(tmp_path / "e2e", ["seed=1", *e2e], scores(0.3, 0.5)),
-            work_dir(tmp_path / "rcnn_e2e", ["seed=0", "method=rcnn", *e2e], scores(0.1, 0.1))]
+            work_dir(tmp_path / "rcnn_e2e", ["seed=0", "method=rcnn", *e2e], scores(0.1, 0.1)),
+            work_dir(tmp_path / "none", ["seed=0", "finetune.enabled=false"], scores(0.1, 0.2))]
     assert accuracy_table.main(list(map(str, dirs))) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == ("| AP % (voc07, test) | SPP 1-scale 688 (fc): seed 0 | SPP 1-scale 688 e2e (e2e): "
-                                   "seed 1 | R-CNN e2e (rcnn_e2e): seed 0 |")
+                                   "seed 1 | R-CNN e2e (rcnn_e2e): seed 0 | SPP 1-scale 688 (none): seed 0 |")
     assert "proposals, fc layers fine-tuned, train" in out
     assert "proposals, conv blocks from 14 on and fc fine-tuned, train" in out
+    assert "proposals, not fine-tuned, train" in out
