@@ -89,7 +89,7 @@ def test_the_e2e_gradient_into_the_trained_blocks_on_cuda_equals_the_cpu(backbon
     upstream = torch.randn(30, info.channels * 50, generator=gen, dtype=torch.float64)
     grads = []
     for device in (torch.device("cpu"), CUDA):
-        frozen.to(device), trained.to(device)
+        trunk.to(device)  # frozen and trained are views of its blocks
         trained.zero_grad()
         with torch.no_grad():
             cached = [frozen(x.to(device)) for x in images]  # the fixed blocks' cache
