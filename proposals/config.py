@@ -24,8 +24,9 @@ class ProposalConfig:
             imported from a released selective_search_data/*.mat file, see ``mat_file``).
         max_proposals: keep at most this many boxes per image, in selective-search rank order.
         min_size: drop boxes whose width or height (original image pixels) is below this.
-        resize_longer: when set and the image's longer side is larger, shrink the image to this
-            longer side before segmentation (speed); boxes are mapped back to the original image.
+        resize_longer: when the image's longer side is larger, shrink the image to this longer
+            side before segmentation; boxes are mapped back to the original image. None segments
+            the image at its own size (minutes for a phone photo, see below).
         base_k: Felzenszwalb-Huttenlocher k of the first segmentation ("fast"/"quality").
         inc_k: increment of k between the segmentations ("fast"/"quality").
         single_k: k of the one segmentation of the "single" mode.
@@ -40,9 +41,12 @@ class ProposalConfig:
     max_proposals: int = 2000
     # R-CNN selective_search_boxes.m: minBoxWidth = 20 (FilterBoxesWidth).
     min_size: float = 20.0
-    # R-CNN rcnn_detect.m resizes to width 500 (im_width = 500); VOC images are <= 500 px, so no
-    # resize is equivalent there. None keeps the image as it is.
-    resize_longer: int | None = None
+    # R-CNN's demo (examples/rcnn_detect.m, im_width = 500) segments every image at width 500.
+    # Selective search's regions are sized in pixels (its k = 50, 100 and min_size = 20 are
+    # VOC-sized), and its cost grows faster than the pixel count: a 12-megapixel photo took 918 s
+    # at its own size and gave no detection, 2 s at 500 px. VOC images are <= 500 px, so this
+    # changes nothing there (docs/own_data.md measures other sizes). Never enlarges.
+    resize_longer: int | None = 500
     # R-CNN selective_search_boxes.m: ks = [50 100 150 300], fast mode uses ks(1:2) = 50, 100.
     # (OpenCV's own defaults, 150/150, give ~45% fewer boxes and lower recall.)
     base_k: int = 50

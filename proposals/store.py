@@ -35,6 +35,7 @@ from tqdm import tqdm
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.claims import Claim, try_claim, wait_for
 from data.errors import InputError
+from data.images import size_mismatch
 from data.records import ImageRecord
 from data.safe_input import check_name
 from proposals.config import CACHE_VERSION, ProposalConfig
@@ -157,9 +158,25 @@ def _run_tasks(records: Iterable[ImageRecord], cfg: ProposalConfig,
             yield pending.popleft().get()
 
 
-def iter_proposals(records: Sequence[ImageRecord], cfg: ProposalConfig,
-                   workers: int) -> Iterator[tuple[ImageRecord, np.ndarray]]:
-    """Each record with its (R, 4) boxes, in record order, uncached (``tools/demo.py``'s images).
+@dataclass(frozen=True)
+class ImageProposals:
+    """One image's proposals as :func:`iter_proposals` yields them.
+
+    Attributes:
+        record: the image.
+        boxes: (R, 4) float32 boxes of the original image, ranked.
+        seconds: wall-clock seconds its worker spent reading and segmenting the image.
+        segmented_size: (height, width) selective search ran at (``ProposalConfig.resize_longer``).
+    """
+
+    record: ImageRecord
+    boxes: np.ndarray
+    seconds: float
+    segmented_size: tuple[int, int]
+
+
+def iter_proposals(records: Sequence[ImageRecord], cfg: ProposalConfig, workers: int) -> Iterator[ImageProposals]:
+    """Each record's proposals, in record order, uncached (``tools/demo.py``'s images).
 
     With ``workers`` > 1 worker processes compute up to 2 x ``workers`` images ahead, so what the
     caller does between two items (detection) overlaps selective search; the boxes are those of
@@ -174,15 +191,16 @@ def iter_proposals(records: Sequence[ImageRecord], cfg: ProposalConfig,
     for image_id, raw, error in _run_tasks(records, cfg, workers):
         if raw is None:
             raise InputError(by_id[image_id].path, error)
-        yield by_id[image_id], filter_boxes(rects_to_boxes(raw.rects, raw.scale_xy), raw.size, cfg)
+        boxes = filter_boxes(rects_to_boxes(raw.rects, raw.scale_xy), raw.size, cfg)
+        segmented = (round(raw.size[0] * float(raw.scale_xy[1])), round(raw.size[1] * float(raw.scale_xy[0])))
+        yield ImageProposals(by_id[image_id], boxes, raw.seconds, segmented)
 
 
 def _store(record: ImageRecord, raw: RawProposals | None, error: str, folder: Path, cfg: ProposalConfig,
            boxes: dict[str, np.ndarray], failed: dict[str, str]) -> float | None:
     """Filter and cache one worker result; fills ``boxes`` / ``failed``; returns its seconds."""
     if raw is not None and raw.size != tuple(record.size):
-        error = (f"{record.path}: image is {raw.size[0]}x{raw.size[1]} "
-                 f"but its record says {record.size[0]}x{record.size[1]}")
+        error = f"{record.path}: {size_mismatch(record.path, raw.size, tuple(record.size))}"
     if error or raw is None:
         log.warning("skipping image %s: %s", record.image_id, error)
         failed[record.image_id] = error

@@ -26,6 +26,7 @@ from data.errors import InputError
 from detection.config_io import config_to_dict
 from detection.workdir import WorkDir
 from eval.across_seeds import Run, RunGroup, group_runs, markdown_table
+from proposals.config import ProposalConfig
 from tools.common import run_cli
 
 
@@ -54,8 +55,9 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
     inputs = (f"scales {list(scales)}" if cfg.method == "spp"
               else f"warped windows with {cfg.features.context_padding} px context")
     proposals = f"<= {cfg.proposals.max_proposals} proposals"
-    if cfg.proposals.resize_longer:
-        proposals += f" (selective search at {cfg.proposals.resize_longer} px)"
+    if cfg.proposals.resize_longer != ProposalConfig().resize_longer:  # the default needs no note
+        size = cfg.proposals.resize_longer
+        proposals += " (selective search at " + (f"{size} px)" if size else "each image's own size)")
     tuning = (f"conv blocks from {cfg.finetune.freeze_blocks} on and fc fine-tuned" if e2e
               else "fc layers fine-tuned" if cfg.finetune.enabled else "not fine-tuned")
     source = (f"{work.root}: {cfg.features.backbone}, {inputs}, {proposals}, {tuning}, "

@@ -48,8 +48,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help=f"boxes kept per image (default {d.max_proposals})")
     p.add_argument("--min-size", type=float, default=d.min_size,
                    help=f"drop boxes narrower or shorter than this many pixels (default {d.min_size:g})")
-    p.add_argument("--resize-longer", type=int, default=d.resize_longer,
-                   help="shrink images to this longer side before segmenting (faster; default: no resize)")
+    p.add_argument("--resize-longer", type=int, default=d.resize_longer, metavar="PX",
+                   help=f"shrink larger images to this longer side before segmenting (default {d.resize_longer}, "
+                        "VOC's size; 0: segment every image at its own size, minutes for a phone photo)")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes (default: number of cores; under torchrun, per rank: "
                         "this node's cores / its ranks)")
@@ -65,7 +66,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace) -> ProposalConfig:
     mode, mat = ("mat", str(args.mat.resolve())) if args.mat is not None else (args.mode, None)
     return ProposalConfig(mode=mode, max_proposals=args.max_proposals, min_size=args.min_size,
-                          resize_longer=args.resize_longer, mat_file=mat)
+                          resize_longer=args.resize_longer or None, mat_file=mat)
 
 
 def print_table(summary: dict[str, float | int | None]) -> None:

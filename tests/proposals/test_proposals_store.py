@@ -163,6 +163,7 @@ def test_on_ready_announces_each_image_once_with_its_boxes(three_records, tmp_pa
 def test_iter_proposals_gives_proposes_boxes_in_record_order(three_records, make_image, workers):
     """The demo's stream: computed ahead by workers, yet exactly ``propose`` on each image, in order."""
     got = list(iter_proposals(three_records, CFG, workers))
-    assert [r.image_id for r, _ in got] == ["im0", "im1", "im2"]
-    for i, (_, boxes) in enumerate(got):
-        assert np.array_equal(boxes, propose(make_image(i), CFG))
+    assert [p.record.image_id for p in got] == ["im0", "im1", "im2"]
+    for i, p in enumerate(got):
+        assert np.array_equal(p.boxes, propose(make_image(i), CFG))
+        assert p.seconds > 0 and p.segmented_size == p.record.size  # small images are not shrunk

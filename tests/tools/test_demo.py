@@ -1,5 +1,7 @@
 """tools/demo.py end to end on a tiny trained work dir, and its drawing on a hand-made case."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,14 @@ def test_demo_writes_pngs_and_rejects_corrupt_images(trained, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "broken.jpg" in err and "\n" not in err
     assert not (out / "broken.png").exists()
+
+
+def test_a_work_dir_without_a_working_size_warns_before_a_large_photo(caplog):
+    """A work dir trained with proposals.resize_longer unset segments photos at their own size: minutes each."""
+    photo, small = (demo.image_record(Path(f"{n}.jpg"), np.zeros(shape, np.uint8))
+                    for n, shape in (("phone", (3024, 4032, 3)), ("voc", (375, 500, 3))))
+    demo.warn_full_size([photo, small], resize_longer=500)
+    demo.warn_full_size([small], resize_longer=None)
+    assert not caplog.records
+    demo.warn_full_size([photo, small], resize_longer=None)
+    assert "1 image(s) up to 4032 px" in caplog.text and "proposals.resize_longer=500" in caplog.text
