@@ -25,9 +25,11 @@ from svm.config import SVMConfig
 
 METHODS = ("spp", "rcnn")
 SVM_LAYERS = ("pool5", "fc6", "fc7")
-# What may change between training and testing (tools/test_det.py --set): the head's speed levers
+MISSING_CLASS_POLICIES = ("error", "skip")  # data.class_counts.check_trainable
+# What may change between training and testing (tools/test_det.py --set): the head's speed levers,
+# the size selective search sees (a work dir trained at full size can test a phone photo at 500 px)
 # and the read-out. Everything else decides the trained model.
-TEST_TIME_KEYS = ("head.svd_fc6", "head.svd_fc7", "head.int8", "test.")
+TEST_TIME_KEYS = ("head.svd_fc6", "head.svd_fc7", "head.int8", "proposals.resize_longer", "test.")
 # `--fast` (tools/test_det.py, demo.py, speed_report.py): every test-time speed lever that cost at
 # most 0.5 mAP on the trained ZF-5 of the paper's shapes (fc6 = fc7 = 4096; README, "Speed levers";
 # voc07 default, 2026-11-26): int8 fc6 / fc7 cost 0.004 mAP (29.92 -> 29.91); Fast R-CNN's SVD at
@@ -50,6 +52,9 @@ class DetectorConfig:
     method: str = "spp"  # "spp" or "rcnn": the only part they do not share is the extractor
     svm_layer: str = "fc7"  # SPP-net table 9 ablations: pool5, fc6, fc7 (ft or not)
     seed: int = 0
+    # A class with no training object: "error" stops the run before any work (the papers' data
+    # has every class); "skip" trains the others and reports its AP as not available.
+    missing_classes: str = "error"
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -64,6 +69,8 @@ class DetectorConfig:
             raise InputError("config", f"method must be one of {METHODS}")
         if self.svm_layer not in SVM_LAYERS:
             raise InputError("config", f"svm_layer must be one of {SVM_LAYERS}")
+        if self.missing_classes not in MISSING_CLASS_POLICIES:
+            raise InputError("config", f"missing_classes must be one of {MISSING_CLASS_POLICIES}")
         if self.features.backbone == "zf5" and self.features.pretrained == "imagenet":
             # No ImageNet ZF-5 exists offline: pre-train it on object crops of the training split.
             object.__setattr__(self, "features", dataclasses.replace(self.features, pretrained="crops"))

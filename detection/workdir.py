@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,10 @@ class WorkDir:
         if not classes:
             raise InputError(self.meta, "no class names; finish training with tools/train_det.py --resume")
         return classes
+
+    def untrained_classes(self) -> tuple[str, ...]:
+        """The classes trained without any object (``missing_classes=skip``): never detected, no AP."""
+        return tuple(self.read_meta().get("untrained_classes", ()))
 
 
 def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None = None,
@@ -200,19 +205,21 @@ def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int, pretrained_
     return head
 
 
-def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, num_classes: int,
+def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, classes: Sequence[str],
                device: torch.device) -> TrainedModel:
     """The trained head (with the config's test-time levers), SVMs and box regressors of a work dir."""
     for path in (work.head, work.svms):
         if not path.is_file():
             raise InputError(path, "missing; finish training with tools/train_det.py --resume")
-    head = new_head(cfg, info, num_classes)
+    head = new_head(cfg, info, len(classes))
     load_module_state(head, work.head, "fine-tuned head")
     head = apply_test_levers(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
     if cfg.test.bbox == "joint" and not cfg.finetune.joint_bbox:
         raise InputError("test.bbox=joint", "this detector was trained without finetune.joint_bbox; use test.bbox=ridge")
     bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
-    return TrainedModel(head, cfg.svm_layer, LinearSVMs.load(work.svms), bbox)
+    untrained = work.untrained_classes()
+    ids = tuple(classes.index(c) for c in untrained if c in classes)
+    return TrainedModel(head, cfg.svm_layer, LinearSVMs.load(work.svms), bbox, ids)
 
 
 @dataclass(frozen=True)
@@ -253,6 +260,6 @@ def open_detector(root: Path, device: torch.device, overrides: list[str] | None 
     weights = trunk_weights_file(cfg, work, meta.get("trunk_file"))
     trunk, info = build_network(cfg, device, weights)
     load_finetuned_trunk(cfg, work, trunk, device)
-    model = load_model(cfg, work, info, len(classes), device)
+    model = load_model(cfg, work, info, classes, device)
     source = make_source(cfg, trunk, info, work, device, cache_conv5=False)
     return Detector(work, cfg, classes, trunk, info, source, model)

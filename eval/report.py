@@ -25,13 +25,17 @@ def _pct(value: float | None) -> str:
 def format_ap_table(result: VOCResult, coco: Mapping[str, float] | None = None) -> str:
     """A per-class AP table (AP in %), then the mAP (and COCO AP lines when given).
 
-    Classes without non-difficult ground truth show "-" and are not in the mean.
+    Classes without non-difficult ground truth show "-", classes trained without any object "n/a";
+    neither is in the mean.
     """
     width = max([len(c) for c in result.classes] + [len("class")])
     lines = [f"{'class':<{width}}  AP (%)  #gt  #det"]
     for c in result.classes:
-        lines.append(f"{c:<{width}}  {_pct(result.ap[c]):>6}  {result.num_gt[c]:>3}  {result.num_det[c]:>4}")
+        ap = "   n/a" if c in result.untrained else _pct(result.ap[c])
+        lines.append(f"{c:<{width}}  {ap:>6}  {result.num_gt[c]:>3}  {result.num_det[c]:>4}")
     lines.append(f"{'mAP':<{width}}  {_pct(result.map):>6}  ({result.metric}, IoU >= {result.iou_threshold:g})")
+    if result.untrained:
+        lines.append("n/a: trained without any object of the class (missing_classes=skip)")
     if coco is not None:
         lines.append(f"{'COCO AP':<{width}}  {_pct(coco['AP']):>6}  (IoU 0.50:0.95)")
         lines.append(f"{'COCO AP50':<{width}}  {_pct(coco['AP50']):>6}")
@@ -46,6 +50,7 @@ def evaluate_and_report(
     json_path: Path | None = None,
     coco: bool = False,
     plot_dir: Path | None = None,
+    untrained: Sequence[str] = (),
 ) -> tuple[VOCResult, str]:
     """Evaluate, then optionally write JSON, compute COCO AP and plot PR curves.
 
@@ -58,11 +63,12 @@ def evaluate_and_report(
             [0, 1], null for a class without ground truth), plus "coco": {"AP", "AP50"} with coco.
         coco: also compute COCO AP@[.5:.95] and AP50 (pycocotools).
         plot_dir: when given, write one precision/recall PNG per class there.
+        untrained: classes the detector was trained without (``missing_classes=skip``): no AP.
 
     Returns:
         (the VOC result, the text table from :func:`format_ap_table`).
     """
-    result = evaluate_voc(detections, records, classes, metric=metric)
+    result = evaluate_voc(detections, records, classes, metric=metric, untrained=untrained)
     coco_scores = None
     if coco:
         from eval.coco_ap import coco_ap  # pycocotools only when asked for

@@ -110,6 +110,8 @@ class VOCResult:
         curves: class -> (recall (R,), precision (R,)) over the ranked detections of the class.
         num_gt: class -> number of non-difficult GTs (the devkit's npos).
         num_det: class -> number of detections scored.
+        untrained: the classes the detector was trained without (no training object): no AP
+            either, whatever the split holds, and left out of the mAP.
     """
 
     metric: str
@@ -120,14 +122,19 @@ class VOCResult:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
     num_gt: dict[str, int]
     num_det: dict[str, int]
+    untrained: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        """{"metric": ..., "map": float | None, "ap": {class: float | None}} (fractions in [0, 1])."""
-        return {
+        """{"metric": ..., "map": float | None, "ap": {class: float | None}} (fractions in [0, 1]),
+        plus "untrained": [class, ...] when the detector was trained without some classes."""
+        out = {
             "metric": self.metric,
             "map": None if math.isnan(self.map) else float(self.map),
             "ap": {c: (None if a is None else float(a)) for c, a in self.ap.items()},
         }
+        if self.untrained:
+            out["untrained"] = list(self.untrained)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,6 +253,7 @@ def evaluate_voc(
     classes: Sequence[str],
     metric: str = "voc07",  # the SPP-net and R-CNN papers report VOC 2007 test, 11-point AP
     iou_threshold: float = 0.5,  # VOCopts.minoverlap in the devkit
+    untrained: Sequence[str] = (),
 ) -> VOCResult:
     """Score detections against ground truth like the VOC devkit.
 
@@ -257,6 +265,7 @@ def evaluate_voc(
         classes: the K class names.
         metric: "voc07" (11-point) or "voc10" (area under the envelope).
         iou_threshold: minimum devkit overlap for a true positive.
+        untrained: classes the detector was trained without: reported with no AP (not 0).
 
     Returns:
         a :class:`VOCResult`.
@@ -276,11 +285,15 @@ def evaluate_voc(
     for k, name in bar:
         recall, precision, npos = score_class(detections, records, k, iou_threshold)
         curves[name], num_gt[name], num_det[name] = (recall, precision), npos, int(recall.shape[0])
-        if npos == 0:
+        if name in untrained:
+            log.warning("class %r was not trained (no training object): no AP, left out of the mAP", name)
+            ap[name] = None
+        elif npos == 0:
             log.warning("class %r has no non-difficult ground truth: no AP, left out of the mAP", name)
             ap[name] = None
         else:
             ap[name] = ap_fn(recall, precision)
     scored = [a for a in ap.values() if a is not None]
     mean = float(np.mean(scored)) if scored else float("nan")
-    return VOCResult(metric, iou_threshold, tuple(classes), ap, mean, curves, num_gt, num_det)
+    return VOCResult(metric, iou_threshold, tuple(classes), ap, mean, curves, num_gt, num_det,
+                     tuple(c for c in classes if c in untrained))

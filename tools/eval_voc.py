@@ -20,6 +20,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from data.class_counts import describe
 from data.records import Detections, ImageRecord
 from eval.report import evaluate_and_report
 from eval.result_files import DEFAULT_COMP, read_result_files
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(verbose=args.verbose)
     dataset = dataset_from_args(args)
+    describe(dataset)  # objects per class: a class without any has no AP
     image_ids = [r.image_id for r in dataset.records]
     detections = read_result_files(args.det_dir, dataset.classes, dataset.split, image_ids, comp=args.comp)
     _, table = evaluate_and_report(

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from data.cache import atomic_write_text
+from data.class_counts import describe
 from data.datasets import reopen_dataset
 from detection.config import FAST_PRESET, TEST_TIME_KEYS, fast_overrides
 from detection.distributed import Dist, close, init_from_env, threads_per_rank
@@ -94,6 +95,8 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
     setup_logging(args.work_dir / "test.log" if d.is_main else None, rank=d.rank if d.active else None)
     dataset = reopen_dataset(detector.work.read_meta(), args.data_root, args.split, args.ann_file, args.image_dir,
                              args.default_split)  # fmt: skip
+    if d.is_main:
+        describe(dataset)  # objects per class, before any work
     workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
     with meter.stage(f"proposals + detection ({len(dataset.records)} images)"):  # overlapped: one stage
         detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, d=d,
@@ -108,7 +111,8 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
         # The scores always go next to the result files (tools/accuracy_table.py reads them).
         scores = out / f"map_{dataset.split}_{args.metric}.json"
         _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, scores,
-                                       coco=args.coco or dataset.coco is not None)  # fmt: skip
+                                       coco=args.coco or dataset.coco is not None,
+                                       untrained=detector.work.untrained_classes())  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.json, scores.read_text())

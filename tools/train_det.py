@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from data.class_counts import check_trainable
 from data.errors import InputError
 from detection.config import METHODS, DetectorConfig
 from detection.config_io import config_to_dict, load_config, save_config
@@ -116,6 +117,7 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
         prepare_work_dir(args, cfg, work)
     d.barrier()  # the other ranks read meta.json only once rank 0 has cleaned it
     dataset = dataset_from_args(args)
+    untrained = check_trainable(dataset, cfg.missing_classes)  # before any work: a class without objects
     log.info("training %s (%s, scales %s) on %s (%s): %d images, %d classes", cfg.method, cfg.features.backbone,
              list(cfg.features.scales), dataset.coco.ann_file if dataset.coco else dataset.root, dataset.split,
              len(dataset.records), dataset.num_classes)  # fmt: skip
@@ -131,7 +133,7 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
             trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,
                    checkpoint_every=args.checkpoint_every, pretrained_trunk=trunk, d=d, meter=meter,
-                   overlap=args.overlap)
+                   overlap=args.overlap, untrained=untrained)
     if d.is_main:
         log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
         log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)

@@ -61,12 +61,17 @@ class TestConfig:
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """What training produces: the head, the SVMs (on ``layer`` features) and the box regressors."""
+    """What training produces: the head, the SVMs (on ``layer`` features) and the box regressors.
+
+    ``untrained``: ids of the classes trained without any object (``missing_classes=skip``); they
+    have no SVM, so they are never detected.
+    """
 
     head: FcHead
     layer: str
     svms: LinearSVMs
     bbox: BBoxRegressors | None
+    untrained: tuple[int, ...] = ()
 
 
 @torch.no_grad()
@@ -97,6 +102,7 @@ def detect_image(record: ImageRecord, proposals: np.ndarray, source: Pool5Source
             feats = model.head.features(pool5, model.layer).float()  # (U, D_layer)
     with sw.stage("svm"):
         scores = (probs if cfg.scoring == "softmax" else model.svms.score(feats))[inverse]  # (R, K)
+        scores[:, list(model.untrained)] = -torch.inf  # never above any threshold
     with sw.stage("bbox"):
         k = scores.shape[1]
         if cfg.bbox_reg and cfg.bbox == "joint":

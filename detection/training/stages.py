@@ -95,7 +95,7 @@ def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: P
 
 def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Sequence[ImageWindows],
               source: Pool5Source, head: FcHead, progress: bool, entries: Path | None = None,
-              d: Dist = SINGLE, workers: int = 1) -> None:
+              d: Dist = SINGLE, workers: int = 1, untrained: Sequence[str] = ()) -> None:
     """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way.
 
     ``entries``: a folder of the sharded feature pass (``mining_features``) to read each image's
@@ -103,7 +103,7 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
     the classes k with k % world == rank over every image (classes never interact in mining, so
     each comes out as in one process); rank 0 gathers them and writes the SVMs and the samples.
     ``workers`` processes fit the classes due at once while the next image's features are computed
-    here; the SVMs do not depend on it (``svm.train``).
+    here; the SVMs do not depend on it (``svm.train``). The ``untrained`` classes keep w = 0, b = 0.
     """
     scale, pool_scale = estimate_scales(dataset, windows, source, head, cfg.svm_layer, cfg.svm.target_norm, cfg.seed)
     scale, pool_scale = d.broadcast((scale, pool_scale))  # the same on every rank, rank 0's to be sure
@@ -132,7 +132,8 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
         return RegionSet(features, w.boxes.numpy(), w.gt_labels.numpy(), w.overlaps.numpy())
 
     ids = [r.image_id for r in dataset.records]
-    classes = list(range(d.rank, dataset.num_classes, d.world)) if d.active else None
+    trained = [k for k, name in enumerate(dataset.classes) if name not in set(untrained)]
+    classes = [k for k in trained if k % d.world == d.rank] if d.active else trained
     svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, classes=classes,
                       workers=workers)
     if d.active:  # every rank's classes into one model
@@ -159,7 +160,8 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
                    workers: int, resume: bool, progress: bool = True,
                    checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None,
-                   d: Dist = SINGLE, meter: StageMeter | None = None, overlap: bool = False) -> None:
+                   d: Dist = SINGLE, meter: StageMeter | None = None, overlap: bool = False,
+                   untrained: Sequence[str] = ()) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
 
     ``meta.json``'s ``stages_done`` is always a prefix of :data:`TRAIN_STAGES`, written (atomically)
@@ -182,6 +184,9 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     are the processes for proposals and for fitting SVMs. ``overlap``: compute each image's conv5
     maps as soon as its proposals land, while the workers run selective search on the next images
     (off by default: on 2 cores it made this stage 26 % slower, README "Both cores busy").
+
+    ``untrained``: classes without a training object, left out (``data.class_counts.check_trainable``):
+    they get no SVM, and meta.json lists them so that detection never reports them.
     """
     meter = meter or StageMeter()
     meta = d.broadcast(work.read_meta() if resume else {})
@@ -206,7 +211,8 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     done: list[str] = list(meta.get("stages_done", []))
     while done and done != list(TRAIN_STAGES[: len(done)]):
         done.pop()  # an unordered list (hand-edited?) keeps only its valid prefix
-    meta.update({"classes": list(dataset.classes), **dataset_source(dataset), "train_split": dataset.split,
+    meta.update({"classes": list(dataset.classes), "untrained_classes": list(untrained), **dataset_source(dataset),
+                 "train_split": dataset.split,
                  "cache_dir": str(work.cache), "stages_done": done,
                  "torch_threads": torch.get_num_threads()})  # the model's last bits depend on it (README)
     write_meta()
@@ -303,7 +309,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
             entries = features_folder(work.root, cfg, work.head) if d.active else None
             if entries is not None:  # the feature pass sharded by image, then the mining by class
                 sharded_feature_pass(cfg, entries, dataset.records, windows, source, head, d, progress)
-            mine_svms(cfg, work, dataset, windows, source, head, progress, entries, d, workers)
+            mine_svms(cfg, work, dataset, windows, source, head, progress, entries, d, workers, untrained)
         finish("svm")
         if entries is not None and d.is_main:
             shutil.rmtree(entries.parent, ignore_errors=True)  # svms.npz and bbox_samples.npz hold the result

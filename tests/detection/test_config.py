@@ -17,6 +17,11 @@ def test_defaults_are_the_papers():
     # beyond the paper, off by default: conv fixed, SVM scores, ridge box regression
     assert cfg.finetune.mode == "fc" and not cfg.finetune.joint_bbox
     assert cfg.test.scoring == "svm" and cfg.test.bbox == "ridge"
+    # R-CNN's rcnn_detect.m segments at 500 px wide; a class without training objects stops the run
+    assert cfg.proposals.resize_longer == 500 and cfg.missing_classes == "error"
+    assert load_config(None, ["proposals.resize_longer=null"]).proposals.resize_longer is None
+    with pytest.raises(InputError, match="missing_classes"):
+        load_config(None, ["missing_classes=ignore"])
 
 
 def test_file_then_overrides(tmp_path):
@@ -90,6 +95,8 @@ def test_zf5_without_imagenet_weights_is_pretrained_on_crops():
 
 @pytest.mark.parametrize("pairs, ok", [
     (["test.nms_iou=0.4", "head.int8=true", "head.svd_fc6=64"], True),
+    (["proposals.resize_longer=500", "proposals.resize_longer=null"], True),  # a phone photo, any work dir
+    (["proposals.max_proposals=100"], False),
     (["head.fc6=64"], False),
     (["features.scales=[480]"], False),
 ])
