@@ -99,13 +99,16 @@ def read_split(root: Path, split: str) -> list[str]:
     if not path.is_file():
         raise InputError(path, f"split file for split '{split}' not found")
     # The first token only: class-specific VOC split files carry a second "+1/-1" column.
-    ids = [check_name(line.split()[0], f"{path}:{n}") for n, line in read_lines(path)]
-    if not ids:
+    lines = [(n, check_name(line.split()[0], f"{path}:{n}")) for n, line in read_lines(path)]
+    if not lines:
         raise InputError(path, "split file lists no image ids")
-    if len(set(ids)) != len(ids):
-        dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise InputError(path, f"image ids listed more than once: {', '.join(dupes)}")
-    return ids
+    seen: dict[str, list[int]] = {}
+    for n, image_id in lines:
+        seen.setdefault(image_id, []).append(n)
+    dupes = [f"{i} (lines {', '.join(map(str, ns))})" for i, ns in seen.items() if len(ns) > 1]
+    if dupes:  # twice in training weighs it double; twice in a test split counts its objects twice
+        raise InputError(path, f"{len(dupes)} image id(s) listed more than once: {'; '.join(dupes[:5])}")
+    return [image_id for _, image_id in lines]
 
 
 def write_split(root: Path, split: str, ids: Sequence[str]) -> None:

@@ -19,9 +19,12 @@ import pytest
 
 from data.cache import atomic_write_bytes
 from data.errors import InputError
-from data.images import read_image
+from data.images import read_image, size_mismatch
+from data.records import ImageRecord
 from data.safe_input import name_problem
 from data.voc import load_voc, parse_annotation, read_classes, read_split, split_path
+from proposals.config import ProposalConfig
+from proposals.store import ensure_proposals
 
 CLASSES = ("cat", "dog")
 GOOD_XML = ("<annotation><size><width>100</width><height>50</height></size><object><name>dog</name>"
@@ -262,3 +265,32 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path):
     got = read_image(tmp_path / "cmyk.jpg").astype(int)
     assert got.shape == (32, 32, 3)
     assert np.abs(got[8, 4] - (200, 40, 40)).max() <= 12 and np.abs(got[8, 28] - (30, 60, 220)).max() <= 12
+
+
+def write_exif_rotated(path: Path, orientation: int = 6) -> None:
+    """A 40 x 80 (height x width) JPEG, left half red, whose EXIF tag says: turn 90 degrees clockwise."""
+    image = pytest.importorskip("PIL.Image")
+    pixels = np.zeros((40, 80, 3), np.uint8)
+    pixels[:, :40] = (255, 0, 0)
+    im = image.fromarray(pixels)
+    exif = im.getexif()
+    exif[0x0112] = orientation  # Orientation
+    im.save(path, exif=exif.tobytes(), quality=95)
+
+
+def test_exif_orientation_is_applied_as_a_photo_viewer_does(tmp_path):
+    write_exif_rotated(tmp_path / "phone.jpg")
+    got = read_image(tmp_path / "phone.jpg").astype(int)
+    assert got.shape == (80, 40, 3)  # upright: the red left half is now the top
+    assert np.abs(got[5, 20] - (255, 0, 0)).max() <= 12 and got[75, 20].max() <= 12
+
+
+def test_annotation_of_the_unturned_pixels_is_explained(tmp_path):
+    write_exif_rotated(tmp_path / "phone.jpg")
+    assert "EXIF orientation" in size_mismatch(tmp_path / "phone.jpg", (80, 40), (40, 80))
+    assert "EXIF" not in size_mismatch(tmp_path / "phone.jpg", (80, 40), (80, 41))  # another mistake
+    record = ImageRecord("phone", tmp_path / "phone.jpg", (40, 80), np.zeros((0, 4), np.float32),
+                         np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, bool))
+    run = ensure_proposals([record], tmp_path / "cache", ProposalConfig(), workers=1, progress=False)
+    assert not run.boxes and "EXIF orientation turns it" in run.failed["phone"]
+    assert run.failed["phone"].startswith(str(tmp_path / "phone.jpg"))

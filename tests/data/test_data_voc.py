@@ -134,6 +134,15 @@ def test_read_classes_and_split(tmp_path):
     assert read_split(tmp_path, "test") == ["b", "a"]
 
 
+def test_split_listing_an_image_twice_names_the_lines(tmp_path):
+    """Twice in a split would weigh an image double in training and count its objects twice in a test."""
+    write_split(tmp_path, "test", ["b", "a", "c", "a"])
+    with pytest.raises(InputError) as err:
+        read_split(tmp_path, "test")
+    message = str(err.value)
+    assert "\n" not in message and "test.txt" in message and "a (lines 2, 4)" in message and "b " not in message
+
+
 def test_load_voc_with_classes_txt(tmp_path):
     root = make_voc(tmp_path / "voc", {"img2": xml(obj("dog", 1, 1, 10, 20)), "img1": xml()})
     (root / "classes.txt").write_text("cat\ndog\n")

@@ -12,7 +12,7 @@ from torch import nn
 from data.boxes import project_to_cells
 from data.cache import save_arrays
 from data.records import ImageRecord
-from detection.features.conv5 import CONV5_CACHE_VERSION, Conv5Cache, Conv5Maps
+from detection.features.conv5 import CONV5_CACHE_VERSION, Conv5Cache, Conv5Maps, image_scales
 from detection.features.spp import spatial_pyramid_pool
 from detection.features.spp_source import pool_windows
 
@@ -110,3 +110,26 @@ def test_two_runs_at_once_compute_each_image_once(tmp_path):
         t.join()
     assert caches[0].computed + caches[1].computed == len(records)
     assert all(cache.path(r.image_id).is_file() for r in records for cache in caches)
+
+
+def test_long_images_are_resized_by_their_longer_side():
+    """VOC shapes keep the paper's shorter side; a 10:1 panorama or a 1:25 sliver is capped at 3:1."""
+    assert image_scales((375, 500), (688,)) == [688 / 375]
+    assert image_scales((100, 300), (688, 1200)) == [688 / 100, 1200 / 100]  # 3:1 exactly: not capped
+    assert image_scales((375, 4000), (688,)) == [3 * 688 / 4000]
+    (scale,) = image_scales((1500, 60), (688,))
+    assert round(1500 * scale) == 3 * 688 and round(60 * scale) < 688
+
+
+def test_an_entry_made_before_the_cap_is_computed_again(tmp_path):
+    img = np.random.default_rng(0).integers(0, 255, (20, 100, 3), dtype=np.uint8)  # 5:1
+    cv2.imwrite(str(tmp_path / "pano.png"), img)
+    rec = ImageRecord("pano", tmp_path / "pano.png", (20, 100), np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
+                      np.zeros(0, bool), np.zeros(0, bool))
+    cache = Conv5Cache(tmp_path / "c", tiny_trunk(), (64,), torch.device("cpu"))
+    capped = cache.get(rec)
+    assert capped.scales == (3 * 64 / 100,) and capped.maps[0].shape[1:] == (3, 12)  # 38 x 192 px, stride 16
+    entry = dict(np.load(cache.path("pano")))
+    entry["scales"] = np.array([64 / 20])  # what the uncapped code stored
+    save_arrays(cache.path("pano"), **entry)
+    assert cache.get(rec).scales == capped.scales
