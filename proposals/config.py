@@ -43,9 +43,9 @@ class ProposalConfig:
     min_size: float = 20.0
     # R-CNN's demo (examples/rcnn_detect.m, im_width = 500) segments every image at width 500.
     # Selective search's regions are sized in pixels (its k = 50, 100 and min_size = 20 are
-    # VOC-sized), and its cost grows faster than the pixel count: a 12-megapixel photo took 918 s
-    # at its own size and gave no detection, 2 s at 500 px. VOC images are <= 500 px, so this
-    # changes nothing there (docs/own_data.md measures other sizes). Never enlarges.
+    # VOC-sized), and its cost grows faster than the pixel count: a 12-megapixel photo took 15 to
+    # over 30 minutes at its own size and gave no detection, 1.9 s at 500 px. VOC images are
+    # <= 500 px, so this changes nothing there (docs/own_data.md measures other sizes). Never enlarges.
     resize_longer: int | None = 500
     # R-CNN selective_search_boxes.m: ks = [50 100 150 300], fast mode uses ks(1:2) = 50, 100.
     # (OpenCV's own defaults, 150/150, give ~45% fewer boxes and lower recall.)
