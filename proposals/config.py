@@ -12,7 +12,8 @@ from data.errors import InputError
 MODES = ("fast", "quality", "single", "mat")
 
 # Bump when the way boxes are produced or stored changes: it is part of every cache key.
-CACHE_VERSION = 1
+# 2: min_size counts pixels at VOC's size (images larger than 500 px keep fewer small boxes).
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,9 @@ class ProposalConfig:
         mode: "fast" | "quality" | "single" (OpenCV selective-search strategies), or "mat" (boxes
             imported from a released selective_search_data/*.mat file, see ``mat_file``).
         max_proposals: keep at most this many boxes per image, in selective-search rank order.
-        min_size: drop boxes whose width or height (original image pixels) is below this.
+        min_size: drop boxes whose width or height is below this, in pixels of the image at VOC's
+            size (an image larger than 500 px: scaled by its longer side / 500, as R-CNN filters
+            the boxes of the 500-px image it segmented).
         resize_longer: when the image's longer side is larger, shrink the image to this longer
             side before segmentation; boxes are mapped back to the original image. None segments
             the image at its own size (minutes for a phone photo, see below).

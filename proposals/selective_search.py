@@ -136,19 +136,26 @@ def rects_to_boxes(rects: np.ndarray, scale_xy: np.ndarray) -> np.ndarray:
     return (xyxy / np.array([sx, sy, sx, sy])).astype(np.float32)
 
 
+# R-CNN drops boxes under 20 px in the image it segmented, 500 px wide (selective_search_boxes.m
+# filters before scaling the boxes back). So ``min_size`` counts pixels of the image at VOC's size:
+# in a larger image a box needs min_size x (longer side / 500) of its own pixels. Without this a
+# phone photo kept boxes of 2.5 VOC-sized pixels, and other boxes than its VOC-sized copy.
+VOC_LONGER_SIDE = 500
+
+
 def filter_boxes(boxes: np.ndarray, size: tuple[int, int], cfg: ProposalConfig) -> np.ndarray:
     """Clip, drop small boxes and duplicates, cap the number; keeps the rank order.
 
     Args:
         boxes: (R, 4) float boxes of the original image, ranked.
         size: (height, width) of the original image.
-        cfg: gives min_size and max_proposals.
+        cfg: gives min_size (pixels at VOC's size, see :data:`VOC_LONGER_SIDE`) and max_proposals.
     Returns:
         (R', 4) float32, R' <= cfg.max_proposals.
     """
     # 1. clip to the image  2. remove boxes under min_size  3. remove duplicates  4. cap
     t = B.clip_boxes(B.as_tensor(boxes), size)
-    t = t[B.remove_small_boxes(t, cfg.min_size)]
+    t = t[B.remove_small_boxes(t, cfg.min_size * max(1.0, max(size) / VOC_LONGER_SIDE))]
     t = t[B.unique_boxes(t)]
     return t[: cfg.max_proposals].numpy().astype(np.float32)
 

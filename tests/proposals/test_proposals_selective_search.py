@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 import pytest
 
@@ -98,3 +99,15 @@ def test_config_rejects_bad_values():
         ProposalConfig(mode="mat")
     with pytest.raises(InputError, match="max_proposals"):
         ProposalConfig(max_proposals=0)
+
+
+def test_a_photo_gives_the_boxes_of_its_voc_sized_copy(make_image):
+    """A phone-sized photo and the same photo shrunk to VOC's 500 px (as selective search shrinks it):
+    the same boxes, scaled, since min_size counts pixels at VOC's size (R-CNN filters 20 px boxes of
+    the 500-px image it segments). Before, the big photo kept boxes of 2.5 VOC-sized pixels."""
+    big = cv2.resize(make_image(0, size=(375, 500)), (2000, 1500), interpolation=cv2.INTER_CUBIC)
+    voc_sized = cv2.resize(big, (500, 375), interpolation=cv2.INTER_AREA)  # what selective search sees of big
+    cfg = ProposalConfig(max_proposals=300)
+    small_boxes, big_boxes = propose(voc_sized, cfg), propose(big, cfg)
+    assert len(small_boxes) == 300 and np.array_equal(big_boxes, small_boxes * 4)
+    assert (np.minimum(big_boxes[:, 2] - big_boxes[:, 0], big_boxes[:, 3] - big_boxes[:, 1]) >= 80).all()
