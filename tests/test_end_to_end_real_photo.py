@@ -70,6 +70,7 @@ def test_a_class_without_objects_is_refused_before_any_work(real_voc, tmp_path, 
     assert str(real_voc / "classes.txt") in errors[0] and "missing_classes=skip" in errors[0]
     assert any(re.match(r"person +14 +0 +2$", line) for line in err)  # the table of objects per class came first
     assert not (work / "cache").exists()  # no proposal was computed
+    assert not (work / "config.yaml").exists()  # nor an earlier run in this work dir forgotten
 
 
 def test_skipped_classes_have_no_detection_and_no_ap(real_voc, real_workdir, tmp_path):

@@ -114,10 +114,14 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
     work.root.mkdir(parents=True, exist_ok=True)
     setup_logging(work.log_file if d.is_main else None, rank=d.rank if d.active else None)
     if d.is_main:
+        check_resumable(args, cfg, work)
+    # The data before the work dir is touched: a bad dataset or a class without objects must not
+    # cost an earlier run in this work dir its meta.json.
+    dataset = dataset_from_args(args)
+    untrained = check_trainable(dataset, cfg.missing_classes)
+    if d.is_main:
         prepare_work_dir(args, cfg, work)
     d.barrier()  # the other ranks read meta.json only once rank 0 has cleaned it
-    dataset = dataset_from_args(args)
-    untrained = check_trainable(dataset, cfg.missing_classes)  # before any work: a class without objects
     log.info("training %s (%s, scales %s) on %s (%s): %d images, %d classes", cfg.method, cfg.features.backbone,
              list(cfg.features.scales), dataset.coco.ann_file if dataset.coco else dataset.root, dataset.split,
              len(dataset.records), dataset.num_classes)  # fmt: skip
@@ -140,16 +144,20 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
     return 0
 
 
-def prepare_work_dir(args: argparse.Namespace, cfg: DetectorConfig, work: WorkDir) -> None:
-    """Clean a killed run's temporary files, check (--resume) or forget the old run, save the config."""
-    for stale in work.root.glob(".*.tmp"):  # a killed atomic write's temporary file, never read
-        stale.unlink(missing_ok=True)
+def check_resumable(args: argparse.Namespace, cfg: DetectorConfig, work: WorkDir) -> None:
+    """With --resume, refuse a work dir whose saved config differs from this run's."""
     if args.resume and work.config.is_file():
         old = config_to_dict(load_config(work.config))
         if old != config_to_dict(cfg):
             raise InputError(work.config, "the saved config differs from this run's; use another "
                              "--work-dir, or run without --resume to train again from scratch")
-    elif not args.resume:  # training again: forget the old run before writing anything new
+
+
+def prepare_work_dir(args: argparse.Namespace, cfg: DetectorConfig, work: WorkDir) -> None:
+    """Clean a killed run's temporary files, forget the old run (without --resume), save the config."""
+    for stale in work.root.glob(".*.tmp"):  # a killed atomic write's temporary file, never read
+        stale.unlink(missing_ok=True)
+    if not args.resume:  # training again: forget the old run before writing anything new
         work.finetune_ckpt.unlink(missing_ok=True)
         work.meta.unlink(missing_ok=True)
     save_config(cfg, work.config)
