@@ -32,7 +32,7 @@ run: setup
 	# Selective search on images shrunk to 320 px: 3x less of the job's largest stage, the same
 	# recall@0.5 and mAP within the seed spread (README, "Selective search at 320 px").
 	$(PY) tools/train_det.py --data-root $(DATA) --work-dir $(WORK) --cache-dir $(CACHE) \
-		--config tools/configs/embedded_cpu.yaml --set proposals.resize_longer=320 --resume
+		--config tools/configs/main/spp_mobilenet.yaml --resume
 	$(PY) tools/test_det.py --work-dir $(WORK) --split test --json $(WORK)/map.json
 	$(PY) tools/speed_report.py --data-root $(DATA) --work-dir $(WORK) --out $(WORK)/speed \
 		--num-images 2 --num-proposals 300

@@ -20,7 +20,7 @@ import yaml
 
 from data.cache import atomic_write_text
 from data.errors import InputError
-from detection.config import DetectorConfig
+from detection.config import FROM_SCRATCH_FC, DetectorConfig, brings_fc_layers, check_trunk_source
 
 
 def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
@@ -121,6 +121,22 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None,
         cfg = _merge(cfg, data, str(path))
     if overrides:
         cfg = _merge(cfg, parse_overrides(overrides), "--set")
+    return cfg
+
+
+def load_train_config(path: Path | None = None, overrides: list[str] | None = None) -> DetectorConfig:
+    """The config tools/train_det.py trains with: the papers' defaults, then the fine-tuning recipe
+    for what the trunk brings (:data:`~detection.config.FROM_SCRATCH_FC` unless fc6 / fc7 come
+    pre-trained from a classifier), then the YAML file, then ``--set`` overrides.
+
+    Raises:
+        InputError: a bad file or override, or a trunk without weights to start from.
+    """
+    cfg = load_config(path, overrides)
+    if not brings_fc_layers(cfg.features.pretrained):
+        base = _merge(DetectorConfig(), FROM_SCRATCH_FC, "detection.config.FROM_SCRATCH_FC")
+        cfg = load_config(path, overrides, base=base)
+    check_trunk_source(cfg)
     return cfg
 
 

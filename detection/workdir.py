@@ -77,6 +77,7 @@ class WorkDir:
     bbox_samples = property(lambda self: self.root / "bbox_samples.npz")
     bbox = property(lambda self: self.root / "bbox.npz")
     log_file = property(lambda self: self.root / "train.log")
+    stages = property(lambda self: self.root / "stages.json")  # each train_det run's stage table, appended
     cache = property(lambda self: self.cache_root)
 
     @classmethod

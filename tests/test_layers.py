@@ -49,7 +49,7 @@ def test_no_module_imports_from_above_or_beside_its_layer():
     ("data", "from detection.features.spp import pooled_length\n"),
     ("svm", "def f():\n    import detection.models.head\n"),  # a lazy import counts too
     ("proposals", "from eval.voc_ap import evaluate_voc\n"),  # beside: same layer
-    ("detection", "from tools.common import run_cli\n"),
+    ("detection", "from tools._cli import run_cli\n"),
 ])
 def test_the_check_catches_a_back_up_import(package, source):
     assert len(layer_violations(package, source, "x.py")) == 1

@@ -27,7 +27,7 @@ from detection.config_io import config_to_dict
 from detection.workdir import WorkDir
 from eval.across_seeds import Run, RunGroup, group_runs, markdown_table
 from proposals.config import ProposalConfig
-from tools.common import run_cli
+from tools._cli import run_cli
 
 
 def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:

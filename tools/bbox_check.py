@@ -38,8 +38,7 @@ from detection.inference.bbox_check import (
 from detection.models.bbox_regression import BBoxRegressors
 from detection.workdir import open_detector
 from proposals.store import ensure_proposals
-from tools.common import run_cli, setup_logging
-from tools.dataset_flags import add_dataset_arguments
+from tools._cli import add_dataset_arguments, run_cli, setup_logging
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -11,7 +11,7 @@ Prints the median seconds per stage, per image where a stage works per image, an
 Example (the README's figures):
   python tools/make_synthetic.py --out runs/bench_voc --num-trainval 24 --num-test 12
   python tools/bench_torchrun.py --data-root runs/bench_voc --out runs/bench_torchrun --nproc 2 --reps 2 \\
-      --config tools/configs/embedded_cpu.yaml --set finetune.iterations=300
+      --config tools/configs/main/spp_mobilenet.yaml --set finetune.iterations=300
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from data.cache import atomic_write_text
-from tools.common import run_cli
+from tools._cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # stage -> (log, line that starts it, line that ends it); per-image stages are divided by images

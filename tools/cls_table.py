@@ -29,7 +29,7 @@ from data.errors import InputError
 from detection.classification.config import ClassifierConfig
 from detection.classification.workdir import ClassifierWorkDir
 from detection.config_io import load_config
-from tools.common import run_cli
+from tools._cli import run_cli
 
 VIEWS = ("center_crop", "full_image")
 

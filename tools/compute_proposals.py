@@ -29,8 +29,7 @@ from detection.sharded import sharded_proposals
 from proposals.config import ProposalConfig
 from proposals.recall import proposal_recall
 from proposals.store import cache_folder
-from tools.common import run_cli, setup_logging
-from tools.dataset_flags import add_dataset_arguments, dataset_from_args
+from tools._cli import add_dataset_arguments, dataset_from_args, run_cli, setup_logging
 
 log = logging.getLogger("compute_proposals")
 

@@ -47,7 +47,7 @@ from detection.config import FAST_PRESET, fast_overrides
 from detection.inference.detect import DRAW_THRESHOLDS, detect_image
 from detection.workdir import open_detector
 from proposals.store import iter_proposals
-from tools.common import run_cli, setup_logging
+from tools._cli import run_cli, setup_logging
 
 log = logging.getLogger("demo")
 

@@ -27,8 +27,7 @@ from eval.result_files import DEFAULT_COMP, read_result_files
 from eval.size_bands import map_by_size
 from eval.threshold import precision_recall_above, relabel_confusions
 from eval.voc_ap import METRICS
-from tools.common import run_cli, setup_logging
-from tools.dataset_flags import add_dataset_arguments, dataset_from_args
+from tools._cli import add_dataset_arguments, dataset_from_args, run_cli, setup_logging
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -33,7 +33,7 @@ from data.cache import atomic_write_text
 from data.errors import InputError
 from data.synthetic import CLASSES, DEFAULT_PRESET, PRESETS, format_table, generate, set_statistics
 from data.voc import load_voc
-from tools.common import run_cli, setup_logging
+from tools._cli import run_cli, setup_logging
 
 log = logging.getLogger("make_synthetic")
 

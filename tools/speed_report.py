@@ -42,7 +42,7 @@ from detection.speed.report import machine, write_report
 from detection.workdir import open_detector
 from proposals.config import ProposalConfig
 from proposals.store import ensure_proposals
-from tools.common import run_cli, setup_logging
+from tools._cli import run_cli, setup_logging
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

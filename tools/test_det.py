@@ -23,8 +23,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,14 +39,14 @@ from data.datasets import reopen_dataset
 from detection.config import FAST_PRESET, TEST_TIME_KEYS, fast_overrides
 from detection.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.inference.split import detect_split
+from detection.speed.stopwatch import Stopwatch
 from detection.speed.usage import StageMeter
 from detection.workdir import open_detector
 from eval.coco_results import results_path, write_coco_results
 from eval.report import evaluate_and_report
 from eval.result_files import write_result_files
 from eval.voc_ap import METRICS
-from tools.common import run_cli, setup_logging
-from tools.dataset_flags import add_dataset_arguments
+from tools._cli import add_dataset_arguments, run_cli, setup_logging
 
 log = logging.getLogger("test_det")
 
@@ -90,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
     """Every rank detects its share of the images; rank 0 writes the results and scores them."""
     meter = StageMeter()
+    sw = Stopwatch(device)  # each detected image's stages, proposals excluded (as the papers time them)
     overrides = (fast_overrides(device.type) if args.fast else []) + args.set
     detector = open_detector(args.work_dir, device, overrides, args.cache_dir)
     setup_logging(args.work_dir / "test.log" if d.is_main else None, rank=d.rank if d.active else None)
@@ -99,7 +102,7 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
         describe(dataset)  # objects per class, before any work
     workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
     with meter.stage(f"proposals + detection ({len(dataset.records)} images)"):  # overlapped: one stage
-        detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, d=d,
+        detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, sw=sw, d=d,
                                   overlap=args.overlap)
     if not d.is_main:
         return 0  # rank 0 writes the results
@@ -115,10 +118,20 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
                                        untrained=detector.work.untrained_classes())  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.json, scores.read_text())
+        result = json.loads(scores.read_text())
+        result["timing"] = timing(sw, meter)
+        atomic_write_text(args.json, json.dumps(result, indent=2))
     log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
     print(table)
     return 0
+
+
+def timing(sw: Stopwatch, meter: StageMeter) -> dict:
+    """Test time for the run records: the median seconds per detected image (proposals excluded, cached
+    detections not counted) and the stage table."""
+    per_image = [sum(stages.values()) for stages in sw.images]
+    return {"detected_images": len(per_image), "median_s_per_image": round(statistics.median(per_image), 4)
+            if per_image else None, "cores": meter.cores, "stages": meter.records()}
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from detection.classification.workdir import ClassifierWorkDir
 from detection.config_io import config_to_dict, load_config, save_config
 from detection.distributed import Dist, close, init_from_env
 from detection.models.backbones import BACKBONES
-from tools.common import run_cli, setup_logging
+from tools._cli import run_cli, setup_logging
 
 log = logging.getLogger("train_cls")
 

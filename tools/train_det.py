@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -30,10 +31,11 @@ from pathlib import Path
 
 import torch
 
+from data.cache import atomic_write_text
 from data.class_counts import check_trainable
 from data.errors import InputError
 from detection.config import METHODS, DetectorConfig
-from detection.config_io import config_to_dict, load_config, save_config
+from detection.config_io import config_to_dict, load_config, load_train_config, save_config
 from detection.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.models.backbones import BACKBONES
 from detection.speed.usage import StageMeter
@@ -41,8 +43,7 @@ from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
 from detection.training.stages import train_detector
 from detection.workdir import WorkDir
-from tools.common import run_cli, setup_logging
-from tools.dataset_flags import add_dataset_arguments, dataset_from_args
+from tools._cli import add_dataset_arguments, dataset_from_args, run_cli, setup_logging
 
 log = logging.getLogger("train_det")
 RESUME_HINT = "run the same command with --resume to continue"  # after Ctrl-C or a failed write
@@ -93,7 +94,7 @@ def resolve_config(args: argparse.Namespace) -> DetectorConfig:
         flags.append(f"features.pretrained={args.pretrained}")
     if args.scales:
         flags.append(f"features.scales=[{','.join(map(str, args.scales))}]")
-    return load_config(args.config, flags + list(args.overrides))
+    return load_train_config(args.config, flags + list(args.overrides))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,8 +141,17 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
                    overlap=args.overlap, untrained=untrained)
     if d.is_main:
         log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
+        record_stages(work, meter)
         log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
     return 0
+
+
+def record_stages(work: WorkDir, meter: StageMeter) -> None:
+    """Append this run's stage table to WORK_DIR/stages.json: a resumed training's time is the sum of
+    its runs (tools/reproduce.py reads it into the run records)."""
+    runs = json.loads(work.stages.read_text()) if work.stages.is_file() else []
+    runs.append({"cores": meter.cores, "stages": meter.records()})
+    atomic_write_text(work.stages, json.dumps(runs, indent=1))
 
 
 def check_resumable(args: argparse.Namespace, cfg: DetectorConfig, work: WorkDir) -> None:

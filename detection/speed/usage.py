@@ -116,6 +116,11 @@ class StageMeter:
         return StageUsage("total", time.perf_counter() - self._start[0], tree_cpu_seconds() - self._start[1],
                           self.cores)
 
+    def records(self) -> list[dict[str, float | str]]:
+        """The stage table as data: ``[{"stage", "wall_s", "cpu_s"}, ...]``, the total last."""
+        return [{"stage": row.name, "wall_s": round(row.wall, 2), "cpu_s": round(row.cpu, 2)}
+                for row in [*self.rows, self.total()]]
+
     def table(self) -> str:
         """The stage table: wall time, CPU seconds, cores busy (CPU / wall) and utilisation of all cores."""
         rows = [*self.rows, self.total()]

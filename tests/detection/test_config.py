@@ -1,11 +1,14 @@
 """Config: paper defaults, YAML file, --set overrides, saved config reloads identically, errors."""
 
+from pathlib import Path
+
 import pytest
 
 from data.errors import InputError
 from detection.config import FAST_PRESET, DetectorConfig, check_test_time_overrides, fast_overrides
-from detection.config_io import config_to_dict, load_config, parse_overrides, save_config
-from detection.features.config import FeatureConfig
+from detection.config_io import config_to_dict, load_config, load_train_config, parse_overrides, save_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_are_the_papers():
@@ -85,12 +88,28 @@ def test_pretraining_is_part_of_the_config_and_saved(tmp_path):
     assert load_config(tmp_path / "config.yaml").pretrain == cfg.pretrain
 
 
-def test_zf5_without_imagenet_weights_is_pretrained_on_crops():
-    """The policy lives with the config: no ImageNet ZF-5 exists offline."""
-    assert load_config(None, ["features.backbone=zf5"]).features.pretrained == "crops"
-    assert DetectorConfig(features=FeatureConfig(backbone="zf5")).features.pretrained == "crops"
-    assert load_config(None, ["features.backbone=zf5", "features.pretrained=none"]).features.pretrained == "none"
-    assert load_config(None, []).features.pretrained == "imagenet"  # MobileNetV2 keeps torchvision's
+def test_zf5_without_weights_to_start_from_is_a_one_line_error():
+    """No ImageNet ZF-5 exists offline: training one needs tools/train_cls.py, and the error says so."""
+    with pytest.raises(InputError, match="tools/train_cls.py"):
+        load_train_config(None, ["features.backbone=zf5"])
+    assert load_train_config(None, ["features.backbone=zf5", "features.pretrained=none"]).features.pretrained == "none"
+    assert load_train_config(None, []).features.pretrained == "imagenet"  # MobileNetV2 keeps torchvision's
+    assert load_config(None, ["features.backbone=zf5"]).features.backbone == "zf5"  # a saved config still loads
+
+
+def test_fc_layers_from_scratch_get_the_recipe_that_learns(tmp_path):
+    """Without pre-trained fc6 / fc7 train_det fine-tunes with FROM_SCRATCH_FC, not the paper's 300k steps;
+    a config file or --set still wins, and tools/configs/paper.yaml gives back the paper's recipe."""
+    cfg = load_train_config(None, [])
+    assert (cfg.head.fc6, cfg.head.dropout, cfg.finetune.iterations, cfg.finetune.lr) == (512, 0.0, 1500, 0.01)
+    assert load_train_config(None, ["finetune.iterations=20"]).finetune.iterations == 20
+    paper = load_train_config(ROOT / "tools/configs/paper.yaml", [])
+    assert config_to_dict(paper) == config_to_dict(DetectorConfig())
+    classifier = tmp_path / "cls"  # a classifier work dir brings fc6 / fc7: the paper's recipe is theirs
+    classifier.mkdir()
+    (classifier / "classifier.pt").write_bytes(b"")
+    with_fc = load_train_config(None, ["features.backbone=zf5", f"features.pretrained={classifier}"])
+    assert (with_fc.head.fc6, with_fc.finetune.iterations) == (4096, 300_000)
 
 
 @pytest.mark.parametrize("pairs, ok", [

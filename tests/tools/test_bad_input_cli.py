@@ -9,7 +9,7 @@ import pytest
 
 from data.voc import write_annotation, write_classes
 from tools import compute_proposals, eval_voc
-from tools.common import run_cli
+from tools._cli import run_cli
 
 IDS = ("000001", "000002")
 

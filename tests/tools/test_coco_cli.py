@@ -15,7 +15,7 @@ from data.datasets import open_dataset
 from data.records import Detections
 from eval.result_files import write_result_files
 from tools import compute_proposals, demo, eval_voc, test_det, train_det
-from tools.common import run_cli
+from tools._cli import run_cli
 
 
 def _coco_flags(tiny_coco, split="test"):

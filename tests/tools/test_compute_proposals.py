@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.common import run_cli
+from tools._cli import run_cli
 from tools.compute_proposals import main
 
 voc = pytest.importorskip("data.voc")

@@ -9,7 +9,7 @@ from data.images import read_image
 from data.records import Detections
 from data.synthetic import generate
 from tools import demo, train_det
-from tools.common import run_cli
+from tools._cli import run_cli
 
 
 @pytest.fixture(scope="module")

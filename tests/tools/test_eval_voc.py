@@ -10,7 +10,7 @@ import pytest
 from data.records import Detections
 from data.voc import write_annotation, write_classes, write_split
 from eval.result_files import result_path, write_result_files
-from tools.common import run_cli
+from tools._cli import run_cli
 from tools.eval_voc import main
 
 CLASSES = ("cat", "dog", "bird")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from data.synthetic import DEFAULT_PRESET
-from tools.common import run_cli
+from tools._cli import run_cli
 from tools.make_synthetic import MANIFEST, main
 
 ARGS = ["--num-trainval", "2", "--num-test", "1", "--seed", "3"]

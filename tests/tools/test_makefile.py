@@ -4,7 +4,7 @@ import re
 import shlex
 from pathlib import Path
 
-from detection.config_io import load_config
+from detection.config_io import load_train_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,6 +20,6 @@ def test_make_run_trains_with_the_embedded_config_and_shrunk_selective_search():
     words = _train_command()
     config = ROOT / words[words.index("--config") + 1]
     sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
-    cfg = load_config(config, sets)  # raises on an unknown key or a bad value
+    cfg = load_train_config(config, sets)  # raises on an unknown key or a bad value
     assert cfg.proposals.resize_longer == 320
-    assert cfg.head.fc6 == 512  # embedded_cpu.yaml's, not the paper's 4096
+    assert cfg.head.fc6 == 512  # the from-scratch recipe's, not the paper's 4096

@@ -7,7 +7,7 @@ import pytest
 from detection.inference.detect import DETECT_STAGES
 from detection.speed.benchmark import MethodTiming, speed_result
 from detection.speed.report import markdown, write_report
-from tools.common import run_cli
+from tools._cli import run_cli
 from tools.make_synthetic import main as make_synthetic
 from tools.speed_report import main
 

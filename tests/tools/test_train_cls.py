@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tools import train_cls
-from tools.common import run_cli
+from tools._cli import run_cli
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

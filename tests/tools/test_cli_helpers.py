@@ -3,7 +3,7 @@
 import errno
 
 from data.errors import InputError
-from tools.common import run_cli
+from tools._cli import run_cli
 
 
 def _raising(exc):

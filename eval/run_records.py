@@ -1,0 +1,161 @@
+"""Reported tables as data: a spec per table (its rows, seeds, data, the paper's figures) and one
+small JSON record per run (row x seed) that tools/reproduce.py writes and tools/render_docs.py renders.
+
+A table lives in ``tools/configs/<table>/``: ``table.yaml`` is its spec, every other YAML file the
+config of one row. The records of a table live in ``docs/results/records/<table>/<row>-s<seed>.json``,
+in the repository, so that every figure a user reads can be traced to the run that produced it.
+
+Spec (YAML)::
+
+    title: SPP-net against R-CNN           # the section's heading
+    question: ...                          # what the table answers, one sentence
+    kind: detector                         # detector (mAP) or classifier (top-1 error)
+    data: {preset: voc07, num_trainval: 400, num_test: 200, seed: 0}   # tools/make_synthetic.py
+    seeds: [0, 1, 2]
+    reduced: ...                           # what differs from the paper's setting, and why
+    paper_source: ...                      # where the paper's figures come from
+    notes: ...                             # prose under the table (no figures: they would drift)
+    rows:
+      - id: spp1                           # the record's name
+        name: SPP-net, 1 scale             # the row's label
+        config: spp1.yaml                  # the training config, in this folder
+        set: []                            # extra training --set pairs
+        test_set: []                       # test-time --set pairs (tools/test_det.py)
+        paper: 58.0                        # the paper's figure (mAP %, or top-1 error %), or null
+        readme: true                       # also a row of the README's table
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from data.cache import atomic_write_text
+from data.errors import InputError
+
+KINDS = ("detector", "classifier")
+SPEC_FILE = "table.yaml"
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """One row of a table: a training config (+ overrides) and how it is tested."""
+
+    id: str
+    name: str
+    config: Path
+    set: tuple[str, ...] = ()
+    test_set: tuple[str, ...] = ()
+    paper: float | None = None
+    readme: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A reported table: rows x seeds on one dataset."""
+
+    id: str
+    title: str
+    question: str
+    kind: str
+    data: Mapping[str, Any]
+    seeds: tuple[int, ...]
+    rows: tuple[RowSpec, ...]
+    reduced: str = ""
+    paper_source: str = ""
+    notes: str = ""
+
+    def record_path(self, records: Path, row: RowSpec, seed: int) -> Path:
+        return records / self.id / f"{row.id}-s{seed}.json"
+
+
+def _need(spec: Mapping[str, Any], key: str, kind: type, where: Path) -> Any:
+    value = spec.get(key)
+    if not isinstance(value, kind):
+        raise InputError(where, f"{key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _row(entry: Any, folder: Path, where: Path) -> RowSpec:
+    if not isinstance(entry, dict):
+        raise InputError(where, f"each row must be a mapping, got {entry!r}")
+    unknown = set(entry) - {"id", "name", "config", "set", "test_set", "paper", "readme"}
+    if unknown:
+        raise InputError(where, f"row {entry.get('id')!r}: unknown keys {sorted(unknown)}")
+    config = (folder / _need(entry, "config", str, where)).resolve()
+    if not config.is_file():
+        raise InputError(where, f"row {entry.get('id')!r}: config {config} not found")
+    paper = entry.get("paper")
+    if paper is not None and not isinstance(paper, (int, float)):
+        raise InputError(where, f"row {entry.get('id')!r}: paper must be a number or null")
+    return RowSpec(_need(entry, "id", str, where), _need(entry, "name", str, where), config,
+                   tuple(entry.get("set") or ()), tuple(entry.get("test_set") or ()),
+                   None if paper is None else float(paper), bool(entry.get("readme", False)))
+
+
+def load_spec(folder: Path) -> TableSpec:
+    """The table spec in ``folder/table.yaml``; its id is the folder's name.
+
+    Raises:
+        InputError: naming the spec file and the first problem.
+    """
+    where = Path(folder) / SPEC_FILE
+    if not where.is_file():
+        raise InputError(where, "no table spec here")
+    try:
+        spec = yaml.safe_load(where.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise InputError(where, f"not valid YAML ({str(err).splitlines()[0]})") from None
+    kind = _need(spec, "kind", str, where)
+    if kind not in KINDS:
+        raise InputError(where, f"kind must be one of {KINDS}")
+    rows = tuple(_row(e, Path(folder), where) for e in _need(spec, "rows", list, where))
+    ids = [r.id for r in rows]
+    if len(set(ids)) != len(ids):
+        raise InputError(where, f"row ids repeat: {ids}")
+    seeds = tuple(int(s) for s in _need(spec, "seeds", list, where))
+    return TableSpec(Path(folder).name, _need(spec, "title", str, where), _need(spec, "question", str, where),
+                     kind, dict(_need(spec, "data", dict, where)), seeds, rows, str(spec.get("reduced", "")),
+                     str(spec.get("paper_source", "")), str(spec.get("notes", "")))
+
+
+def load_specs(configs: Path) -> list[TableSpec]:
+    """Every table under ``configs`` (each folder with a table.yaml), in the order of their ``order``
+    file when there is one (one table id per line), else by name."""
+    folders = {p.parent.name: p.parent for p in sorted(Path(configs).glob(f"*/{SPEC_FILE}"))}
+    order_file = Path(configs) / "tables.txt"
+    order = order_file.read_text().split() if order_file.is_file() else sorted(folders)
+    missing = [t for t in order if t not in folders]
+    if missing:
+        raise InputError(order_file, f"no table spec for {missing}")
+    return [load_spec(folders[t]) for t in order]
+
+
+def write_record(path: Path, record: Mapping[str, Any]) -> None:
+    """One run's record, atomically (a killed run leaves no half-written record)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The record at ``path``, or None when there is none yet.
+
+    Raises:
+        InputError: a record that is not JSON or lacks what rendering needs.
+    """
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"not a run record ({err.msg})") from None
+    need = ("seed", "config_sha1", "commit", "machine", "date", "train_s")
+    missing = [k for k in need if k not in record]
+    if missing:
+        raise InputError(path, f"run record without {missing}")
+    return record
