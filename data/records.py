@@ -40,6 +40,13 @@ class ImageRecord:
     def num_objects(self) -> int:
         return int(self.boxes.shape[0])
 
+    @classmethod
+    def unannotated(cls, path: Path, size: tuple[int, int]) -> ImageRecord:
+        """An image to detect on, without objects: its file and (height, width), e.g. ``image.shape[:2]``."""
+        return cls(image_id=Path(path).stem, path=Path(path), size=(int(size[0]), int(size[1])),
+                   boxes=np.zeros((0, 4), np.float32), labels=np.zeros(0, np.int64),
+                   difficult=np.zeros(0, bool), truncated=np.zeros(0, bool))
+
 
 @dataclass(frozen=True)
 class CocoIds:

@@ -31,7 +31,7 @@ MISSING_CLASS_POLICIES = ("error", "skip")  # data.class_counts.check_trainable
 # and the read-out. Everything else decides the trained model.
 TEST_TIME_KEYS = ("head.svd_fc6", "head.svd_fc7", "head.int8", "proposals.resize_longer", "test.")
 # `--fast` (tools/test_det.py, demo.py, speed_report.py): every test-time speed lever that cost at
-# most 0.5 mAP on the trained ZF-5 of the paper's shapes (fc6 = fc7 = 4096; README, "Speed levers";
+# most 0.5 mAP on the trained ZF-5 of the paper's shapes (fc6 = fc7 = 4096; CHANGELOG, history;
 # voc07 default, 2026-11-26): int8 fc6 / fc7 cost 0.004 mAP (29.92 -> 29.91); Fast R-CNN's SVD at
 # ranks 1024 / 256 cost 3.89, so it is not in. The default stays the paper's exact method.
 FAST_PRESET = ("head.int8=true",)
@@ -81,7 +81,7 @@ class DetectorConfig:
 
     method: str = "spp"  # "spp" or "rcnn": the only part they do not share is the extractor
     svm_layer: str = "fc7"  # SPP-net table 9 ablations: pool5, fc6, fc7 (ft or not)
-    seed: int = 0
+    seed: int = 0  # every random draw of training (windows, mini-batches, dropout, fc init, SVM order)
     # A class with no training object: "error" stops the run before any work (the papers' data
     # has every class); "skip" trains the others and reports its AP as not available.
     missing_classes: str = "error"

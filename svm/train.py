@@ -20,8 +20,8 @@ inputs the serial pass gives it, so the SVMs are bit-identical to ``workers=1``'
 numpy's BLAS runs on one thread during the pass. Its products here are small (scores, a fit's
 checks), and OpenBLAS's idle threads spin for a while after each one, on the cores that
 ``load_regions`` (torch's threads, in this project) is waiting for: the main job's SVM stage took
-77 s with two BLAS threads and 49 s with one on 2 cores, with the same SVMs bit for bit (README,
-"Both cores busy").
+77 s with two BLAS threads and 49 s with one on 2 cores, with the same SVMs bit for bit (CHANGELOG, history;
+2026-12-04).
 
 Memory bound. Let D be the feature length, K the classes, P the positives, R the most windows of
 one image, E = retrain_every and Nc = max_negatives_per_class. A class caches at most

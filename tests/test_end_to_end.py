@@ -58,8 +58,8 @@ def test_missing_data_root_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and "nope" in err[0]
 
 
-def test_accuracy_table_reads_tested_work_dirs(tiny_workdir, tmp_path, capsys):
-    from tools import accuracy_table
+def test_table_reads_tested_work_dirs(tiny_workdir, tmp_path, capsys):
+    from tools import table as accuracy_table
 
     assert test_det.main(["--work-dir", str(tiny_workdir), "--no-progress"]) == 0
     scores = json.loads((tiny_workdir / "results" / "map_test_voc07.json").read_text())

@@ -8,7 +8,7 @@ test.log; their timestamps are whole seconds, so give each stage tens of seconds
 Prints the median seconds per stage, per image where a stage works per image, and the ratio;
 --json writes them.
 
-Example (the README's figures):
+Example:
   python tools/make_synthetic.py --out runs/bench_voc --num-trainval 24 --num-test 12
   python tools/bench_torchrun.py --data-root runs/bench_voc --out runs/bench_torchrun --nproc 2 --reps 2 \\
       --config tools/configs/main/spp_mobilenet.yaml --set finetune.iterations=300

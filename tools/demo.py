@@ -79,13 +79,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def image_record(path: Path, image: np.ndarray) -> ImageRecord:
-    """A record for an image without annotations; its size comes from the decoded (H, W, 3) image."""
-    return ImageRecord(image_id=path.stem, path=path, size=(int(image.shape[0]), int(image.shape[1])),
-                       boxes=np.zeros((0, 4), np.float32), labels=np.zeros(0, np.int64),
-                       difficult=np.zeros(0, bool), truncated=np.zeros(0, bool))
-
-
 def draw_detections(image: np.ndarray, dets: Detections, classes: Sequence[str]) -> np.ndarray:
     """(H, W, 3) uint8 RGB image -> a copy with each box and its "class score" label drawn.
 
@@ -142,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dup = sorted({s for s in stems if stems.count(s) > 1})
     if dup:
         raise InputError(args.images[stems.index(dup[0])], f"several images named {dup[0]}.*: their outputs would clash")
-    records = [image_record(path, read_image(path)) for path in args.images]  # fail on a bad file first
+    records = [ImageRecord.unannotated(path, read_image(path).shape[:2]) for path in args.images]  # fail on a bad file first
     device = torch.device(args.device)
     detector = open_detector(args.work_dir, device, (fast_overrides(device.type) if args.fast else []) + args.set)
     cfg, classes = detector.cfg, detector.classes

@@ -47,7 +47,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="dataset folder to create (VOC layout)")
     # 400 + 200: at 200 + 100 the main job's mAP spread over training seeds was 1.3 points (std, 3
-    # seeds), at 400 + 200 0.95 (README, "The embedded dataset")
+    # seeds), at 400 + 200 0.95 (CHANGELOG, history)
     p.add_argument("--num-trainval", type=int, default=400, help="trainval images (half train, half val; default 400)")
     p.add_argument("--num-test", type=int, default=200, help="test images (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed -> byte-identical files (default 0)")

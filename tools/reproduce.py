@@ -32,7 +32,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from data.cache import atomic_write_text
 from data.errors import InputError
+from data.synthetic import format_table, set_statistics
+from data.voc import load_voc
 from detection.classification.config import ClassifierConfig
 from detection.config_io import config_to_dict, load_config, load_train_config
 from detection.training.stages import TRAIN_STAGES
@@ -111,7 +114,18 @@ def execute(command: list[str], what: str) -> None:
                                      "tools/reproduce.py again: it continues where it stopped")
 
 
-def ensure_data(spec: TableSpec, runs: Path) -> Path | None:
+def record_statistics(root: Path, preset: str, records: Path) -> None:
+    """The dataset's statistics beside VOC 2007's, as tools/make_synthetic.py prints them, into
+    records/data/<name>.md (tools/render_docs.py puts them on docs/datasets.md)."""
+    path = records / "data" / f"{root.name}.md"
+    if path.is_file():
+        return
+    columns = {f"{preset} {split}": set_statistics(load_voc(root, split).records) for split in ("trainval", "test")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, format_table(columns) + "\n")
+
+
+def ensure_data(spec: TableSpec, runs: Path, records: Path) -> Path | None:
     """The table's embedded dataset (tools/make_synthetic.py), written once; None for a classifier."""
     if spec.kind == "classifier":
         return None
@@ -122,6 +136,7 @@ def ensure_data(spec: TableSpec, runs: Path) -> Path | None:
                      "--num-trainval", str(d["num_trainval"]), "--num-test", str(d["num_test"]),
                      "--seed", str(d.get("seed", 0))), f"{spec.id}: dataset")
         (root / ".complete").touch()
+    record_statistics(root, str(d.get("preset", "voc07")), records)
     return root
 
 
@@ -133,7 +148,7 @@ def train_seconds(work: Path) -> float:
 
 def run_detector(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argparse.Namespace) -> dict:
     """Train (unless done) and test one row x seed; the record's scores, times and commands."""
-    data = ensure_data(spec, args.runs_dir)
+    data = ensure_data(spec, args.runs_dir, args.records)
     work = args.runs_dir / "work" / sha1[:12]
     sets = [a for pair in (f"seed={seed}", *row.set) for a in ("--set", pair)]
     train = tool("train_det.py", "--data-root", str(data), "--work-dir", str(work), "--cache-dir",

@@ -12,7 +12,8 @@ per image at 2000 proposals): keep --num-images small there.
 Examples:
   python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed --num-images 3
   python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed5 --scales 480 576 688 864 1200
-  python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed_svd --svd-fc6 1024 --svd-fc7 256
+  python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed_svd \
+      --set head.svd_fc6=1024 --set head.svd_fc7=256
   python tools/speed_report.py --data-root runs/synthetic_voc --out runs/speed_fast --work-dir runs/spp_zf5 --fast
 """
 
@@ -44,6 +45,9 @@ from proposals.config import ProposalConfig
 from proposals.store import ensure_proposals
 from tools._cli import run_cli, setup_logging
 
+# The old lever flags and the config keys that now spell them (--set KEY=VALUE, as in test_det.py and demo.py).
+LEGACY_LEVERS = {"--svd-fc6": "head.svd_fc6", "--svd-fc7": "head.svd_fc7", "--int8-fc": "head.int8"}
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,9 +64,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--work-dir", default="none",
                    help="trained work dir to time, or 'none' (default) for untrained weights of the paper's shapes")
     p.add_argument("--fc", type=int, default=4096, help="fc6 = fc7 width of the untrained head (default 4096)")
-    p.add_argument("--svd-fc6", type=int, help="lever: truncated SVD of fc6 to this rank (Fast R-CNN: 1024)")
-    p.add_argument("--svd-fc7", type=int, help="lever: truncated SVD of fc7 to this rank (Fast R-CNN: 256)")
-    p.add_argument("--int8-fc", action="store_true", help="lever: fc6 / fc7 in int8 (dynamic quantisation, CPU only)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a speed lever, spelled as in test_det.py and demo.py: head.svd_fc6=R (truncated SVD of "
+                        "fc6, Fast R-CNN: 1024), head.svd_fc7=R (Fast R-CNN: 256), head.int8=true (fc6 / fc7 in "
+                        "int8, CPU only); repeatable")
+    p.add_argument("--svd-fc6", type=int, metavar="R", help="deprecated: --set head.svd_fc6=R")
+    p.add_argument("--svd-fc7", type=int, metavar="R", help="deprecated: --set head.svd_fc7=R")
+    p.add_argument("--int8-fc", action="store_true", help="deprecated: --set head.int8=true")
     p.add_argument("--fast", action="store_true",
                    help=f"the levers that cost at most 0.5 mAP: {' '.join(FAST_PRESET)} (int8 on CPUs only)")
     p.add_argument("--no-share", action="store_true",
@@ -79,11 +87,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             raise InputError(f"--{name.replace('_', '-')}", "must be >= 1")
     if args.scales and min(args.scales) < 32:
         raise InputError("--scales", "shorter sides must be >= 32")
-    if args.fast:  # the preset's levers, unless a flag set one
-        head = parse_overrides(fast_overrides(torch.device(args.device).type)).get("head", {})
-        args.svd_fc6 = args.svd_fc6 or head.get("svd_fc6")
-        args.svd_fc7 = args.svd_fc7 or head.get("svd_fc7")
-        args.int8_fc = args.int8_fc or bool(head.get("int8", False))
+    legacy = []
+    for flag, key in LEGACY_LEVERS.items():  # the old spelling, kept one release
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value:
+            print(f"warning: {flag} is deprecated; use --set {key}={'true' if value is True else value}", file=sys.stderr)
+            legacy.append(f"{key}={'true' if value is True else value}")
+    # the --fast preset, then the old flags, then --set: a later setting of a key wins
+    pairs = (fast_overrides(torch.device(args.device).type) if args.fast else []) + legacy + args.set
+    unknown = [pair for pair in pairs if pair.split("=", 1)[0].strip() not in LEGACY_LEVERS.values()]
+    if unknown:
+        raise InputError(f"--set {unknown[0]}", f"speed_report times the levers {', '.join(LEGACY_LEVERS.values())}")
+    head = parse_overrides(pairs).get("head", {})
+    args.svd_fc6, args.svd_fc7, args.int8_fc = head.get("svd_fc6"), head.get("svd_fc7"), bool(head.get("int8", False))
     return args
 
 

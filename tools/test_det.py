@@ -65,7 +65,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "cores / its ranks; 1: serial); does not change the result")
     p.add_argument("--overlap", action="store_true",
                    help="detect each image as soon as its proposals land, while the workers run selective "
-                        "search on the next ones (same result; slower on 2 cores, see README)")
+                        "search on the next ones (same result; slower on 2 cores, see docs/performance.md)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time override: " + ", ".join(k + "*" if k.endswith(".") else k for k in TEST_TIME_KEYS)
                         + " (e.g. head.int8=true; repeatable)")

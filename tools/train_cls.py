@@ -6,7 +6,7 @@ single-size (one --sizes value) or multi-size (several, one epoch each in turn, 
 random crops with horizontal flips. Held-out top-1 / top-5 error is measured on the center crop and
 on the full image (any size: what pyramid pooling allows).
 
-ZF-5's recipe (defaults; README): batch norm after each conv while training, folded into the
+ZF-5's recipe (defaults; docs/configuration.md): batch norm after each conv while training, folded into the
 convs when saved (classifier.pt is ZF-5 as released); SGD momentum 0.9, lr 0.05 (fc layers 0.1x),
 warmup then cosine; fc6 = fc7 = 1024, no dropout; the paper's values are one --set away.
 

@@ -16,7 +16,7 @@ Examples:
   python tools/train_det.py ... --set finetune.mode=e2e --set finetune.joint_bbox=true   # conv fine-tuned too
   python tools/train_det.py --ann-file coco/annotations/instances_train2017.json --image-dir coco/train2017 \
       --work-dir runs/coco                              # a COCO json; iscrowd objects count as difficult
-  torchrun --nproc_per_node 2 tools/train_det.py ...   # sharded over 2 processes (README: Many processes)
+  torchrun --nproc_per_node 2 tools/train_det.py ...   # sharded over 2 processes (docs/getting_started.md)
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "node's cores / its ranks; 1: serial); does not change the result")
     p.add_argument("--overlap", action="store_true",
                    help="compute each image's conv5 maps while the workers run selective search on the next "
-                        "images (same result; slower on 2 cores, see README)")
+                        "images (same result; slower on 2 cores, see docs/performance.md)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
                         "cores / its ranks)")

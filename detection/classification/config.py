@@ -33,7 +33,7 @@ class EmbeddedSetConfig:
     # 2,600 training images (8 epochs of ZF-5: ~5 min on a quiet 2-core CPU, 46 % held-out). More
     # distinct images beat more epochs: 600 per class give 78.5 % after 8 epochs, against 70.8 % for
     # 24 epochs of 200 (the same steps). 900 per class with train.bf16 and --sizes 112 reach 86.9 % in
-    # 14.4 min (the README's 15-minute recipe; measured 2026-11-26).
+    # 14.4 min (the 15-minute recipe of the CHANGELOG's history; measured 2026-11-26).
     train_per_class: int = 200
     test_per_class: int = 40  # 520 held-out images (a top-1 figure is +- ~1.5 % from their count)
     seed: int = 0  # seed of the images (the training seed is ClassifierConfig.seed)
@@ -60,12 +60,12 @@ class ModelConfig:
     fc6: int = 1024
     fc7: int = 1024
     # Sec. 3.1: dropout 0.5 on fc6 and fc7, for ~70 ImageNet epochs. In our 8 short epochs it only
-    # delays leaving chance (measured: README); --set model.dropout=0.5 gives the paper's.
+    # delays leaving chance (measured: CHANGELOG, history); --set model.dropout=0.5 gives the paper's.
     dropout: float = 0.0
     imagenet: bool = True  # mobilenet_v2 starts from torchvision's ImageNet weights (zf5 has none)
     # NOT the paper's (SPP-net predates batch norm, Ioffe & Szegedy 2015): zf5 trains with a
     # BatchNorm2d between each conv and its ReLU. From scratch without it, ZF-5 stays at chance for
-    # most of a CPU budget (measured: README); with it, it learns in the first epoch. The BN is
+    # most of a CPU budget (measured: CHANGELOG, history); with it, it learns in the first epoch. The BN is
     # folded into the convs when training ends, so classifier.pt holds ZF-5 as released (with its
     # LRN) and the detector loads it unchanged. mobilenet_v2 has its own BN (ignored there).
     batch_norm: bool = True

@@ -86,7 +86,7 @@ def load_checkpoint(path: Path) -> dict:
 def epoch_size(cfg: TrainConfig, epoch: int) -> int:
     """Input size of epoch ``epoch`` (0-based): the sizes in turn, counted back from the LAST epoch,
     which is at ``sizes[0]``, the crop size the held-out view uses. A batch-normalised trunk keeps
-    the running statistics of its last epoch's size: ending at 90 px cost 10 points at 112 (README)."""
+    the running statistics of its last epoch's size: ending at 90 px cost 10 points at 112 (CHANGELOG, history)."""
     return cfg.sizes[(cfg.epochs - 1 - epoch) % len(cfg.sizes)]
 
 

@@ -48,8 +48,8 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
     Selective search runs in ``workers`` processes, then each image is detected here. With
     ``overlap`` each image is detected as soon as its proposals are known, while the workers run
     selective search on the next images; off by default: on 2 cores the workers already keep both
-    busy, and torch's threads competing with them made the test stage 18 % slower (README, "Both
-    cores busy"). Detection of an image depends only on the image and its proposals, so the
+    busy, and torch's threads competing with them made the test stage 18 % slower (CHANGELOG,
+    history). Detection of an image depends only on the image and its proposals, so the
     detections are the same whatever ``workers`` and ``overlap`` are.
 
     ``d``: in a torchrun job each rank detects its shard of the images (proposals too) into the

@@ -30,6 +30,8 @@ JOINT_BBOX_STDS = (0.1, 0.1, 0.2, 0.2)  # Fast R-CNN BBOX_NORMALIZE_STDS: joint-
 class HeadConfig:
     """fc6 and fc7 on top of the pooled vector (ZF-5's, SPP-net table 1: 4096 each)."""
 
+    # Widths of fc6 / fc7: ZF-5's 4096 (SPP-net table 1). train_det's recipe for fc layers that start
+    # from scratch makes them 512 (detection/config.py, FROM_SCRATCH_FC).
     fc6: int = 4096
     fc7: int = 4096
     dropout: float = 0.5  # ZF-5 / AlexNet dropout on fc6 and fc7 during training
@@ -38,7 +40,7 @@ class HeadConfig:
     svd_fc6: int | None = None
     svd_fc7: int | None = None
     # Dynamic int8 quantisation of fc6 / fc7 at test time (CPU only, ~2x faster fc); a speed
-    # lever, off by default. Its mAP cost is in the README's lever table.
+    # lever, off by default (docs/performance.md: how to measure its mAP cost).
     int8: bool = False
 
     def __post_init__(self) -> None:

@@ -37,7 +37,7 @@ FINETUNE_MODES = ("fc", "e2e")
 class FinetuneConfig:
     """Fine-tuning fc6, fc7 and a new (K+1)-way fc8 on pooled vectors, conv fixed (SPP-net sec. 4.1)."""
 
-    enabled: bool = True
+    enabled: bool = True  # false: fc6 / fc7 as they come (SPP-net table 9's "pool5" and "fc6" rows)
     # SPP-net sec. 4.1: lr 1e-4 for 250k mini-batches, then 1e-5 for 50k.
     iterations: int = 300_000
     lr: float = 1e-4
@@ -49,7 +49,7 @@ class FinetuneConfig:
     fg_fraction: float = 0.25  # 25% positives
     fg_iou: float = 0.5  # positives: IoU in [0.5, 1]
     bg_iou_low: float = 0.1  # negatives: IoU in [0.1, 0.5)
-    bg_iou_high: float = 0.5
+    bg_iou_high: float = 0.5  # (the upper end of that band)
     # Windows per image whose pool5 vectors are kept in memory for fine-tuning (float16: memory
     # = images x windows_per_image x D x 2 bytes); batches are drawn from them across all images.
     # The paper samples over all windows; this bounds memory and makes a step cost only the fc.

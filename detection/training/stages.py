@@ -183,7 +183,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     ``meter`` records each stage's wall and CPU time (the stage table train_det prints); ``workers``
     are the processes for proposals and for fitting SVMs. ``overlap``: compute each image's conv5
     maps as soon as its proposals land, while the workers run selective search on the next images
-    (off by default: on 2 cores it made this stage 26 % slower, README "Both cores busy").
+    (off by default: on 2 cores it made this stage 26 % slower, CHANGELOG, 2026-11-26).
 
     ``untrained``: classes without a training object, left out (``data.class_counts.check_trainable``):
     they get no SVM, and meta.json lists them so that detection never reports them.
@@ -214,7 +214,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     meta.update({"classes": list(dataset.classes), "untrained_classes": list(untrained), **dataset_source(dataset),
                  "train_split": dataset.split,
                  "cache_dir": str(work.cache), "stages_done": done,
-                 "torch_threads": torch.get_num_threads()})  # the model's last bits depend on it (README)
+                 "torch_threads": torch.get_num_threads()})  # the model's last bits depend on it (docs/reliability.md)
     write_meta()
 
     def is_done(stage: str, *outputs: Path) -> bool:

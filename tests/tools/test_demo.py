@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data.images import read_image
-from data.records import Detections
+from data.records import Detections, ImageRecord
 from data.synthetic import generate
 from tools import demo, train_det
 from tools._cli import run_cli
@@ -74,7 +74,7 @@ def test_demo_writes_pngs_and_rejects_corrupt_images(trained, tmp_path, capsys):
 
 def test_a_work_dir_without_a_working_size_warns_before_a_large_photo(caplog):
     """A work dir trained with proposals.resize_longer unset segments photos at their own size: minutes each."""
-    photo, small = (demo.image_record(Path(f"{n}.jpg"), np.zeros(shape, np.uint8))
+    photo, small = (ImageRecord.unannotated(Path(f"{n}.jpg"), shape[:2])
                     for n, shape in (("phone", (3024, 4032, 3)), ("voc", (375, 500, 3))))
     demo.warn_full_size([photo, small], resize_longer=500)
     demo.warn_full_size([small], resize_longer=None)

@@ -65,3 +65,22 @@ def test_fast_flag_turns_on_the_presets_levers_and_flags_win(tmp_path):
     assert (fast.int8_fc, fast.svd_fc6, fast.svd_fc7) == (head.get("int8", False), head.get("svd_fc6"),
                                                           head.get("svd_fc7"))
     assert parse_args([*base, "--fast", "--svd-fc6", "7"]).svd_fc6 == 7
+
+
+def test_speed_levers_are_spelled_as_in_test_det_and_the_old_flags_warn(tmp_path, capsys):
+    """--set head.* as test_det.py and demo.py spell the levers; --svd-fc6 / --svd-fc7 / --int8-fc still
+    work for one release, with a warning naming the new spelling; other keys are refused."""
+    from data.errors import InputError
+    from tools.speed_report import parse_args
+
+    base = ["--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--device", "cpu"]
+    new = parse_args([*base, "--set", "head.svd_fc6=64", "--set", "head.svd_fc7=32", "--set", "head.int8=true"])
+    assert (new.svd_fc6, new.svd_fc7, new.int8_fc) == (64, 32, True)
+    assert capsys.readouterr().err == ""
+    old = parse_args([*base, "--svd-fc6", "64", "--svd-fc7", "32", "--int8-fc"])
+    assert (old.svd_fc6, old.svd_fc7, old.int8_fc) == (64, 32, True)
+    err = capsys.readouterr().err
+    assert "--svd-fc6 is deprecated; use --set head.svd_fc6=64" in err and "--set head.int8=true" in err
+    assert parse_args([*base, "--svd-fc6", "64", "--set", "head.svd_fc6=8"]).svd_fc6 == 8  # --set comes last
+    with pytest.raises(InputError, match="head.svd_fc6"):
+        parse_args([*base, "--set", "test.nms_iou=0.4"])

@@ -73,11 +73,11 @@ def test_detector_trains_from_the_classifier(cls_dir, tiny_voc, tmp_path):
     assert meta["trunk_file"]["path"] == str((cls_dir / "classifier.pt").resolve())
 
 
-def test_cls_table_groups_seeds(tmp_path):
+def test_table_groups_classifier_seeds(tmp_path, capsys):
     from detection.classification.config import ClassifierConfig, ModelConfig, TrainConfig
     from detection.classification.workdir import ClassifierWorkDir
     from detection.config_io import save_config
-    from tools import cls_table
+    from tools import cls_table, table
 
     runs = [("a", 0, "spp", (112, 90), 0.10, 0.08), ("b", 1, "spp", (112, 90), 0.20, 0.12),
             ("c", 0, "fixed", (112,), 0.30, None)]
@@ -88,6 +88,10 @@ def test_cls_table_groups_seeds(tmp_path):
         views = {"center_crop": {"top1": crop, "top5": 0.0},
                  "full_image": None if full is None else {"top1": full, "top5": 0.0}}
         work.write_json(work.eval, {"views": views})
-    text = cls_table.table([tmp_path / n for n, *_ in runs])
+    text = table.classifier_table([tmp_path / n for n, *_ in runs])
     assert "| zf5, SPP multi-size (112+90) | 15.00 ± 7.07 | 10.00 ± 2.83 | 2 (0, 1) |" in text
     assert "| zf5, no SPP (112) | 30.00 | - | 1 (0) |" in text
+    out = tmp_path / "t.md"  # the old tool name still works for one release, and warns
+    assert cls_table.main([*(str(tmp_path / n) for n, *_ in runs), "--out", str(out)]) == 0
+    assert out.read_text() == text + "\n"
+    assert "cls_table.py is deprecated; use tools/table.py" in capsys.readouterr().err

@@ -1,10 +1,10 @@
-"""tools/accuracy_table.py on work dirs that differ by seed, by setting, or are broken."""
+"""tools/table.py on work dirs that differ by seed, by setting, or are broken."""
 
 import json
 from pathlib import Path
 
 from detection.config_io import load_config, save_config
-from tools import accuracy_table
+from tools import table as accuracy_table
 
 
 def work_dir(root: Path, overrides: list[str], scores: dict, meta: dict | None = None) -> Path:

@@ -1,0 +1,112 @@
+"""The documentation cannot drift: generated pages equal what they render, a hand-edited figure is
+caught, the README stays a short guide, links resolve, every command line shown uses flags its tool
+has, and the Python example runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from eval.results_page import detector_table
+from eval.run_records import load_spec, write_record
+from tools import render_docs
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+HANDWRITTEN = [p for p in PAGES if p.name not in ("commands.md", "configuration.md", "results.md")]
+
+
+def test_generated_pages_equal_what_they_render(capsys):
+    """Results (from the run records), configuration (from the dataclasses), commands (from argparse)."""
+    status = render_docs.main(["--check"])
+    assert status == 0, capsys.readouterr().out + " -- run: python tools/render_docs.py"
+
+
+def test_a_hand_edited_figure_differs_from_its_render(tmp_path):
+    """A results table renders its records; the same page with one figure typed over is caught, in
+    docs/results.md's tables and in the README's block alike."""
+    folder = tmp_path / "configs" / "t"
+    folder.mkdir(parents=True)
+    (folder / "a.yaml").write_text("seed: 0\n")
+    (folder / "table.yaml").write_text("title: T\nquestion: q?\nkind: detector\ndata: {num_trainval: 2, num_test: 1}\n"
+                                       "seeds: [0, 1]\nrows:\n  - {id: a, name: A, config: a.yaml, paper: 58.0}\n")
+    spec, records = load_spec(folder), tmp_path / "records"
+    for seed, value in ((0, 0.241), (1, 0.253)):
+        write_record(spec.record_path(records, spec.rows[0], seed),
+                     {"seed": seed, "map": value, "ap": {"c": value}, "config_sha1": "x", "commit": "c",
+                      "machine": "m", "date": "d", "train_s": 60.0, "test_s_per_image": 0.2})
+    table = detector_table(spec, records, tmp_path)
+    assert "**24.7 ± 0.8**" in table and "24.1 / 25.3" in table and "58.0" in table
+    edited = table.replace("24.7 ± 0.8", "26.0 ± 0.8")
+    assert edited != detector_table(spec, records, tmp_path)
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(render_docs.README_BEGIN)[1].split(render_docs.README_END)[0]
+    hand = readme.replace(block, block.replace("|", "| 99.9", 1))
+    assert hand != readme
+    assert render_docs.replace_block(hand, render_docs.README_BEGIN, render_docs.README_END,
+                                     block.strip("\n"), "README.md") == readme
+
+
+def test_the_readme_is_a_short_user_guide():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    assert not re.search(r"\b[0-9a-f]{7,10}\b", text), "a commit hash: history goes to the CHANGELOG"
+    assert not re.search(r"\bissue \d+", text, re.I) and not re.search(r"20\d\d-\d\d-\d\d", text), "no dated log"
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings (lower case, punctuation dropped, spaces to hyphens)."""
+    heads = re.findall(r"^#+ (.+)$", page.read_text(), re.M)
+    return {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in heads} | set(
+        re.findall(r'<a id="([^"]+)"', page.read_text()))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_links_resolve(page):
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        assert dest.exists(), f"{page.name}: link to missing {target}"
+        if anchor and dest.suffix == ".md":
+            assert anchor in _anchors(dest), f"{page.name}: no heading for #{anchor} in {dest.name}"
+
+
+def _command_lines(text: str) -> list[tuple[str, str]]:
+    """(tool, its arguments) of every `tools/<name>.py ...` line in the code blocks, continuations joined."""
+    blocks = re.findall(r"```(?:bash)?\n(.*?)```", text, re.S)
+    found = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            for name, args in re.findall(r"tools/(\w+)\.py((?:\s+[^|&;#]*)?)", line):
+                found.append((name, args))
+    return found
+
+
+@pytest.mark.parametrize("page", HANDWRITTEN, ids=lambda p: p.name)
+def test_command_lines_shown_use_flags_the_tools_have(page):
+    """A synopsis that drifts from its tool's argparse (a renamed or removed flag) fails here."""
+    helps: dict[str, str] = {}
+    for name, args in _command_lines(page.read_text()):
+        assert (ROOT / "tools" / f"{name}.py").is_file(), f"{page.name}: no tools/{name}.py"
+        helps.setdefault(name, render_docs.command_help(name))
+        for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", args):
+            assert flag in helps[name], f"{page.name}: tools/{name}.py has no {flag}"
+
+
+@pytest.mark.slow
+def test_the_python_example_runs(tiny_voc, tiny_workdir, capsys):
+    """docs/getting_started.md's "From Python" block, on the tiny work dir."""
+    text = (ROOT / "docs" / "getting_started.md").read_text()
+    code = re.search(r"## From Python\n\n```python\n(.*?)```", text, re.S).group(1)
+    image = sorted((tiny_voc / "JPEGImages").glob("*.jpg"))[0]
+    code = code.replace('"runs/spp_mobilenet"', repr(str(tiny_workdir)))
+    code = code.replace('"runs/synthetic_voc/JPEGImages/test_000000.jpg"', repr(str(image)))
+    exec(compile(code, "getting_started.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.split()[0] in {"circle", "ring", "ellipse", "square", "notched_square", "triangle",
+                                             "hexagon", "star5", "star6", "cross", "crescent", "arrow"}
+                         for line in lines)

@@ -1,0 +1,92 @@
+"""tools/reproduce.py: every row x seed of a table trained, tested and recorded; done rows skipped;
+rows that share a training train once; records render into the results table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from data.errors import InputError
+from eval.results_page import detector_table
+from eval.run_records import load_spec
+from tools import reproduce
+
+TINY_TABLE = """title: Tiny
+question: does it run?
+kind: detector
+data: {preset: voc07, num_trainval: 8, num_test: 3, seed: 0}
+seeds: [0, 1]
+rows:
+  - {id: bb, name: with boxes, config: a.yaml, paper: 58.0, readme: true}
+  - {id: nobb, name: without boxes, config: a.yaml, test_set: [test.bbox_reg=false]}
+"""
+TINY_CONFIG = """missing_classes: skip
+proposals: {resize_longer: 160, max_proposals: 40}
+features: {scales: [160]}
+head: {fc6: 32, fc7: 32}
+finetune: {iterations: 10, batch_size: 16, windows_per_image: 16}
+
+"""
+
+
+@pytest.fixture
+def tiny_table(tmp_path: Path) -> Path:
+    configs = tmp_path / "configs"
+    (configs / "tiny").mkdir(parents=True)
+    (configs / "tiny" / "table.yaml").write_text(TINY_TABLE)
+    (configs / "tiny" / "a.yaml").write_text(TINY_CONFIG)
+    return configs
+
+
+@pytest.mark.slow
+def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, capsys):
+    records, runs = tmp_path / "records", tmp_path / "runs"
+    argv = ["--configs", str(tiny_table), "--records", str(records), "--runs-dir", str(runs), "tiny"]
+    assert reproduce.main(argv) == 0
+    paths = sorted((records / "tiny").glob("*.json"))
+    assert [p.name for p in paths] == ["bb-s0.json", "bb-s1.json", "nobb-s0.json", "nobb-s1.json"]
+    bb0, nobb0 = (json.loads((records / "tiny" / n).read_text()) for n in ("bb-s0.json", "nobb-s0.json"))
+    assert bb0["work_dir"] == nobb0["work_dir"] and bb0["config_sha1"] == nobb0["config_sha1"]  # one training
+    assert nobb0["test_set"] == ["test.bbox_reg=false"] and bb0["test_set"] == []
+    assert 0 <= bb0["map"] <= 1 and set(bb0["ap"]) and bb0["train_s"] > 0 and bb0["test_s_per_image"] > 0
+    assert bb0["commands"][0].startswith("python tools/train_det.py") and "--set seed=0" in bb0["commands"][0]
+    assert (records / "data" / "voc07-8-3-s0.md").read_text().startswith("| statistic |")
+    # the stage table of the one training: a second run of reproduce trains and tests nothing
+    stages = (Path(bb0["work_dir"]) / "stages.json").read_text()
+    capsys.readouterr()
+    assert reproduce.main(argv) == 0
+    assert capsys.readouterr().out.count(": recorded (") == 4
+    assert (Path(bb0["work_dir"]) / "stages.json").read_text() == stages
+    # the records render: each seed's mAP, their mean
+    table = detector_table(load_spec(tiny_table / "tiny"), records, tmp_path)
+    maps = [json.loads(p.read_text())["map"] for p in paths[:2]]
+    assert " / ".join(f"{100 * m:.1f}" for m in maps) in table
+    # a changed config is a new training (another hash), never a stale record
+    (tiny_table / "tiny" / "a.yaml").write_text(TINY_CONFIG.replace("iterations: 10", "iterations: 12"))
+    assert "to run" in _listing(argv, capsys)
+
+
+def _listing(argv: list[str], capsys) -> str:
+    capsys.readouterr()
+    assert reproduce.main([*argv, "--list"]) == 0
+    return capsys.readouterr().out
+
+
+def test_unknown_table_and_bad_spec_are_one_line_errors(tiny_table, tmp_path):
+    argv = ["--configs", str(tiny_table), "--records", str(tmp_path / "r"), "--list"]
+    with pytest.raises(InputError, match="no such table"):
+        reproduce.main([*argv, "nope"])
+    (tiny_table / "tiny" / "table.yaml").write_text(TINY_TABLE.replace("config: a.yaml, paper", "config: b.yaml, paper"))
+    with pytest.raises(InputError, match="b.yaml not found"):
+        reproduce.main(argv)
+
+
+def test_the_repository_tables_load_and_resolve():
+    """Every reported table's spec loads, and every row's config resolves with train_det's rules."""
+    specs = reproduce.load_specs(reproduce.TOOLS / "configs")
+    assert [s.id for s in specs] == ["main", "methods", "table9", "e2e", "table2"]
+    for spec in specs:
+        for row in spec.rows:
+            assert len(reproduce.config_sha1(spec, row, 0)) == 40
