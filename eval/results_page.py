@@ -110,7 +110,10 @@ def provenance(spec: TableSpec, records: Path) -> str:
         return "No records yet."
     def distinct(key: str) -> str:
         return ", ".join(sorted({str(r[key]) for r in runs}))
-    return (f"{len(runs)} runs; machine: {distinct('machine')}; device: {distinct('device')}; "
+    loads = [v for r in runs for v in r.get("load_avg", [])]
+    load = (f"1-minute load average {min(loads):.1f}-{max(loads):.1f} at the runs' start and end"
+            if loads else "load average not recorded")
+    return (f"{len(runs)} runs; machine: {distinct('machine')} ({load}); device: {distinct('device')}; "
             f"dates: {distinct('date')}; commits: {distinct('commit')}.")
 
 

@@ -174,6 +174,7 @@ def test_interrupted_training_resumes_to_the_uninterrupted_model(small_voc, tmp_
     assert proc.wait(timeout=300) == 0, (tmp_path / "t1.err").read_text()[-2000:]
     assert reference.wait(timeout=300) == 0, (tmp_path / "tref.err").read_text()[-2000:]
     want, got = (json.loads((w / "map.json").read_text()) for w in (ref, work))
+    assert want.pop("timing")["detected_images"] == 3 > got.pop("timing")["detected_images"]  # some were cached
     assert got == want
 
 

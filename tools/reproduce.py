@@ -205,11 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{spec.id}/{row.id} seed {seed}: {'recorded' if current else 'to run'} ({path})")
                     continue
                 run = run_classifier if spec.kind == "classifier" else run_detector
+                load = os.getloadavg()[0]  # a machine busy with other work slows every stage: say so
                 record = {"table": spec.id, "row": row.id, "seed": seed, "kind": spec.kind, "config_sha1": sha1,
                           "config": shown(row.config), "set": list(row.set),
                           "test_set": list(row.test_set), "commit": commit(), "machine": machine(),
                           "device": args.device, "date": datetime.date.today().isoformat(),
                           **run(spec, row, seed, sha1, args)}
+                record["load_avg"] = [round(load, 2), round(os.getloadavg()[0], 2)]  # 1-min, before and after
                 write_record(path, record)
                 log.info("recorded %s", path)
     if not args.list:

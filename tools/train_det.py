@@ -4,9 +4,12 @@ Stages, each shown with a progress bar, logged to WORK_DIR/train.log and resumab
 proposals -> conv5 cache (SPP-net) -> fine-tuning of fc6/fc7/fc8 (with finetune.mode=e2e, of the conv
 layers too) -> per-class SVMs with hard-negative mining -> per-class bounding-box regression.
 
-Configuration: the papers' defaults (composed in detection/config.py), then --config FILE (YAML, same nesting),
-then --set KEY=VALUE overrides (dotted keys, YAML values). The resolved config is saved as
-WORK_DIR/config.yaml; tools/test_det.py reads it from there.
+Configuration: the papers' defaults (composed in detection/config.py), then, for fc6 / fc7 that start
+from scratch (every trunk but a classifier of tools/train_cls.py), the fine-tuning recipe that learns
+them (detection/config.py, FROM_SCRATCH_FC), then --config FILE (YAML, same nesting; e.g.
+tools/configs/paper.yaml, the papers' recipe), then --set KEY=VALUE overrides (dotted keys, YAML
+values). The resolved config is saved as WORK_DIR/config.yaml; tools/test_det.py reads it from there.
+Every key: docs/configuration.md.
 
 Examples:
   python tools/train_det.py --data-root runs/synthetic_voc --work-dir runs/spp
@@ -55,8 +58,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--work-dir", type=Path, required=True, help="where the model, caches and logs go")
     p.add_argument("--method", choices=METHODS, help="spp (default) or rcnn; sets method")
     p.add_argument("--backbone", choices=BACKBONES, help="conv trunk (default mobilenet_v2); sets features.backbone")
-    p.add_argument("--pretrained", help="imagenet | none | crops (ZF-5 pre-trained on object crops) | a classifier "
-                   "WORK_DIR of tools/train_cls.py (trunk and fc6/fc7) | PATH to a trunk state_dict")
+    p.add_argument("--pretrained", help="imagenet (default; not for zf5) | none | a classifier WORK_DIR of "
+                   "tools/train_cls.py (trunk and fc6/fc7) | PATH to a trunk state_dict | crops (ZF-5 pre-trained "
+                   "on object crops); sets features.pretrained")
     p.add_argument("--scales", type=int, nargs="+", metavar="S",
                    help="shorter side(s): 688 (1-scale, default) or 480 576 688 864 1200 (5-scale)")
     p.add_argument("--config", type=Path, help="YAML file of config overrides")
