@@ -138,7 +138,7 @@ def table_section(spec: TableSpec, records: Path, repo: Path) -> str:
 
 def readme_table(specs: Sequence[TableSpec], records: Path) -> str:
     """The README's table: every row marked ``readme`` in its spec, ours against the paper's."""
-    lines = ["| what | ours | paper | test, s / image | table |", "|---|---|---|---|---|"]
+    lines = ["| what | ours | paper | train, min | test, s / image | table |", "|---|---|---|---|---|---|"]
     for spec in specs:
         for row in [r for r in spec.rows if r.readme]:
             runs = row_records(spec, row, records)
@@ -149,7 +149,8 @@ def readme_table(specs: Sequence[TableSpec], records: Path) -> str:
                 ours = _pct([r["map"] for r in runs]) + " mAP" if runs else "not run yet"
                 test = _median([r.get("test_s_per_image") for r in runs], ".3f") if runs else "-"
             seeds = f" ({len(runs)} seeds)" if runs else ""
+            train = _median([r["train_s"] / 60 for r in runs], ".1f") if runs else "-"
             anchor = re.sub(r"[^a-z0-9 -]", "", spec.title.lower()).replace(" ", "-")  # GitHub's heading anchor
-            lines.append(f"| {row.name} | {ours}{seeds} | {_paper(row.paper)} | {test} | "
+            lines.append(f"| {row.name} | {ours}{seeds} | {_paper(row.paper)} | {train} | {test} | "
                          f"[{spec.id}](docs/results.md#{anchor}) |")
     return "\n".join(lines)
