@@ -17,7 +17,7 @@ TINY_TABLE = """title: Tiny
 question: does it run?
 kind: detector
 data: {preset: voc07, num_trainval: 8, num_test: 3, seed: 0}
-seeds: [0, 1]
+seeds: [0]
 rows:
   - {id: bb, name: with boxes, config: a.yaml, paper: 58.0, readme: true}
   - {id: nobb, name: without boxes, config: a.yaml, test_set: [test.bbox_reg=false]}
@@ -46,7 +46,7 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     argv = ["--configs", str(tiny_table), "--records", str(records), "--runs-dir", str(runs), "tiny"]
     assert reproduce.main(argv) == 0
     paths = sorted((records / "tiny").glob("*.json"))
-    assert [p.name for p in paths] == ["bb-s0.json", "bb-s1.json", "nobb-s0.json", "nobb-s1.json"]
+    assert [p.name for p in paths] == ["bb-s0.json", "nobb-s0.json"]
     bb0, nobb0 = (json.loads((records / "tiny" / n).read_text()) for n in ("bb-s0.json", "nobb-s0.json"))
     assert bb0["work_dir"] == nobb0["work_dir"] and bb0["config_sha1"] == nobb0["config_sha1"]  # one training
     assert nobb0["test_set"] == ["test.bbox_reg=false"] and bb0["test_set"] == []
@@ -57,12 +57,11 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     stages = (Path(bb0["work_dir"]) / "stages.json").read_text()
     capsys.readouterr()
     assert reproduce.main(argv) == 0
-    assert capsys.readouterr().out.count(": recorded (") == 4
+    assert capsys.readouterr().out.count(": recorded (") == 2
     assert (Path(bb0["work_dir"]) / "stages.json").read_text() == stages
-    # the records render: each seed's mAP, their mean
+    # the records render (means over several seeds: tests/test_docs.py)
     table = detector_table(load_spec(tiny_table / "tiny"), records, tmp_path)
-    maps = [json.loads(p.read_text())["map"] for p in paths[:2]]
-    assert " / ".join(f"{100 * m:.1f}" for m in maps) in table
+    assert f"**{100 * bb0['map']:.1f}** | {100 * bb0['map']:.1f} | 58.0 |" in table
     # a changed config is a new training (another hash), never a stale record
     (tiny_table / "tiny" / "a.yaml").write_text(TINY_CONFIG.replace("iterations: 10", "iterations: 12"))
     assert "to run" in _listing(argv, capsys)
