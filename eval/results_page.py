@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,38 +54,39 @@ def _paper(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}" if value * 10 == round(value * 10) else f"{value:.2f}"
 
 
-def detector_table(spec: TableSpec, records: Path, repo: Path) -> str:
-    """Markdown: one line per row: mAP mean ± std, each seed, the paper's, train and test time, config."""
-    lines = ["| row | mAP % | each seed | paper | train, min | test, s / image | config |",
-             "|---|---|---|---|---|---|---|"]
+def _table(spec: TableSpec, records: Path, repo: Path, head: str, blanks: int,
+           scores: Callable[[list[dict[str, Any]]], list[str]]) -> str:
+    """Markdown: one line per row: its name, ``scores`` of its records (``blanks`` empty cells
+    before the paper's figure when it has none), the paper's, train and test time, its config."""
+    lines = [f"| row | {head} | paper | train, min | test, s / image | config |",
+             "|---|" + "---|" * (head.count("|") + 5)]
     for row in spec.rows:
         runs = row_records(spec, row, records)
+        cells = scores(runs) if runs else ["not run yet", *[""] * blanks]
+        train = _median([r["train_s"] / 60 if r["train_s"] is not None else None for r in runs], ".1f")
+        test = _median([r.get("test_s_per_image") for r in runs], ".3f")
         if not runs:
-            lines.append(f"| {row.name} | not run yet | | {_paper(row.paper)} | | | {_config_link(row, repo)} |")
-            continue
-        each = " / ".join(f"{100 * r['map']:.1f}" for r in runs)
-        lines.append(f"| {row.name} | **{_pct([r['map'] for r in runs])}**{_seeds_note(spec, runs)} | {each} | "
-                     f"{_paper(row.paper)} | {_median([r['train_s'] / 60 for r in runs], '.1f')} | "
-                     f"{_median([r.get('test_s_per_image') for r in runs], '.3f')} | {_config_link(row, repo)} |")
+            train = test = ""
+        lines.append(f"| {row.name} | {' | '.join(cells)} | {_paper(row.paper)} | {train} | {test} | "
+                     f"{_config_link(row, repo)} |")
     return "\n".join(lines)
+
+
+def detector_table(spec: TableSpec, records: Path, repo: Path) -> str:
+    """Markdown: one line per row: mAP mean ± std, each seed, the paper's, train and test time, config."""
+    def scores(runs: list[dict[str, Any]]) -> list[str]:
+        maps = [r["map"] for r in runs]
+        return [f"**{_pct(maps)}**{_seeds_note(spec, runs)}", " / ".join(f"{100 * m:.1f}" for m in maps)]
+    return _table(spec, records, repo, "mAP % | each seed", 1, scores)
 
 
 def classifier_table(spec: TableSpec, records: Path, repo: Path) -> str:
     """Markdown: one line per row: held-out top-1 error (centre crop, full image), the paper's, time."""
-    lines = ["| row | top-1 error %, centre crop | full image | each seed (crop) | paper | train, min | config |",
-             "|---|---|---|---|---|---|---|"]
-    for row in spec.rows:
-        runs = row_records(spec, row, records)
-        if not runs:
-            lines.append(f"| {row.name} | not run yet | | | {_paper(row.paper)} | | {_config_link(row, repo)} |")
-            continue
+    def scores(runs: list[dict[str, Any]]) -> list[str]:
         crop = [r["top1"]["center_crop"] for r in runs]
         full = [r["top1"]["full_image"] for r in runs if r["top1"].get("full_image") is not None]
-        each = " / ".join(f"{100 * v:.1f}" for v in crop)
-        lines.append(f"| {row.name} | **{_pct(crop)}**{_seeds_note(spec, runs)} | {_pct(full)} | {each} | "
-                     f"{_paper(row.paper)} | {_median([r['train_s'] / 60 for r in runs], '.1f')} | "
-                     f"{_config_link(row, repo)} |")
-    return "\n".join(lines)
+        return [f"**{_pct(crop)}**{_seeds_note(spec, runs)}", _pct(full), " / ".join(f"{100 * v:.1f}" for v in crop)]
+    return _table(spec, records, repo, "top-1 error %, centre crop | full image | each seed (crop)", 2, scores)
 
 
 def per_class_table(spec: TableSpec, records: Path) -> str:
@@ -149,7 +150,7 @@ def readme_table(specs: Sequence[TableSpec], records: Path) -> str:
                 ours = _pct([r["map"] for r in runs]) + " mAP" if runs else "not run yet"
                 test = _median([r.get("test_s_per_image") for r in runs], ".3f") if runs else "-"
             seeds = f" ({len(runs)} seeds)" if runs else ""
-            train = _median([r["train_s"] / 60 for r in runs], ".1f") if runs else "-"
+            train = _median([r["train_s"] / 60 for r in runs if r["train_s"] is not None], ".1f")
             anchor = re.sub(r"[^a-z0-9 -]", "", spec.title.lower()).replace(" ", "-")  # GitHub's heading anchor
             lines.append(f"| {row.name} | {ours}{seeds} | {_paper(row.paper)} | {train} | {test} | "
                          f"[{spec.id}](docs/results.md#{anchor}) |")

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from data.synthetic import format_table, set_statistics
 from data.voc import load_voc
 from detection.classification.config import ClassifierConfig
 from detection.config_io import config_to_dict, load_config, load_train_config
+from detection.speed.report import machine as cpu_and_gpu
 from detection.training.stages import TRAIN_STAGES
 from eval.run_records import RowSpec, TableSpec, load_specs, read_record, write_record
 from tools._cli import run_cli, setup_logging
@@ -76,14 +76,9 @@ def config_sha1(spec: TableSpec, row: RowSpec, seed: int) -> str:
 
 
 def machine() -> str:
-    """The CPU model, its cores and memory (and the GPU when torch sees one) in one line."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
-        model = names[0] if names else model
+    """The CPU model (and GPU), its cores and memory, in one line."""
     gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{len(os.sched_getaffinity(0))} cores of {model}, {gib:.0f} GiB"
+    return f"{len(os.sched_getaffinity(0))} cores of {cpu_and_gpu()}, {gib:.0f} GiB"
 
 
 def commit() -> str:
@@ -169,7 +164,7 @@ def run_detector(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argp
     if not timing["detected_images"] and earlier and earlier["detected_images"]:
         timing = earlier  # every detection came from the cache of an earlier test of this model and these settings
         result["timing"] = timing
-        (out / "record.json").write_text(json.dumps(result, indent=2))
+        atomic_write_text(out / "record.json", json.dumps(result, indent=2))
     return {"map": result["map"], "ap": result["ap"], "metric": result.get("metric", "voc07"), "split": "test",
             "untrained": result.get("untrained", []), "train_s": train_seconds(work),
             "test_s_per_image": timing["median_s_per_image"], "test_images": timing["detected_images"],
