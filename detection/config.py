@@ -4,8 +4,9 @@ Each stage's config lives beside the stage it configures and checks its own valu
 defaults are the papers' (each cites its source, or says why ours differs: mostly no ImageNet
 ZF-5 offline, and a CPU). :class:`DetectorConfig` composes them, checks what spans stages, and
 holds the policy that ties values together, so tools only build it (defaults, then a YAML file,
-then ``--set key=value``, see ``detection.config_io``), save it in the work dir and pass plain
-values down. Library code never reads a global config.
+then ``--set key=value``, see ``detection.runtime.config_io``), save it in the work dir and pass plain
+values down. Library code never reads a global config. :func:`load_config` reads one,
+:func:`load_train_config` the one tools/train_det.py trains with.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from detection.features.config import FeatureConfig
 from detection.inference.detect import TestConfig
 from detection.models.bbox_regression import BBoxRegConfig
 from detection.models.head import HeadConfig
+from detection.runtime.config_io import load_dataclass, merge
 from detection.training.finetune import FinetuneConfig
 from detection.training.pretrain import PretrainConfig
 from proposals.config import ProposalConfig
@@ -114,3 +116,24 @@ def check_test_time_overrides(pairs: list[str]) -> None:
         if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in TEST_TIME_KEYS):
             raise InputError(f"--set {pair}", "only test-time settings can change after training: "
                              + ", ".join(TEST_TIME_KEYS))
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> DetectorConfig:
+    """The papers' defaults, then the YAML file, then ``--set`` overrides (see ``detection.runtime.config_io``)."""
+    return load_dataclass(DetectorConfig(), path, overrides)
+
+
+def load_train_config(path: Path | None = None, overrides: list[str] | None = None) -> DetectorConfig:
+    """The config tools/train_det.py trains with: the papers' defaults, then the fine-tuning recipe
+    for what the trunk brings (:data:`FROM_SCRATCH_FC` unless fc6 / fc7 come pre-trained from a
+    classifier), then the YAML file, then ``--set`` overrides.
+
+    Raises:
+        InputError: a bad file or override, or a trunk without weights to start from.
+    """
+    cfg = load_config(path, overrides)
+    if not brings_fc_layers(cfg.features.pretrained):
+        base = merge(DetectorConfig(), FROM_SCRATCH_FC, "detection.config.FROM_SCRATCH_FC")
+        cfg = load_dataclass(base, path, overrides)
+    check_trunk_source(cfg)
+    return cfg

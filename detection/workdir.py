@@ -33,17 +33,16 @@ from data.cache import atomic_write_text, file_digest
 from data.errors import InputError
 from data.model_files import load_module_state
 from detection.classification.workdir import ClassifierWorkDir, is_classifier_workdir, load_fc67, trunk_part
-from detection.config import DetectorConfig, check_test_time_overrides
-from detection.config_io import load_config
+from detection.config import DetectorConfig, check_test_time_overrides, load_config
 from detection.features.conv5 import Conv5Cache
 from detection.features.rcnn_cache import CachedRCNNSource
 from detection.features.rcnn_source import RCNNSource
-from detection.features.spp import pooled_length
 from detection.features.spp_source import Pool5Source, SPPSource
 from detection.inference.detect import TrainedModel
 from detection.models.backbones import TrunkInfo, build_trunk
 from detection.models.bbox_regression import BBoxRegressors
 from detection.models.head import FcHead, apply_test_levers
+from detection.models.spp import pooled_length
 from detection.training.pretrain import pretrained_trunk_path
 from svm.model import LinearSVMs
 

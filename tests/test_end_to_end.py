@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from detection.training.stages import TRAIN_STAGES
+from detection.pipeline.train import TRAIN_STAGES
 from tests.conftest import TINY_TRAIN
 from tools import eval_voc, test_det, train_det
 

@@ -8,9 +8,9 @@ import torch
 
 from data.voc import load_voc
 from detection.features.rcnn_source import RCNNSource
-from detection.features.spp_grad import spatial_pyramid_pool_grad
 from detection.features.spp_source import SPPSource, pool_windows_grad
 from detection.models.backbones import build_trunk
+from detection.models.spp_grad import spatial_pyramid_pool_grad
 from detection.models.trunk_blocks import split_trunk
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]

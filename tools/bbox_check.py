@@ -27,7 +27,8 @@ import torch
 from data.cache import atomic_write_text
 from data.datasets import reopen_dataset
 from data.errors import InputError
-from detection.inference.bbox_check import (
+from detection.models.bbox_regression import BBoxRegressors
+from detection.pipeline.bbox_check import (
     CurvePoint,
     RegressionEffect,
     held_out_samples,
@@ -35,7 +36,6 @@ from detection.inference.bbox_check import (
     regression_effect,
     training_samples,
 )
-from detection.models.bbox_regression import BBoxRegressors
 from detection.workdir import open_detector
 from proposals.store import ensure_proposals
 from tools._cli import add_dataset_arguments, run_cli, setup_logging

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from data.cache import atomic_write_text
-from detection.distributed import Dist, close, init_from_env, threads_per_rank
-from detection.sharded import sharded_proposals
+from detection.pipeline.sharded import sharded_proposals
+from detection.runtime.distributed import Dist, close, init_from_env, threads_per_rank
 from proposals.config import ProposalConfig
 from proposals.recall import proposal_recall
 from proposals.store import cache_folder

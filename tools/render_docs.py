@@ -28,9 +28,8 @@ from pathlib import Path
 from data.cache import atomic_write_text
 from data.errors import InputError
 from detection.classification.config import ClassifierConfig
-from detection.config import DetectorConfig
-from detection.config_io import load_train_config
-from detection.config_reference import reference_table
+from detection.config import DetectorConfig, load_train_config
+from detection.runtime.config_reference import reference_table
 from eval.results_page import GENERATED, readme_table, table_section
 from eval.run_records import load_specs
 from tools._cli import run_cli

@@ -36,9 +36,10 @@ from data.errors import InputError
 from data.synthetic import format_table, set_statistics
 from data.voc import load_voc
 from detection.classification.config import ClassifierConfig
-from detection.config_io import config_to_dict, load_config, load_train_config
+from detection.config import load_train_config
+from detection.pipeline.train import TRAIN_STAGES
+from detection.runtime.config_io import config_to_dict, load_dataclass
 from detection.speed.report import machine as cpu_and_gpu
-from detection.training.stages import TRAIN_STAGES
 from eval.run_records import RowSpec, TableSpec, load_specs, read_record, write_record
 from tools._cli import run_cli, setup_logging
 
@@ -68,7 +69,7 @@ def config_sha1(spec: TableSpec, row: RowSpec, seed: int) -> str:
     """The hash of the resolved config (the rules of the training tool) and the data it trains on."""
     overrides = [f"seed={seed}", *row.set]
     if spec.kind == "classifier":
-        cfg = load_config(row.config, overrides, base=ClassifierConfig())
+        cfg = load_dataclass(ClassifierConfig(), row.config, overrides)
     else:
         cfg = load_train_config(row.config, overrides)
     text = json.dumps([config_to_dict(cfg), dict(spec.data)], sort_keys=True)

@@ -31,13 +31,13 @@ import torch
 from data.errors import InputError
 from data.voc import load_voc
 from detection.config import FAST_PRESET, DetectorConfig, fast_overrides
-from detection.config_io import parse_overrides
 from detection.features.config import FIVE_SCALES, SINGLE_SCALE, FeatureConfig
 from detection.features.rcnn_source import RCNNSource
-from detection.features.spp import pooled_length
 from detection.features.spp_source import SPPSource
 from detection.inference.detect import TestConfig
 from detection.models.backbones import BACKBONES, build_trunk
+from detection.models.spp import pooled_length
+from detection.runtime.config_io import parse_overrides
 from detection.speed.benchmark import initial_model, speed_result, time_detection, with_levers
 from detection.speed.report import machine, write_report
 from detection.workdir import open_detector

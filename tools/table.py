@@ -36,7 +36,7 @@ from data.cache import atomic_write_text
 from data.errors import InputError
 from detection.classification.config import ClassifierConfig
 from detection.classification.workdir import ClassifierWorkDir, is_classifier_workdir
-from detection.config_io import config_to_dict, load_config
+from detection.runtime.config_io import config_to_dict, load_dataclass
 from detection.workdir import WorkDir
 from eval.across_seeds import Run, RunGroup, group_runs, markdown_table
 from proposals.config import ProposalConfig
@@ -108,7 +108,7 @@ def classifier_table(work_dirs: Sequence[Path]) -> str:
         work = ClassifierWorkDir(root)
         if not work.eval.is_file():
             raise InputError(work.eval, "missing; finish training with tools/train_cls.py --resume")
-        cfg = load_config(work.config, base=ClassifierConfig())
+        cfg = load_dataclass(ClassifierConfig(), work.config)
         views = json.loads(work.eval.read_text())["views"]
         row = rows[row_name(cfg)]
         row["seeds"].append(cfg.seed)

@@ -37,10 +37,10 @@ from data.cache import atomic_write_text
 from data.class_counts import describe
 from data.datasets import reopen_dataset
 from detection.config import FAST_PRESET, TEST_TIME_KEYS, fast_overrides
-from detection.distributed import Dist, close, init_from_env, threads_per_rank
-from detection.inference.split import detect_split
-from detection.speed.stopwatch import Stopwatch
-from detection.speed.usage import StageMeter
+from detection.pipeline.split import detect_split
+from detection.runtime.distributed import Dist, close, init_from_env, threads_per_rank
+from detection.runtime.stopwatch import Stopwatch
+from detection.runtime.usage import StageMeter
 from detection.workdir import open_detector
 from eval.coco_results import results_path, write_coco_results
 from eval.report import evaluate_and_report

@@ -48,9 +48,9 @@ from detection.classification.evaluate import evaluate, summary
 from detection.classification.network import SPPClassifier
 from detection.classification.train import fit
 from detection.classification.workdir import ClassifierWorkDir
-from detection.config_io import config_to_dict, load_config, save_config
-from detection.distributed import Dist, close, init_from_env
 from detection.models.backbones import BACKBONES
+from detection.runtime.config_io import config_to_dict, load_dataclass, save_config
+from detection.runtime.distributed import Dist, close, init_from_env
 from tools._cli import run_cli, setup_logging
 
 log = logging.getLogger("train_cls")
@@ -89,14 +89,14 @@ def resolve_config(args: argparse.Namespace) -> ClassifierConfig:
         flags.append(f"model.pool={args.pool}")
     if args.sizes:
         flags.append(f"train.sizes=[{','.join(map(str, args.sizes))}]")
-    return load_config(args.config, flags + list(args.overrides), base=ClassifierConfig())
+    return load_dataclass(ClassifierConfig(), args.config, flags + list(args.overrides))
 
 
 def prepare_work_dir(args: argparse.Namespace, cfg: ClassifierConfig, work: ClassifierWorkDir) -> None:
     """Create it, refuse --resume with another config, forget the old checkpoint without --resume."""
     work.root.mkdir(parents=True, exist_ok=True)
     if args.resume and work.config.is_file():
-        if config_to_dict(load_config(work.config, base=ClassifierConfig())) != config_to_dict(cfg):
+        if config_to_dict(load_dataclass(ClassifierConfig(), work.config)) != config_to_dict(cfg):
             raise InputError(work.config, "the saved config differs from this run's; use another "
                              "--work-dir, or run without --resume to train again from scratch")
         data_root = str(args.data_root.resolve()) if args.data_root else None

@@ -37,14 +37,14 @@ import torch
 from data.cache import atomic_write_text
 from data.class_counts import check_trainable
 from data.errors import InputError
-from detection.config import METHODS, DetectorConfig
-from detection.config_io import config_to_dict, load_config, load_train_config, save_config
-from detection.distributed import Dist, close, init_from_env, threads_per_rank
+from detection.config import METHODS, DetectorConfig, load_config, load_train_config
 from detection.models.backbones import BACKBONES
-from detection.speed.usage import StageMeter
+from detection.pipeline.train import train_detector
+from detection.runtime.config_io import config_to_dict, save_config
+from detection.runtime.distributed import Dist, close, init_from_env, threads_per_rank
+from detection.runtime.usage import StageMeter
 from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
-from detection.training.stages import train_detector
 from detection.workdir import WorkDir
 from tools._cli import add_dataset_arguments, dataset_from_args, run_cli, setup_logging
 

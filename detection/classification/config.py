@@ -3,7 +3,7 @@
 SPP-net sec. 3 trains ZF-5 and others on ImageNet 2012 at 224 x 224 (single-size) or alternating
 224 and 180 (multi-size), with flips and dropout on fc6 / fc7. On a 2-core CPU we keep the paper's
 ratio at half the size, 112 and 90 (``--sizes 224 180`` restores the paper's). The tool builds the
-config (defaults, then ``--config FILE``, then ``--set``; ``detection.config_io``) and saves it in
+config (defaults, then ``--config FILE``, then ``--set``; ``detection.runtime.config_io``) and saves it in
 the work dir.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from data.errors import InputError
-from detection.features.spp import SPP_LEVELS
 from detection.models.backbones import BACKBONES
+from detection.models.spp import SPP_LEVELS
 
 POOLS = ("spp", "fixed")
 OPTIMIZERS = ("sgd", "adamw")

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from detection.classification.config import ModelConfig
-from detection.features.spp import pooled_length, pyramid_pool_whole
 from detection.models.backbones import build_trunk, fold_batch_norm, zf5_trunk
 from detection.models.head import FcHead
+from detection.models.spp import pooled_length, pyramid_pool_whole
 
 
 def conv5_side(trunk: nn.Module, size: int) -> int:
@@ -60,7 +60,7 @@ class FixedPool5(nn.Module):
 
 
 class PyramidPool(nn.Module):
-    """Pyramid pooling of each WHOLE conv5 map (``detection.features.spp.pyramid_pool_whole``)."""
+    """Pyramid pooling of each WHOLE conv5 map (``detection.models.spp.pyramid_pool_whole``)."""
 
     def __init__(self, levels: tuple[int, ...]) -> None:
         super().__init__()

@@ -26,8 +26,8 @@ from detection.classification.config import TrainConfig
 from detection.classification.dataset import ImageSet, random_crops
 from detection.classification.evaluate import evaluate
 from detection.classification.network import SPPClassifier
-from detection.distributed import SINGLE, Dist
 from detection.models.backbones import normalise
+from detection.runtime.distributed import SINGLE, Dist
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from data.errors import InputError
 from data.model_files import load_module_state, load_torch_file
 from detection.classification.config import ClassifierConfig
 from detection.classification.network import SPPClassifier
-from detection.config_io import load_config
+from detection.runtime.config_io import load_dataclass
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def load_classifier(root: Path, device: torch.device | str = "cpu") -> tuple[SPP
     if not is_classifier_workdir(work.root):
         raise InputError(work.root, "not a trained classifier work dir (needs config.yaml and classifier.pt; "
                          "run tools/train_cls.py)")
-    cfg = load_config(work.config, base=ClassifierConfig())
+    cfg = load_dataclass(ClassifierConfig(), work.config)
     classes = tuple(work.read_meta()["classes"])
     model = SPPClassifier(replace(cfg.model, batch_norm=False), len(classes), cfg.train.crop)  # BN folded
     load_module_state(model, work.model, "classifier")

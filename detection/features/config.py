@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data.errors import InputError
-from detection.features.spp import SPP_LEVELS
 from detection.models.backbones import BACKBONES
+from detection.models.spp import SPP_LEVELS
 
 SINGLE_SCALE = (688,)  # SPP-net sec. 4.2, "1-scale": shorter side s = 688
 FIVE_SCALES = (480, 576, 688, 864, 1200)  # SPP-net sec. 4.2, "5-scale"

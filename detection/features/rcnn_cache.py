@@ -28,7 +28,7 @@ from data.claims import claim
 from data.records import ImageRecord
 from detection.features.conv5 import trunk_fingerprint
 from detection.features.rcnn_source import RCNNSource
-from detection.speed.stopwatch import Stopwatch
+from detection.runtime.stopwatch import Stopwatch
 
 RCNN_CACHE_VERSION = 1  # bump when what is stored changes
 

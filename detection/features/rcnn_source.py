@@ -21,9 +21,9 @@ from tqdm import tqdm
 from data.boxes import add_context
 from data.images import read_image
 from data.records import ImageRecord
-from detection.features.spp import pooled_length, pyramid_pool_whole
 from detection.models.backbones import IMAGENET_MEAN, TrunkInfo, normalise
-from detection.speed.stopwatch import NullStopwatch, Stopwatch
+from detection.models.spp import pooled_length, pyramid_pool_whole
+from detection.runtime.stopwatch import NullStopwatch, Stopwatch
 
 # R-CNN pads outside the image with the mean; in uint8 RGB that is ImageNet's mean colour.
 MEAN_COLOUR = tuple(round(255 * m) for m in IMAGENET_MEAN)

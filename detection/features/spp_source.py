@@ -21,10 +21,10 @@ from data.boxes import choose_scales, project_to_cells
 from data.images import read_image
 from data.records import ImageRecord
 from detection.features.conv5 import Conv5Cache, Conv5Maps, compute_conv5
-from detection.features.spp import spatial_pyramid_pool
-from detection.features.spp_grad import spatial_pyramid_pool_grad
 from detection.models.backbones import TrunkInfo
-from detection.speed.stopwatch import NullStopwatch, Stopwatch
+from detection.models.spp import spatial_pyramid_pool
+from detection.models.spp_grad import spatial_pyramid_pool_grad
+from detection.runtime.stopwatch import NullStopwatch, Stopwatch
 
 
 class Pool5Source(Protocol):

@@ -1,1 +1,1 @@
-"""Test time: one image -> detections (``detect``), and a whole split with a per-image cache (``split``)."""
+"""Test time: one image -> detections (``detect``); a whole split is ``detection.pipeline.split``."""

@@ -23,7 +23,7 @@ from data.records import Detections, ImageRecord
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import BBoxRegressors, apply_deltas, predict_deltas
 from detection.models.head import FcHead
-from detection.speed.stopwatch import NullStopwatch, Stopwatch
+from detection.runtime.stopwatch import NullStopwatch, Stopwatch
 from svm.model import LinearSVMs
 
 # The stopwatch stages of one detection, in order ("conv" and "pool" are timed inside the source).

@@ -1,1 +1,1 @@
-"""Timing: a per-stage stopwatch, the SPP-net vs R-CNN timing loop, and the report it renders."""
+"""Timing: the SPP-net vs R-CNN timing loop over trained models, and the report it renders."""

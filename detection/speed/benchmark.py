@@ -3,7 +3,7 @@
 Both methods are timed on the same images, the same proposals and the same network (trunk, fc
 head, SVMs, box regressors): only the pool5 extractor differs. Each method first detects one
 warm-up image (a few of its windows, not recorded: first-call allocations, lazy kernels), then every image once; a
-figure is the median over images of the seconds per stage (``detection.speed.stopwatch.Stopwatch``).
+figure is the median over images of the seconds per stage (``detection.runtime.stopwatch.Stopwatch``).
 Proposal time is reported apart and left out of the ratio, as in the paper. Rendering the result
 (Markdown, plot, files) is ``detection.speed.report``'s.
 """
@@ -23,7 +23,7 @@ from detection.features.spp_source import Pool5Source
 from detection.inference.detect import DETECT_STAGES, TestConfig, TrainedModel, detect_image
 from detection.models.bbox_regression import BBoxRegressors
 from detection.models.head import FcHead, apply_test_levers
-from detection.speed.stopwatch import Stopwatch
+from detection.runtime.stopwatch import Stopwatch
 from svm.model import LinearSVMs
 
 log = logging.getLogger(__name__)

@@ -1,2 +1,2 @@
-"""Training a detector stage by stage: labelled windows, fine-tuning, SVM mining, box regression,
-and the ZF-5 pre-training that stands in for ImageNet."""
+"""Training parts the pipeline runs: labelled windows, fc-only and end-to-end fine-tuning, and the
+ZF-5 pre-training on object crops."""

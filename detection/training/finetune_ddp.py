@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from data.errors import InputError
 from data.records import ImageRecord
-from detection.distributed import Dist
 from detection.features.spp_source import Pool5Source
 from detection.models.head import FcHead
+from detection.runtime.distributed import Dist
 from detection.training.finetune import (
     CHECKPOINT_EVERY,
     FinetuneConfig,

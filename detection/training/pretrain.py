@@ -46,9 +46,9 @@ from data.claims import claim
 from data.errors import InputError
 from data.images import read_image
 from data.records import Dataset, ImageRecord
-from detection.features.spp import SPP_LEVELS, pooled_length, pyramid_pool_whole
 from detection.models.backbones import normalise, zf5_trunk
 from detection.models.head import BACKGROUND
+from detection.models.spp import SPP_LEVELS, pooled_length, pyramid_pool_whole
 
 log = logging.getLogger(__name__)
 

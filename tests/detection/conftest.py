@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from detection.config import DetectorConfig
-from detection.config_io import save_config
 from detection.models.bbox_regression import BBoxRegressors
+from detection.runtime.config_io import save_config
 from detection.workdir import TRAINING_VERSION, WorkDir, build_network, new_head, trunk_weights_file
 from svm.model import LinearSVMs
 

@@ -5,8 +5,15 @@ from pathlib import Path
 import pytest
 
 from data.errors import InputError
-from detection.config import FAST_PRESET, DetectorConfig, check_test_time_overrides, fast_overrides
-from detection.config_io import config_to_dict, load_config, load_train_config, parse_overrides, save_config
+from detection.config import (
+    FAST_PRESET,
+    DetectorConfig,
+    check_test_time_overrides,
+    fast_overrides,
+    load_config,
+    load_train_config,
+)
+from detection.runtime.config_io import config_to_dict, parse_overrides, save_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,13 +14,13 @@ import torch
 
 from data.cache import file_digest
 from data.errors import InputError
-from detection.config_io import load_config
+from detection.config import load_config
 from detection.features.rcnn_cache import CachedRCNNSource
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp_source import SPPSource
-from detection.inference.split import model_key
 from detection.models.backbones import zf5_trunk
 from detection.models.head import FcHead
+from detection.pipeline.split import model_key
 from detection.training.pretrain import FOLDER, POINTER
 from detection.workdir import TRAINING_VERSION, open_detector
 from svm.model import LinearSVMs

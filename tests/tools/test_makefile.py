@@ -4,7 +4,7 @@ import re
 import shlex
 from pathlib import Path
 
-from detection.config_io import load_train_config
+from detection.config import load_train_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -55,7 +55,7 @@ def test_speed_report_bad_input(tmp_path):
 
 def test_fast_flag_turns_on_the_presets_levers_and_flags_win(tmp_path):
     from detection.config import FAST_PRESET
-    from detection.config_io import parse_overrides
+    from detection.runtime.config_io import parse_overrides
     from tools.speed_report import parse_args
 
     head = parse_overrides(list(FAST_PRESET))["head"]

@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from detection.config_io import load_config, save_config
+from detection.config import load_config
+from detection.runtime.config_io import save_config
 from tools import table as accuracy_table
 
 

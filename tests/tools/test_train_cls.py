@@ -76,7 +76,7 @@ def test_detector_trains_from_the_classifier(cls_dir, tiny_voc, tmp_path):
 def test_table_groups_classifier_seeds(tmp_path, capsys):
     from detection.classification.config import ClassifierConfig, ModelConfig, TrainConfig
     from detection.classification.workdir import ClassifierWorkDir
-    from detection.config_io import save_config
+    from detection.runtime.config_io import save_config
     from tools import cls_table, table
 
     runs = [("a", 0, "spp", (112, 90), 0.10, 0.08), ("b", 1, "spp", (112, 90), 0.20, 0.12),

@@ -9,7 +9,8 @@ from data.errors import InputError
 from detection.classification.config import ClassifierConfig, ModelConfig
 from detection.classification.network import SPPClassifier
 from detection.classification.workdir import ClassifierWorkDir, load_classifier
-from detection.config_io import load_config, save_config
+from detection.config import load_config
+from detection.runtime.config_io import save_config
 from detection.workdir import WorkDir, build_network, classifier_file, new_head, trunk_weights_file
 
 

@@ -7,8 +7,8 @@ from data.errors import InputError
 from detection.classification.config import ClassifierConfig, ModelConfig, TrainConfig
 from detection.classification.evaluate import summary, topk_errors
 from detection.classification.network import FixedPool5, SPPClassifier, conv5_side
-from detection.config_io import load_config
 from detection.models.backbones import zf5_trunk
+from detection.runtime.config_io import load_dataclass
 
 SMALL = ModelConfig(fc6=16, fc7=16)
 
@@ -69,8 +69,8 @@ def test_config_checks():
     with pytest.raises(InputError, match="first size is the crop size"):
         ClassifierConfig(train=TrainConfig(sizes=(90, 112)))
     with pytest.raises(InputError, match="did you mean 'train.epochs'"):
-        load_config(None, ["train.epoch=3"], base=ClassifierConfig())
-    cfg = load_config(None, ["train.sizes=[224,180]"], base=ClassifierConfig())
+        load_dataclass(ClassifierConfig(), None, ["train.epoch=3"])
+    cfg = load_dataclass(ClassifierConfig(), None, ["train.sizes=[224,180]"])
     assert (cfg.train.crop, cfg.train.image_side) == (224, 256)
     assert TrainConfig(sizes=(112, 90)).image_side == 128
 

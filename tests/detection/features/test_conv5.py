@@ -13,8 +13,8 @@ from data.boxes import project_to_cells
 from data.cache import save_arrays
 from data.records import ImageRecord
 from detection.features.conv5 import CONV5_CACHE_VERSION, Conv5Cache, Conv5Maps, image_scales
-from detection.features.spp import spatial_pyramid_pool
 from detection.features.spp_source import pool_windows
+from detection.models.spp import spatial_pyramid_pool
 
 
 def tiny_trunk(seed: int = 0) -> nn.Module:

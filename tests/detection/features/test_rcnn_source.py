@@ -7,8 +7,8 @@ from torch import nn
 
 from data.records import ImageRecord
 from detection.features.rcnn_source import MEAN_COLOUR, RCNNSource, warp_windows, warped_pool5_grad
-from detection.features.spp import pooled_length, spatial_pyramid_pool
 from detection.models.backbones import TrunkInfo, normalise
+from detection.models.spp import pooled_length, spatial_pyramid_pool
 
 
 def _image(h=40, w=48, seed=0):

@@ -4,8 +4,8 @@ import torch
 
 from data.boxes import choose_scales, project_to_cells
 from detection.features.conv5 import Conv5Maps
-from detection.features.spp import spatial_pyramid_pool
 from detection.features.spp_source import pool_windows
+from detection.models.spp import spatial_pyramid_pool
 
 
 def test_pool_windows_matches_per_window_pooling():

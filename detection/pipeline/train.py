@@ -34,24 +34,24 @@ from data.errors import InputError
 from data.model_files import load_module_state
 from data.records import Dataset
 from detection.config import DetectorConfig
-from detection.distributed import SINGLE, Dist
 from detection.features.rcnn_cache import CachedRCNNSource
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
-from detection.sharded import sharded_conv5, sharded_proposals
-from detection.speed.usage import StageMeter
-from detection.training.e2e import finetune_e2e
-from detection.training.e2e_regions import make_regions
-from detection.training.finetune import CHECKPOINT_EVERY, finetune
-from detection.training.finetune_ddp import finetune_ddp
-from detection.training.mining_features import (
+from detection.pipeline.mining_features import (
     bbox_sample_rows,
     features_folder,
     layer_features,
     load_entry,
     sharded_feature_pass,
 )
+from detection.pipeline.sharded import sharded_conv5, sharded_proposals
+from detection.runtime.distributed import SINGLE, Dist
+from detection.runtime.usage import StageMeter
+from detection.training.e2e import finetune_e2e
+from detection.training.e2e_regions import make_regions
+from detection.training.finetune import CHECKPOINT_EVERY, finetune
+from detection.training.finetune_ddp import finetune_ddp
 from detection.training.windows import ImageWindows, build_windows
 from detection.workdir import (
     TRAINING_VERSION,

@@ -5,7 +5,7 @@ maximum, its arg-max (Fast R-CNN sec. 2.1, RoI pooling's backward). The forward 
 ``spp.py``'s sparse table, carrying beside each block maximum the flat index (y * W + x) of the
 cell it came from: a bin's four covering blocks then give its maximum AND a cell holding it, for
 four C-long reads as before. The backward pass adds each bin's gradient into that cell.
-Same bins, same maxima as :func:`detection.features.spp.spatial_pyramid_pool` (tested against
+Same bins, same maxima as :func:`detection.models.spp.spatial_pyramid_pool` (tested against
 autograd on the slow loop reference, and with gradcheck, in tests/detection/features/test_spp.py).
 On ties any cell holding the maximum may receive the gradient.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from detection.features.spp import SPP_LEVELS, _bins, _log2, _log2_int, _table_layout, spatial_pyramid_pool
+from detection.models.spp import SPP_LEVELS, _bins, _log2, _log2_int, _table_layout, spatial_pyramid_pool
 
 
 def _keep_larger(va: torch.Tensor, ia: torch.Tensor, vb: torch.Tensor, ib: torch.Tensor,
@@ -145,7 +145,7 @@ class _PyramidPoolFunction(torch.autograd.Function):
 def spatial_pyramid_pool_grad(
     feature_map: torch.Tensor, cells: torch.Tensor, levels: tuple[int, ...] = SPP_LEVELS
 ) -> torch.Tensor:
-    """:func:`~detection.features.spp.spatial_pyramid_pool` with a gradient to ``feature_map``.
+    """:func:`~detection.models.spp.spatial_pyramid_pool` with a gradient to ``feature_map``.
 
     Args:
         feature_map: (C, H, W) conv5 map of one image at one scale, may require grad.

@@ -1,4 +1,4 @@
-"""Per-image stages split across the ranks of a torchrun job (see ``detection.distributed``).
+"""Per-image stages split across the ranks of a torchrun job (see ``detection.runtime.distributed``).
 
 Each rank computes its shard (image i -> rank i % world) into the stage's per-image cache, the
 ranks meet at a gather, and then every rank reads every image's entry from the cache. A single
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from data.records import ImageRecord
-from detection.distributed import Dist
 from detection.features.conv5 import Conv5Cache
+from detection.runtime.distributed import Dist
 from proposals.config import ProposalConfig
 from proposals.store import ProposalRun, ensure_proposals
 

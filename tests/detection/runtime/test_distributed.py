@@ -1,10 +1,10 @@
-"""detection.distributed without torchrun: one process, collectives that return their input."""
+"""detection.runtime.distributed without torchrun: one process, collectives that return their input."""
 
 import pytest
 import torch
 
-from detection.distributed import SINGLE, Dist, init_from_env
 from detection.models.head import FcHead
+from detection.runtime.distributed import SINGLE, Dist, init_from_env
 
 
 def test_a_plain_run_is_one_process(monkeypatch):

@@ -10,8 +10,8 @@ import torch
 from data.errors import InputError
 from data.synthetic import CLASSES, generate
 from data.voc import load_voc
-from detection.config_io import load_config
-from detection.inference.split import detect_split
+from detection.config import load_config
+from detection.pipeline.split import detect_split
 from detection.workdir import open_detector
 from tests.detection.conftest import write_work_dir
 

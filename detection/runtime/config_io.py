@@ -1,4 +1,4 @@
-"""Build a :class:`~detection.config.DetectorConfig` from a YAML file and ``key=value`` overrides.
+"""Build a config dataclass (the detector's, the classifier's) from a YAML file and ``key=value`` overrides.
 
 Keys are dotted paths into the nested dataclasses (``finetune.iterations=2000``,
 ``features.scales=[480,688]``); values are parsed as YAML, then checked against the field's type.
@@ -20,7 +20,6 @@ import yaml
 
 from data.cache import atomic_write_text
 from data.errors import InputError
-from detection.config import FROM_SCRATCH_FC, DetectorConfig, brings_fc_layers, check_trunk_source
 
 
 def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
@@ -58,7 +57,7 @@ def _suggest(name: Any, names: set[str], prefix: str) -> str:
     return f"valid keys{' under ' + repr(prefix[:-1]) if prefix else ''}: {', '.join(sorted(names))}"
 
 
-def _merge(obj: Any, updates: dict[str, Any], where: str, prefix: str = "") -> Any:
+def merge(obj: Any, updates: dict[str, Any], where: str, prefix: str = "") -> Any:
     """A copy of dataclass ``obj`` with ``updates`` (a nested dict) applied."""
     if not isinstance(updates, dict):
         raise InputError(where, f"{prefix or 'top level'}: expected a mapping of keys")
@@ -71,7 +70,7 @@ def _merge(obj: Any, updates: dict[str, Any], where: str, prefix: str = "") -> A
             raise InputError(where, f"unknown config key {key!r} ({_suggest(name, names, prefix)})")
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):
-            changes[name] = _merge(current, value, where, key + ".")
+            changes[name] = merge(current, value, where, key + ".")
         else:
             changes[name] = _coerce(value, hints[name], where, key)
     try:
@@ -101,14 +100,14 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return nested
 
 
-def load_config(path: Path | None = None, overrides: list[str] | None = None,
-                base: Any = None) -> Any:
-    """Defaults (or ``base``), then the YAML file, then ``--set`` overrides.
+def load_dataclass(base: Any, path: Path | None = None, overrides: list[str] | None = None) -> Any:
+    """``base`` (a config dataclass: ``DetectorConfig()``, ``ClassifierConfig()``), then the YAML
+    file, then ``--set`` overrides.
 
-    ``base`` is any config dataclass (default: ``DetectorConfig()``); tools/train_cls.py passes a
-    ``ClassifierConfig``, whose file and keys follow the same rules.
+    Raises:
+        InputError: a missing or unreadable file, an unknown key or a value of the wrong type.
     """
-    cfg = base or DetectorConfig()
+    cfg = base
     if path is not None:
         if not Path(path).is_file():
             raise InputError(path, "config file not found")
@@ -118,25 +117,9 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None,
             raise InputError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
         except yaml.YAMLError as err:
             raise InputError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
-        cfg = _merge(cfg, data, str(path))
+        cfg = merge(cfg, data, str(path))
     if overrides:
-        cfg = _merge(cfg, parse_overrides(overrides), "--set")
-    return cfg
-
-
-def load_train_config(path: Path | None = None, overrides: list[str] | None = None) -> DetectorConfig:
-    """The config tools/train_det.py trains with: the papers' defaults, then the fine-tuning recipe
-    for what the trunk brings (:data:`~detection.config.FROM_SCRATCH_FC` unless fc6 / fc7 come
-    pre-trained from a classifier), then the YAML file, then ``--set`` overrides.
-
-    Raises:
-        InputError: a bad file or override, or a trunk without weights to start from.
-    """
-    cfg = load_config(path, overrides)
-    if not brings_fc_layers(cfg.features.pretrained):
-        base = _merge(DetectorConfig(), FROM_SCRATCH_FC, "detection.config.FROM_SCRATCH_FC")
-        cfg = load_config(path, overrides, base=base)
-    check_trunk_source(cfg)
+        cfg = merge(cfg, parse_overrides(overrides), "--set")
     return cfg
 
 
@@ -151,6 +134,6 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return plain(dataclasses.asdict(cfg))
 
 
-def save_config(cfg: DetectorConfig, path: Path) -> None:
+def save_config(cfg: Any, path: Path) -> None:
     """Write the resolved config as YAML (atomically); ``load_config(path)`` gives it back."""
     atomic_write_text(Path(path), yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

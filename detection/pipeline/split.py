@@ -18,12 +18,12 @@ from tqdm import tqdm
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.errors import InputError
 from data.records import Dataset, Detections, ImageRecord
-from detection.config_io import config_to_dict
-from detection.distributed import SINGLE, Dist
 from detection.features.rcnn_cache import CachedRCNNSource
 from detection.inference.detect import detect_image
-from detection.sharded import sharded_proposals
-from detection.speed.stopwatch import Stopwatch
+from detection.pipeline.sharded import sharded_proposals
+from detection.runtime.config_io import config_to_dict
+from detection.runtime.distributed import SINGLE, Dist
+from detection.runtime.stopwatch import Stopwatch
 from detection.workdir import Detector
 from proposals.store import ensure_proposals
 

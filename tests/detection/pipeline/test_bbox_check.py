@@ -8,8 +8,8 @@ import torch
 
 from data.boxes import box_iou, decode, encode
 from data.records import ImageRecord
-from detection.inference.bbox_check import RegressionSamples, held_out_samples, learning_curve, regression_effect
 from detection.models.bbox_regression import BBoxRegConfig, BBoxRegressors
+from detection.pipeline.bbox_check import RegressionSamples, held_out_samples, learning_curve, regression_effect
 
 
 def _samples(n=400, dim=6, num_classes=2, seed=0, noise=0.0):

@@ -3,7 +3,7 @@
 import multiprocessing as mp
 import time
 
-from detection.speed.usage import StageMeter, StageUsage, tree_cpu_seconds
+from detection.runtime.usage import StageMeter, StageUsage, tree_cpu_seconds
 
 
 def test_tree_cpu_counts_forkserver_workers_and_the_table_shows_each_stage():

@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from detection.features.spp import (
+from detection.models.spp import (
     SPP_LEVELS,
     SpatialPyramidPool,
     pooled_length,
     pyramid_pool_whole,
     spatial_pyramid_pool,
 )
-from detection.features.spp_grad import pool_with_argmax, spatial_pyramid_pool_grad
+from detection.models.spp_grad import pool_with_argmax, spatial_pyramid_pool_grad
 
 
 def reference_spp(fmap: torch.Tensor, cells: torch.Tensor, levels) -> torch.Tensor:

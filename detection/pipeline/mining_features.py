@@ -32,10 +32,10 @@ from tqdm import tqdm
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.records import ImageRecord
 from detection.config import DetectorConfig
-from detection.config_io import config_to_dict
-from detection.distributed import Dist
 from detection.features.spp_source import Pool5Source
 from detection.models.head import FcHead
+from detection.runtime.config_io import config_to_dict
+from detection.runtime.distributed import Dist
 from detection.training.windows import ImageWindows
 
 log = logging.getLogger(__name__)
