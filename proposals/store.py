@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,13 +212,11 @@ def _store(record: ImageRecord, raw: RawProposals | None, error: str, folder: Pa
 
 
 def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers: int, progress: bool,
-             boxes: dict[str, np.ndarray], failed: dict[str, str],
-             landed: Callable[[str], None]) -> tuple[list[str], list[float], int]:
+             boxes: dict[str, np.ndarray], failed: dict[str, str]) -> tuple[list[str], list[float], int]:
     """Compute and cache the proposals of ``todo`` that no other run computes (``data.claims``).
 
-    Fills ``boxes`` / ``failed`` and calls ``landed(image_id)`` as each image's boxes arrive (no
-    claim held then). Returns the ids computed here, their seconds, and how many images were taken
-    from entries that other runs wrote meanwhile.
+    Fills ``boxes`` / ``failed``. Returns the ids computed here, their seconds, and how many images
+    were taken from entries that other runs wrote meanwhile.
     """
     by_id = {r.image_id: r for r in todo}
     computed: list[str] = []
@@ -239,7 +237,6 @@ def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers
                     held.release()
                     boxes[record.image_id], by_others = hit[0], by_others + 1
                     bar.update()
-                    landed(record.image_id)
                 else:
                     claims[record.image_id] = held
                     yield record
@@ -253,7 +250,6 @@ def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers
                 if spent is not None:
                     computed.append(image_id)
                     seconds.append(spent)
-                    landed(image_id)  # the workers go on with the next images meanwhile
         finally:
             for held in claims.values():
                 held.release()
@@ -266,7 +262,6 @@ def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers
             else:
                 boxes[record.image_id], by_others = hit[0], by_others + 1
                 bar.update()
-                landed(record.image_id)
     bar.close()
     return computed, seconds, by_others
 
@@ -291,8 +286,7 @@ def _import_mat(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, boxe
 
 
 def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: ProposalConfig, workers: int,
-                     progress: bool = True,
-                     on_ready: Callable[[ImageRecord, np.ndarray], None] | None = None) -> ProposalRun:
+                     progress: bool = True) -> ProposalRun:
     """Proposals of every record: loaded from the cache when valid, otherwise computed and cached.
 
     Args:
@@ -301,10 +295,6 @@ def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: Propo
         cfg: the proposal config ("mat" mode imports from cfg.mat_file instead of computing).
         workers: worker processes for the computation (1 = in this process).
         progress: show tqdm progress bars.
-        on_ready: called here, once per image with proposals, with its record and (R, 4) boxes as
-            soon as they are known, while the workers compute the next images: work done in it
-            (detection) overlaps selective search. Images are announced in the order they arrive
-            (a cached image after each computed one), not in record order.
     Returns:
         the boxes in record order, the failures, the mean seconds per image, the computed ids.
     """
@@ -328,27 +318,14 @@ def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: Propo
     computed: list[str] = []
     by_others = 0
     images_per_second = math.nan
-    by_id = {r.image_id: r for r in unique}
-    cached = deque(r.image_id for r in unique if r.image_id in boxes)
-
-    def landed(image_id: str) -> None:
-        """Announce an image, and one cached image with it, so the parent keeps busy while workers compute."""
-        if on_ready is not None:
-            for ready in [image_id, cached.popleft()] if cached else [image_id]:
-                on_ready(by_id[ready], boxes[ready])
-
     if todo and cfg.mode == "mat":
         _import_mat(todo, folder, cfg, boxes, failed)
         computed = [r.image_id for r in todo if r.image_id in boxes]
-        cached.extend(computed)
     elif todo:
         start = time.perf_counter()
-        done, seconds, by_others = _compute(todo, folder, cfg, workers, progress, boxes, failed, landed)
+        done, seconds, by_others = _compute(todo, folder, cfg, workers, progress, boxes, failed)
         computed = [r.image_id for r in todo if r.image_id in set(done)]  # record order
         images_per_second = len(seconds) / (time.perf_counter() - start) if seconds else math.nan
-    while cached and on_ready is not None:  # what is left: every image when all were cached
-        ready = cached.popleft()
-        on_ready(by_id[ready], boxes[ready])
     log.info("proposals cache: computed %d, reused %d (%d written by another run meanwhile)",
              len(computed), len(boxes) - len(computed), by_others)
     # 3. summary, in record order

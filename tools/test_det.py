@@ -46,7 +46,7 @@ from eval.coco_results import results_path, write_coco_results
 from eval.report import evaluate_and_report
 from eval.result_files import write_result_files
 from eval.voc_ap import METRICS
-from tools._cli import add_dataset_arguments, run_cli, setup_logging
+from tools._cli import OVERLAP_GONE, add_dataset_arguments, run_cli, setup_logging, warn_gone_flags
 
 log = logging.getLogger("test_det")
 
@@ -63,9 +63,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None,
                    help="processes for selective search (default: all cores; under torchrun, this node's "
                         "cores / its ranks; 1: serial); does not change the result")
-    p.add_argument("--overlap", action="store_true",
-                   help="detect each image as soon as its proposals land, while the workers run selective "
-                        "search on the next ones (same result; slower on 2 cores, see docs/performance.md)")
+    p.add_argument("--overlap", action="store_true", help="deprecated: " + OVERLAP_GONE)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="test-time override: " + ", ".join(k + "*" if k.endswith(".") else k for k in TEST_TIME_KEYS)
                         + " (e.g. head.int8=true; repeatable)")
@@ -82,6 +80,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    warn_gone_flags(args)
     d, device = init_from_env(args.device, args.threads)  # a plain run: SINGLE, torch.device(args.device)
     try:
         return test(args, d, device)
@@ -101,9 +100,8 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
     if d.is_main:
         describe(dataset)  # objects per class, before any work
     workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
-    with meter.stage(f"proposals + detection ({len(dataset.records)} images)"):  # overlapped: one stage
-        detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, sw=sw, d=d,
-                                  overlap=args.overlap)
+    with meter.stage(f"proposals + detection ({len(dataset.records)} images)"):
+        detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, sw=sw, d=d)
     if not d.is_main:
         return 0  # rank 0 writes the results
     out = args.out or args.work_dir / "results"

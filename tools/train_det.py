@@ -46,7 +46,7 @@ from detection.runtime.usage import StageMeter
 from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
 from detection.workdir import WorkDir
-from tools._cli import add_dataset_arguments, dataset_from_args, run_cli, setup_logging
+from tools._cli import OVERLAP_GONE, add_dataset_arguments, dataset_from_args, run_cli, setup_logging, warn_gone_flags
 
 log = logging.getLogger("train_det")
 RESUME_HINT = "run the same command with --resume to continue"  # after Ctrl-C or a failed write
@@ -77,9 +77,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None,
                    help="processes for proposals and for fitting SVMs (default: all cores; under torchrun, this "
                         "node's cores / its ranks; 1: serial); does not change the result")
-    p.add_argument("--overlap", action="store_true",
-                   help="compute each image's conv5 maps while the workers run selective search on the next "
-                        "images (same result; slower on 2 cores, see docs/performance.md)")
+    p.add_argument("--overlap", action="store_true", help="deprecated: " + OVERLAP_GONE)
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
                         "cores / its ranks)")
@@ -103,6 +101,7 @@ def resolve_config(args: argparse.Namespace) -> DetectorConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    warn_gone_flags(args)
     if args.checkpoint_every < 1:
         raise InputError("--checkpoint-every", f"must be >= 1, got {args.checkpoint_every}")
     cfg = resolve_config(args)
@@ -142,7 +141,7 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
             trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,
                    checkpoint_every=args.checkpoint_every, pretrained_trunk=trunk, d=d, meter=meter,
-                   overlap=args.overlap, untrained=untrained)
+                   untrained=untrained)
     if d.is_main:
         log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
         record_stages(work, meter)

@@ -163,7 +163,7 @@ class Conv5Cache:
         """Compute and store the maps of every image not yet cached (resumable).
 
         Images that another run is computing are skipped, then waited for and loaded at the end.
-        The closing log line counts everything this object computed, :meth:`ensure_one` included.
+        The closing log line counts everything this object computed.
         """
         todo = [r for r in records if not self.path(r.image_id).is_file()]
         log.info("conv5 cache %s: %d of %d images to compute", self.folder, len(todo), len(records))

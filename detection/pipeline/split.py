@@ -42,15 +42,12 @@ def model_key(detector: Detector) -> str:
 
 
 def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: bool = True,
-                 sw: Stopwatch | None = None, d: Dist = SINGLE, overlap: bool = False) -> dict[str, Detections]:
+                 sw: Stopwatch | None = None, d: Dist = SINGLE) -> dict[str, Detections]:
     """Detections of every image of ``dataset`` in record order (images without proposals are skipped, warned).
 
-    Selective search runs in ``workers`` processes, then each image is detected here. With
-    ``overlap`` each image is detected as soon as its proposals are known, while the workers run
-    selective search on the next images; off by default: on 2 cores the workers already keep both
-    busy, and torch's threads competing with them made the test stage 18 % slower (CHANGELOG,
-    history). Detection of an image depends only on the image and its proposals, so the
-    detections are the same whatever ``workers`` and ``overlap`` are.
+    Selective search runs in ``workers`` processes, then each image is detected here. Detection of
+    an image depends only on the image and its proposals, so the detections are the same whatever
+    ``workers`` is.
 
     ``d``: in a torchrun job each rank detects its shard of the images (proposals too) into the
     per-image cache; then rank 0 reads every entry and returns them all, the other ranks {}.
@@ -71,21 +68,10 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
         out = {r.image_id: _detect_cached(detector, r, run.boxes[r.image_id], folder, sw)  # rank 0 reads them
                for r in dataset.records if r.image_id in run.boxes}
     else:
-        found: dict[str, Detections] = {}
-        bar = tqdm(total=len(dataset.records), desc=f"detect {dataset.split}", disable=not progress)
-
-        def detect(record: ImageRecord, proposals: np.ndarray) -> None:
-            found[record.image_id] = _detect_cached(detector, record, proposals, folder, sw)
-            bar.update()
-
-        run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress,
-                               on_ready=detect if overlap else None)
-        if not overlap:
-            for record in dataset.records:
-                if record.image_id in run.boxes:
-                    detect(record, run.boxes[record.image_id])
-        bar.close()
-        out = {r.image_id: found[r.image_id] for r in dataset.records if r.image_id in found}
+        run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
+        todo = [r for r in dataset.records if r.image_id in run.boxes]
+        out = {r.image_id: _detect_cached(detector, r, run.boxes[r.image_id], folder, sw)
+               for r in tqdm(todo, desc=f"detect {dataset.split}", disable=not progress)}
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
              np.mean([len(det) for det in out.values()]) if out else 0.0)
     if isinstance(detector.source, CachedRCNNSource):

@@ -19,7 +19,6 @@ an uninterrupted run's.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -64,7 +63,6 @@ from detection.workdir import (
     trains_trunk,
     trunk_weights_file,
 )
-from proposals.store import ensure_proposals
 from svm.model import LinearSVMs, compute_feature_scale
 from svm.regions import RegionSet
 from svm.train import train_svms
@@ -160,7 +158,7 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
                    workers: int, resume: bool, progress: bool = True,
                    checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None,
-                   d: Dist = SINGLE, meter: StageMeter | None = None, overlap: bool = False,
+                   d: Dist = SINGLE, meter: StageMeter | None = None,
                    untrained: Sequence[str] = ()) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
 
@@ -181,9 +179,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     broadcast.
 
     ``meter`` records each stage's wall and CPU time (the stage table train_det prints); ``workers``
-    are the processes for proposals and for fitting SVMs. ``overlap``: compute each image's conv5
-    maps as soon as its proposals land, while the workers run selective search on the next images
-    (off by default: on 2 cores it made this stage 26 % slower, CHANGELOG, 2026-11-26).
+    are the processes for proposals and for fitting SVMs.
 
     ``untrained``: classes without a training object, left out (``data.class_counts.check_trainable``):
     they get no SVM, and meta.json lists them so that detection never reports them.
@@ -248,17 +244,10 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
     spp = cfg.method == "spp"
     maps = (regions if e2e else source).cache if spp else None
-    # 1. proposals (per-image cache: an interrupted stage continues where it stopped); with
-    # ``overlap``, SPP-net's conv5 maps (step 2) are computed here as each image's proposals land,
-    # while the workers run selective search on the next images. The maps depend on the image only,
-    # so they are the same. Under torchrun each rank does its shard of the images.
-    together = spp and overlap and not d.active
-    with meter.stage("proposals + conv5" if together else "proposals"):
-        if d.active:
-            run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
-        else:
-            run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress,
-                                   on_ready=(lambda record, _: maps.ensure_one(record)) if together else None)
+    # 1. proposals (per-image cache: an interrupted stage continues where it stopped); under
+    # torchrun each rank does its shard of the images
+    with meter.stage("proposals"):
+        run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
     if run.failed:
         log.warning("skipping %d training images without proposals", len(run.failed))
         dataset = Dataset(dataset.root, dataset.split, dataset.classes,
@@ -268,9 +257,9 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
         finish("proposals")
     windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
     # 2. conv5 maps (e2e: the fixed blocks' maps), once per image (per-image cache, continues too):
-    # all of them here unless step 1 made them; under torchrun each rank its shard
+    # under torchrun each rank its shard
     if spp:
-        with contextlib.nullcontext() if together else meter.stage("conv5"):
+        with meter.stage("conv5"):
             sharded_conv5(maps, dataset.records, progress, d)
     if not is_done("conv5"):
         finish("conv5")

@@ -147,19 +147,6 @@ def test_two_runs_at_once_compute_each_image_once(three_records, tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_on_ready_announces_each_image_once_with_its_boxes(three_records, tmp_path, workers):
-    """Cached and computed images alike, each once, while the workers go on (the test-time overlap)."""
-    ensure_proposals(three_records[:1], tmp_path, CFG, workers=1, progress=False)  # im0 cached
-    records = three_records + [replace(three_records[1], image_id="im3")]
-    seen: list[tuple[str, np.ndarray]] = []
-    run = ensure_proposals(records, tmp_path, CFG, workers=workers, progress=False,
-                           on_ready=lambda record, boxes: seen.append((record.image_id, boxes)))
-    assert run.computed == ("im1", "im2", "im3")
-    assert sorted(i for i, _ in seen) == ["im0", "im1", "im2", "im3"]
-    assert all(np.array_equal(boxes, run.boxes[i]) for i, boxes in seen)
-
-
-@pytest.mark.parametrize("workers", [1, 2])
 def test_iter_proposals_gives_proposes_boxes_in_record_order(three_records, make_image, workers):
     """The demo's stream: computed ahead by workers, yet exactly ``propose`` on each image, in order."""
     got = list(iter_proposals(three_records, CFG, workers))

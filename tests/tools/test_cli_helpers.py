@@ -27,3 +27,13 @@ def test_bad_input_exits_2_and_ctrl_c_exits_130(capsys):
     assert capsys.readouterr().err == "error: cfg.yaml: bad value\n"
     assert run_cli(_raising(KeyboardInterrupt()), [], "add --resume") == 130
     assert capsys.readouterr().err == "interrupted; add --resume\n"
+
+
+def test_overlap_is_still_accepted_with_one_warning(capsys, tmp_path):
+    """--overlap went (slower on 2 cores); for one release it parses, warns once and changes nothing."""
+    from tools import test_det, train_det
+
+    for tool in (train_det, test_det):
+        code = run_cli(tool.main, ["--work-dir", str(tmp_path / "missing"), "--data-root", str(tmp_path), "--overlap"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("--overlap is gone") == 1, err  # then the usual one-line error

@@ -54,15 +54,14 @@ def test_a_dataset_with_other_classes_is_refused(tiny_test_set, tmp_path):
         detect_split(open_detector(work.root, CPU), load_voc(tiny_test_set, "test"), workers=1, progress=False)
 
 
-def test_detection_overlapped_with_proposal_workers_equals_serial(tmp_path):
-    """Selective search in 2 workers while images are detected here gives the serial detections."""
+def test_detection_with_proposal_workers_equals_serial(tmp_path):
+    """Selective search in 2 workers gives the serial detections."""
     root = tmp_path / "voc"
     generate(root, num_trainval=2, num_test=4, seed=7)
     dataset = load_voc(root, "test")
     runs = {}
-    for workers in (1, 2):  # separate work dirs and caches: everything computed afresh; 2 workers overlapped
+    for workers in (1, 2):  # separate work dirs and caches: everything computed afresh
         work = write_work_dir(tmp_path / f"w{workers}", load_config(None, TINY), classes=CLASSES)
-        runs[workers] = detect_split(open_detector(work.root, CPU), dataset, workers=workers, progress=False,
-                                     overlap=workers == 2)
+        runs[workers] = detect_split(open_detector(work.root, CPU), dataset, workers=workers, progress=False)
     assert list(runs[1]) == list(runs[2]) == [r.image_id for r in dataset.records]
     assert all(_same(runs[1][i], runs[2][i]) for i in runs[1])
