@@ -6,6 +6,7 @@ file and the problem; the command-line tools catch it and print it without a tra
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -16,3 +17,14 @@ class InputError(ValueError):
         self.where = str(where)
         self.problem = problem
         super().__init__(f"{self.where}: {problem}")
+
+
+def check_config(checks: Iterable[tuple[bool, str]], where: str = "config") -> None:
+    """Raise :class:`InputError` with the problem of the first check that fails.
+
+    The config dataclasses' ``__post_init__`` list their rules as ``(holds, problem)`` pairs, each
+    problem naming the key as a user types it (``"finetune.lr must be > 0"``).
+    """
+    for holds, problem in checks:
+        if not holds:
+            raise InputError(where, problem)

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.errors import InputError
+from data.errors import InputError, check_config
 from detection.features.config import FeatureConfig
-from detection.inference.detect import TestConfig
+from detection.inference.detect import DetectConfig
 from detection.models.bbox_regression import BBoxRegConfig
 from detection.models.head import HeadConfig
 from detection.runtime.config_io import load_dataclass, merge
@@ -94,15 +94,14 @@ class DetectorConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     svm: SVMConfig = field(default_factory=SVMConfig)
     bbox: BBoxRegConfig = field(default_factory=BBoxRegConfig)
-    test: TestConfig = field(default_factory=TestConfig)
+    test: DetectConfig = field(default_factory=DetectConfig)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError("config", f"method must be one of {METHODS}")
-        if self.svm_layer not in SVM_LAYERS:
-            raise InputError("config", f"svm_layer must be one of {SVM_LAYERS}")
-        if self.missing_classes not in MISSING_CLASS_POLICIES:
-            raise InputError("config", f"missing_classes must be one of {MISSING_CLASS_POLICIES}")
+        check_config([
+            (self.method in METHODS, f"method must be one of {METHODS}"),
+            (self.svm_layer in SVM_LAYERS, f"svm_layer must be one of {SVM_LAYERS}"),
+            (self.missing_classes in MISSING_CLASS_POLICIES, f"missing_classes must be one of {MISSING_CLASS_POLICIES}"),
+        ])
 
 
 def check_test_time_overrides(pairs: list[str]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import cv2
 
-from data.errors import InputError
+from data.errors import check_config
 
 MODES = ("fast", "quality", "single", "mat")
 
@@ -63,16 +63,14 @@ class ProposalConfig:
     mat_file: str | None = None
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InputError("proposal config", f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.max_proposals < 1:
-            raise InputError("proposal config", f"max_proposals must be >= 1, got {self.max_proposals}")
-        if self.min_size < 0:
-            raise InputError("proposal config", f"min_size must be >= 0, got {self.min_size}")
-        if self.resize_longer is not None and self.resize_longer < 16:
-            raise InputError("proposal config", f"resize_longer must be >= 16, got {self.resize_longer}")
-        if self.mode == "mat" and not self.mat_file:
-            raise InputError("proposal config", "mode 'mat' needs mat_file")
+        check_config([
+            (self.mode in MODES, f"proposals.mode must be one of {MODES}, got {self.mode!r}"),
+            (self.max_proposals >= 1, f"proposals.max_proposals must be >= 1, got {self.max_proposals}"),
+            (self.min_size >= 0, f"proposals.min_size must be >= 0, got {self.min_size}"),
+            (self.resize_longer is None or self.resize_longer >= 16,
+             f"proposals.resize_longer must be >= 16, got {self.resize_longer}"),
+            (self.mode != "mat" or bool(self.mat_file), "proposals.mode 'mat' needs proposals.mat_file"),
+        ])
 
     def cache_params(self) -> dict[str, Any]:
         """Everything that decides the boxes: the config, the cache version and OpenCV's version."""

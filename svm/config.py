@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data.errors import InputError
+from data.errors import check_config
 
 
 @dataclass(frozen=True)
@@ -29,16 +29,13 @@ class SVMConfig:
     seed: int = 0  # ours: LinearSVC random_state (liblinear's dual CD shuffles), for determinism
 
     def __post_init__(self) -> None:
-        positive = {"C": self.C, "pos_weight": self.pos_weight, "bias_multiplier": self.bias_multiplier,
-                    "target_norm": self.target_norm, "tol": self.tol}
-        for name, value in positive.items():
-            if not value > 0:
-                raise InputError("SVMConfig", f"{name} must be > 0, got {value}")
-        for name in ("retrain_every", "max_negatives_per_class", "max_iter"):
-            if getattr(self, name) < 1:
-                raise InputError("SVMConfig", f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 < self.neg_overlap <= 1 or not 0 < self.neg_dedupe_iou <= 1:
-            raise InputError("SVMConfig", "neg_overlap and neg_dedupe_iou must lie in (0, 1]")
-        if self.evict_threshold > self.hard_threshold:
-            raise InputError("SVMConfig", "evict_threshold must be <= hard_threshold, or a newly "
-                             "added hard negative could be evicted at once")
+        positive = ("C", "pos_weight", "bias_multiplier", "target_norm", "tol")
+        at_least_one = ("retrain_every", "max_negatives_per_class", "max_iter")
+        check_config([
+            *((getattr(self, n) > 0, f"svm.{n} must be > 0, got {getattr(self, n)}") for n in positive),
+            *((getattr(self, n) >= 1, f"svm.{n} must be >= 1, got {getattr(self, n)}") for n in at_least_one),
+            (0 < self.neg_overlap <= 1 and 0 < self.neg_dedupe_iou <= 1,
+             "svm.neg_overlap and svm.neg_dedupe_iou must lie in (0, 1]"),
+            (self.evict_threshold <= self.hard_threshold, "svm.evict_threshold must be <= svm.hard_threshold, or a "
+                                                         "newly added hard negative could be evicted at once"),
+        ])

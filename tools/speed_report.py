@@ -34,7 +34,7 @@ from detection.config import FAST_PRESET, DetectorConfig, fast_overrides
 from detection.features.config import FIVE_SCALES, SINGLE_SCALE, FeatureConfig
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp_source import SPPSource
-from detection.inference.detect import TestConfig
+from detection.inference.detect import DetectConfig
 from detection.models.backbones import BACKBONES, build_trunk
 from detection.models.spp import pooled_length
 from detection.runtime.config_io import parse_overrides
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(records) < 2:
         raise InputError(args.data_root, "selective search failed on too many images to time")
     model = with_levers(model, args.svd_fc6, args.svd_fc7, args.int8_fc, device)
-    levels, test = cfg.features.levels, TestConfig()
+    levels, test = cfg.features.levels, DetectConfig()
     spp = SPPSource(trunk, info, scales, levels, device, None, not args.no_share)
     rcnn = RCNNSource(trunk, info, levels, cfg.features.context_padding, args.rcnn_batch_size, device)
     progress = not args.no_progress

@@ -11,19 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from data.errors import InputError
+from data.errors import check_config
 from detection.models.backbones import BACKBONES
 from detection.models.spp import SPP_LEVELS
 
 POOLS = ("spp", "fixed")
 OPTIMIZERS = ("sgd", "adamw")
 VIEW_RATIO = 256 / 224  # SPP-net / AlexNet: images resized to shorter side 256, crops of 224
-
-
-def _check(checks: list[tuple[bool, str]]) -> None:
-    for ok, problem in checks:
-        if not ok:
-            raise InputError("config", problem)
 
 
 @dataclass(frozen=True)
@@ -39,7 +33,7 @@ class EmbeddedSetConfig:
     seed: int = 0  # seed of the images (the training seed is ClassifierConfig.seed)
 
     def __post_init__(self) -> None:
-        _check([(self.train_per_class >= 1 and self.test_per_class >= 1,
+        check_config([(self.train_per_class >= 1 and self.test_per_class >= 1,
                  "data.train_per_class and data.test_per_class must be >= 1")])
 
 
@@ -71,7 +65,7 @@ class ModelConfig:
     batch_norm: bool = True
 
     def __post_init__(self) -> None:
-        _check([
+        check_config([
             (self.backbone in BACKBONES, f"model.backbone must be one of {BACKBONES}"),
             (self.pool in POOLS, f"model.pool must be one of {POOLS}"),
             (len(self.levels) > 0 and min(self.levels) >= 1, "model.levels must be >= 1"),
@@ -118,7 +112,7 @@ class TrainConfig:
     held_out_fraction: float = 0.2  # ImageFolder data without train/ and val/: images per class held out
 
     def __post_init__(self) -> None:
-        _check([
+        check_config([
             (len(self.sizes) > 0 and min(self.sizes) >= 32, "train.sizes must be >= 32"),
             (self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1"),
             (self.optimizer in OPTIMIZERS, f"train.optimizer must be one of {OPTIMIZERS}"),
@@ -148,7 +142,7 @@ class ClassifierConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        _check([
+        check_config([
             (self.model.pool == "spp" or len(self.train.sizes) == 1,
              "model.pool=fixed takes ONE input size (a fixed pool5 feeds fc6 one length); "
              "multi-size training needs model.pool=spp"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data.errors import InputError
+from data.errors import check_config
 from detection.models.backbones import BACKBONES
 from detection.models.spp import SPP_LEVELS
 
@@ -50,6 +50,4 @@ class FeatureConfig:
             (self.context_padding >= 0, "features.context_padding must be >= 0"),
             (self.rcnn_batch_size >= 1, "features.rcnn_batch_size must be >= 1"),
         ]
-        for ok, problem in checks:
-            if not ok:
-                raise InputError("config", problem)
+        check_config(checks)

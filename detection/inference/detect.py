@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from data.boxes import as_tensor, batched_nms, clip_boxes
-from data.errors import InputError
+from data.errors import check_config
 from data.records import Detections, ImageRecord
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import BBoxRegressors, apply_deltas, predict_deltas
@@ -35,7 +35,7 @@ DRAW_THRESHOLDS = {"svm": 0.0, "softmax": 0.5}
 
 
 @dataclass(frozen=True)
-class TestConfig:
+class DetectConfig:
     """Turning window scores into detections."""
 
     nms_iou: float = 0.3  # R-CNN / SPP-net: per-class NMS at IoU 0.3
@@ -49,14 +49,12 @@ class TestConfig:
     bbox: str = "ridge"
 
     def __post_init__(self) -> None:
-        if self.scoring not in SCORINGS:
-            raise InputError("config", f"test.scoring must be one of {SCORINGS}")
-        if self.bbox not in BBOX_SOURCES:
-            raise InputError("config", f"test.bbox must be one of {BBOX_SOURCES}")
-        if not 0.0 < self.nms_iou <= 1.0:
-            raise InputError("config", "test.nms_iou must be in (0, 1]")
-        if self.max_per_image < 1:
-            raise InputError("config", "test.max_per_image must be >= 1")
+        check_config([
+            (self.scoring in SCORINGS, f"test.scoring must be one of {SCORINGS}"),
+            (self.bbox in BBOX_SOURCES, f"test.bbox must be one of {BBOX_SOURCES}"),
+            (0.0 < self.nms_iou <= 1.0, "test.nms_iou must be in (0, 1]"),
+            (self.max_per_image >= 1, "test.max_per_image must be >= 1"),
+        ])
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class TrainedModel:
 
 @torch.no_grad()
 def detect_image(record: ImageRecord, proposals: np.ndarray, source: Pool5Source, model: TrainedModel,
-                 cfg: TestConfig, sw: Stopwatch | None = None) -> Detections:
+                 cfg: DetectConfig, sw: Stopwatch | None = None) -> Detections:
     """Detections of one image.
 
     Args:
@@ -115,7 +113,7 @@ def detect_image(record: ImageRecord, proposals: np.ndarray, source: Pool5Source
         return _select(per_class, scores, record.size, cfg)
 
 
-def _select(per_class: torch.Tensor, scores: torch.Tensor, size: tuple[int, int], cfg: TestConfig) -> Detections:
+def _select(per_class: torch.Tensor, scores: torch.Tensor, size: tuple[int, int], cfg: DetectConfig) -> Detections:
     """Steps 5-6: (R, K, 4) boxes and (R, K) scores -> the kept detections, best first."""
     r, k = scores.shape
     keep = scores > cfg.score_threshold  # (R, K)

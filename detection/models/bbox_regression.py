@@ -20,7 +20,7 @@ import torch
 from sklearn.linear_model import Ridge
 
 from data.boxes import decode, encode
-from data.errors import InputError
+from data.errors import InputError, check_config
 from data.linear_model import load_linear_model, save_linear_model
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,10 @@ class BBoxRegConfig:
     normalize_targets: bool = True  # R-CNN whitens the targets; we standardise them (see module doc)
 
     def __post_init__(self) -> None:
-        if not 0 < self.min_iou <= 1:
-            raise InputError("BBoxRegConfig", f"min_iou must lie in (0, 1], got {self.min_iou}")
-        if not self.ridge_lambda > 0:
-            raise InputError("BBoxRegConfig", f"ridge_lambda must be > 0, got {self.ridge_lambda}")
+        check_config([
+            (0 < self.min_iou <= 1, f"bbox.min_iou must lie in (0, 1], got {self.min_iou}"),
+            (self.ridge_lambda > 0, f"bbox.ridge_lambda must be > 0, got {self.ridge_lambda}"),
+        ])
 
 
 @dataclass(frozen=True)

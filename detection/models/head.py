@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from data.errors import InputError
+from data.errors import InputError, check_config
 
 BACKGROUND = 0  # fine-tuning label of background; object class k is label k + 1
 JOINT_BBOX_STDS = (0.1, 0.1, 0.2, 0.2)  # Fast R-CNN BBOX_NORMALIZE_STDS: joint-bbox targets / these
@@ -51,9 +51,7 @@ class HeadConfig:
             (self.svd_fc7 is None or 1 <= self.svd_fc7 <= min(self.fc6, self.fc7),
              "head.svd_fc7 must be in [1, min(head.fc6, head.fc7)]"),
         ]
-        for ok, problem in checks:
-            if not ok:
-                raise InputError("config", problem)
+        check_config(checks)
 
 
 class FcHead(nn.Module):

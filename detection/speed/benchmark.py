@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from data.records import ImageRecord
 from detection.features.spp_source import Pool5Source
-from detection.inference.detect import DETECT_STAGES, TestConfig, TrainedModel, detect_image
+from detection.inference.detect import DETECT_STAGES, DetectConfig, TrainedModel, detect_image
 from detection.models.bbox_regression import BBoxRegressors
 from detection.models.head import FcHead, apply_test_levers
 from detection.runtime.stopwatch import Stopwatch
@@ -65,7 +65,7 @@ def with_levers(model: TrainedModel, rank_fc6: int | None, rank_fc7: int | None,
 
 
 def time_detection(records: Sequence[ImageRecord], proposals: Mapping[str, np.ndarray], source: Pool5Source,
-                   model: TrainedModel, cfg: TestConfig, device: torch.device, name: str = "",
+                   model: TrainedModel, cfg: DetectConfig, device: torch.device, name: str = "",
                    progress: bool = True) -> MethodTiming:
     """Detect ``records[0]`` once to warm up, then time every other record (all if only one).
 

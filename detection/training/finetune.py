@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from data.cache import atomic_write
-from data.errors import InputError
+from data.errors import InputError, check_config
 from data.model_files import load_torch_file
 from data.records import ImageRecord
 from detection.features.spp_source import Pool5Source
@@ -87,9 +87,7 @@ class FinetuneConfig:
             (self.bbox_loss_weight >= 0, "finetune.bbox_loss_weight must be >= 0"),
             (self.conv_lr_mult >= 0, "finetune.conv_lr_mult must be >= 0"),
         ]
-        for ok, problem in checks:
-            if not ok:
-                raise InputError("config", problem)
+        check_config(checks)
 
 
 def window_labels(w: ImageWindows, cfg: FinetuneConfig) -> torch.Tensor:

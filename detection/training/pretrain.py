@@ -43,7 +43,7 @@ from tqdm import tqdm
 from data.boxes import as_tensor, box_iou, clip_boxes
 from data.cache import atomic_write, atomic_write_text, params_key, report_corrupt
 from data.claims import claim
-from data.errors import InputError
+from data.errors import InputError, check_config
 from data.images import read_image
 from data.records import Dataset, ImageRecord
 from detection.models.backbones import normalise, zf5_trunk
@@ -86,9 +86,7 @@ class PretrainConfig:
             (self.lr > 0, "pretrain.lr must be > 0"),
             (0.0 <= self.held_out_fraction < 1.0, "pretrain.held_out_fraction must be in [0, 1)"),
         ]
-        for ok, problem in checks:
-            if not ok:
-                raise InputError("config", problem)
+        check_config(checks)
 
 
 # ----------------------------------------------------------------------------- crops
