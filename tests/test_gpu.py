@@ -10,7 +10,7 @@ from data.voc import load_voc
 from detection.features.rcnn_source import RCNNSource
 from detection.features.spp_source import SPPSource, pool_windows_grad
 from detection.models.backbones import build_trunk
-from detection.models.spp_grad import spatial_pyramid_pool_grad
+from detection.models.spp import spatial_pyramid_pool
 from detection.models.trunk_blocks import split_trunk
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
@@ -42,7 +42,7 @@ def test_pyramid_pooling_and_its_gradient_on_cuda_equal_the_cpu():
     results = []
     for device in ("cpu", CUDA):
         x = fmap.detach().to(device).requires_grad_()  # a fresh leaf per device
-        out = spatial_pyramid_pool_grad(x, cells.to(device))
+        out = spatial_pyramid_pool(x, cells.to(device))
         out.backward(upstream.to(device))
         results.append((out.detach().cpu(), x.grad.cpu()))
     (out_cpu, grad_cpu), (out_gpu, grad_gpu) = results

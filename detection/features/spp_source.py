@@ -23,7 +23,6 @@ from data.records import ImageRecord
 from detection.features.conv5 import Conv5Cache, Conv5Maps, compute_conv5
 from detection.models.backbones import TrunkInfo
 from detection.models.spp import spatial_pyramid_pool
-from detection.models.spp_grad import spatial_pyramid_pool_grad
 from detection.runtime.stopwatch import NullStopwatch, Stopwatch
 
 
@@ -70,7 +69,7 @@ def pool_windows_grad(conv5_at: Callable[[int], torch.Tensor], scales: tuple[flo
             continue
         fmap = conv5_at(i)
         cells = project_to_cells(boxes[idx], scale, stride, tuple(fmap.shape[1:]), centre_offset)
-        rows.append(spatial_pyramid_pool_grad(fmap, cells, levels))
+        rows.append(spatial_pyramid_pool(fmap, cells, levels))
         order.append(idx)
     out, order = torch.cat(rows), torch.cat(order)
     return out[torch.argsort(order).to(out.device)]
@@ -152,7 +151,12 @@ class SPPSource:
             return pool_windows_shared(maps, boxes.float().cpu(), self.info.stride, self.info.centre_offset,
                                        self.levels, self.share_identical)
 
+    @torch.no_grad()
     def pool5(self, record: ImageRecord, boxes: torch.Tensor, sw: Stopwatch | None = None) -> torch.Tensor:
-        """One (R, D) row per window: :meth:`pool5_shared` expanded by its inverse index."""
-        pooled, inverse = self.pool5_shared(record, boxes, sw)
-        return pooled.index_select(0, inverse.to(pooled.device)) if self.share_identical else pooled
+        """One (R, D) row per window (:func:`pool_windows`)."""
+        sw = sw or NullStopwatch()
+        with sw.stage("conv"):
+            maps = self.conv5(record)
+        with sw.stage("pool"):
+            return pool_windows(maps, boxes.float().cpu(), self.info.stride, self.info.centre_offset,
+                                self.levels, self.share_identical)

@@ -3,7 +3,7 @@
 SPP-net sec. 4.1 fine-tunes fc6-fc8 only, conv fixed. Here the loss also reaches the conv layers:
 
 - SPP-net: through the pyramid pooling, each bin's gradient to its arg-max cell
-  (``detection.models.spp.spatial_pyramid_pool_grad``), with Fast R-CNN's image-centric
+  (``detection.models.spp.spatial_pyramid_pool``), with Fast R-CNN's image-centric
   mini-batches (sec. 2.3): ``images_per_batch`` images, ``batch_size / images_per_batch`` windows
   from each, ``fg_fraction`` positives. A window is pooled from the scale spp_source chooses for it.
   The first ``freeze_blocks`` conv blocks stay fixed and their output is cached per image, so a

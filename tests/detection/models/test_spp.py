@@ -5,14 +5,9 @@ import math
 import pytest
 import torch
 
-from detection.models.spp import (
-    SPP_LEVELS,
-    SpatialPyramidPool,
-    pooled_length,
-    pyramid_pool_whole,
-    spatial_pyramid_pool,
-)
-from detection.models.spp_grad import pool_with_argmax, spatial_pyramid_pool_grad
+from torchvision.ops import roi_pool
+
+from detection.models.spp import SPP_LEVELS, pooled_length, pyramid_pool_whole, spatial_pyramid_pool
 
 
 def reference_spp(fmap: torch.Tensor, cells: torch.Tensor, levels) -> torch.Tensor:
@@ -75,7 +70,7 @@ def test_equals_pooling_the_cropped_region():
 def test_layout_is_level_then_channel_major():
     fmap = torch.zeros(2, 6, 6)
     fmap[1, 5, 5] = 9.0  # bottom-right cell of channel 1
-    v = SpatialPyramidPool()(fmap, torch.tensor([[0, 0, 5, 5]]))[0]
+    v = spatial_pyramid_pool(fmap, torch.tensor([[0, 0, 5, 5]]))[0]
     assert v.shape == (100,)
     assert v[36 + 35] == 9.0  # level 6: channel 1, bin (5, 5)
     assert v[72 + 9 + 8] == 9.0  # level 3: channel 1, bin (2, 2)
@@ -123,7 +118,7 @@ def test_grad_path_matches_reference_values_and_gradients(levels):
     cells[1] = torch.tensor([0, 0, 20, 16])  # the whole map
     weights = torch.randn(25, pooled_length(5, levels), generator=gen)
     a, b = fmap.clone().requires_grad_(), fmap.clone().requires_grad_()
-    got = spatial_pyramid_pool_grad(a, cells, levels)
+    got = spatial_pyramid_pool(a, cells, levels)
     want = reference_spp(b, cells, levels)
     assert torch.equal(got.detach(), want.detach())
     assert torch.equal(got.detach(), spatial_pyramid_pool(fmap, cells, levels))
@@ -138,7 +133,7 @@ def test_grad_path_gradcheck():
     gen = torch.Generator().manual_seed(2)
     fmap = distinct_map(gen, 2, 6, 7, torch.float64).requires_grad_()
     cells = torch.tensor([[0, 0, 6, 5], [1, 2, 4, 4], [2, 1, 2, 3], [5, 0, 6, 1]])
-    assert torch.autograd.gradcheck(lambda m: spatial_pyramid_pool_grad(m, cells, (3, 2, 1)), (fmap,))
+    assert torch.autograd.gradcheck(lambda m: spatial_pyramid_pool(m, cells, (3, 2, 1)), (fmap,))
 
 
 def test_grad_path_without_grad_is_the_fast_path():
@@ -146,14 +141,27 @@ def test_grad_path_without_grad_is_the_fast_path():
     fmap = torch.randn(4, 9, 9, generator=gen)
     cells = random_cells(gen, 10, 9, 9)
     with torch.no_grad():
-        assert torch.equal(spatial_pyramid_pool_grad(fmap.requires_grad_(), cells), spatial_pyramid_pool(fmap, cells))
+        assert torch.equal(spatial_pyramid_pool(fmap.requires_grad_(), cells), spatial_pyramid_pool(fmap, cells))
 
 
-def test_argmax_points_at_a_cell_holding_the_maximum_even_with_ties():
+def test_the_gradient_of_a_bin_lands_on_a_cell_holding_its_maximum_even_with_ties():
     gen = torch.Generator().manual_seed(4)
     fmap = torch.randint(0, 3, (3, 11, 13), generator=gen).float()  # many ties
     cells = random_cells(gen, 30, 11, 13)
-    values, where = pool_with_argmax(fmap, cells)
-    assert torch.equal(values, spatial_pyramid_pool(fmap, cells))
-    channel = torch.cat([torch.arange(3).repeat_interleave(n * n) for n in SPP_LEVELS])
-    assert torch.equal(fmap.view(3, -1)[channel.expand_as(where), where], values)
+    values = spatial_pyramid_pool(fmap, cells)
+    for row, col in ((0, 0), (5, 140), (29, 149)):  # level 6 channel 0, level 2 channel 1, level 1 channel 2
+        grad_map = fmap.clone().requires_grad_()
+        spatial_pyramid_pool(grad_map, cells)[row, col].backward()
+        (channel, y, x), = grad_map.grad.nonzero().tolist()
+        assert fmap[channel, y, x] == values[row, col]
+
+
+def test_each_level_equals_torchvision_roi_pool_for_every_window_up_to_100_cells():
+    """An independent library's RoI max pooling (Fast R-CNN's layer) over every window size."""
+    fmap = torch.randn(2, 104, 106, generator=torch.Generator().manual_seed(5))
+    cells = torch.tensor([[x0, y0, x0 + w - 1, y0 + h - 1] for w in range(1, 101) for h in range(1, 101)
+                          for x0, y0 in ((0, 0), (3, 2))])
+    rois = torch.cat([torch.zeros(len(cells), 1), cells.float()], 1)
+    with torch.no_grad():
+        theirs = torch.cat([roi_pool(fmap[None], rois, n, 1.0).flatten(1) for n in SPP_LEVELS], 1)
+        assert torch.equal(spatial_pyramid_pool(fmap, cells), theirs)
