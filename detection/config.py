@@ -20,7 +20,7 @@ from detection.inference.detect import DetectConfig
 from detection.models.bbox_regression import BBoxRegConfig
 from detection.models.head import HeadConfig
 from detection.runtime.config_io import load_dataclass, merge
-from detection.training.finetune import FinetuneConfig
+from detection.training.config import FinetuneConfig
 from detection.training.pretrain import PretrainConfig
 from proposals.config import ProposalConfig
 from svm.config import SVMConfig

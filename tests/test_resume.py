@@ -226,7 +226,7 @@ def test_training_again_forgets_the_old_runs_stages_first(tiny_voc, tiny_workdir
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("detection.pipeline.train.ensure_proposals", stop)
+    monkeypatch.setattr("detection.pipeline.train.sharded_proposals", stop)
     argv = ["--data-root", str(tiny_voc), "--work-dir", str(work), *TINY_TRAIN]
     assert train_det.run_cli(train_det.main, argv) == 130
     assert json.loads((work / "meta.json").read_text())["stages_done"] == []

@@ -43,8 +43,8 @@ from detection.pipeline.train import train_detector
 from detection.runtime.config_io import config_to_dict, save_config
 from detection.runtime.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.runtime.usage import StageMeter
-from detection.training.finetune import CHECKPOINT_EVERY
 from detection.training.pretrain import ensure_pretrained_zf5
+from detection.training.sgd import CHECKPOINT_EVERY
 from detection.workdir import WorkDir
 from tools._cli import OVERLAP_GONE, add_dataset_arguments, dataset_from_args, run_cli, setup_logging, warn_gone_flags
 

@@ -20,13 +20,12 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from data.cache import atomic_write
-from data.model_files import load_torch_file
 from detection.classification.config import TrainConfig
 from detection.classification.dataset import ImageSet, random_crops
 from detection.classification.evaluate import evaluate
 from detection.classification.network import SPPClassifier
 from detection.models.backbones import normalise
+from detection.runtime.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
 from detection.runtime.distributed import SINGLE, Dist
 
 log = logging.getLogger(__name__)
@@ -55,32 +54,6 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch
     total = cfg.epochs * steps_per_epoch
     warmup = min(total, round(cfg.warmup_epochs * steps_per_epoch))
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, warmup))
-
-
-def _rng_states(data_gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-    states = {"rng_data": data_gen.get_state(), "rng_torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["rng_cuda"] = torch.cuda.get_rng_state(device)
-    return states
-
-
-def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                    sched: torch.optim.lr_scheduler.LRScheduler, epoch: int, history: list[dict],
-                    data_gen: torch.Generator, device: torch.device) -> None:
-    """Everything a resumed run needs after ``epoch`` finished epochs, written atomically."""
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-             "epoch": epoch, "history": history, **_rng_states(data_gen, device)}
-    atomic_write(path, lambda f: torch.save(state, f))
-
-
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint written by :func:`save_checkpoint` (no pickle).
-
-    Raises:
-        InputError: naming the file, when it cannot be read (resume would silently restart
-            otherwise); it is left as it is.
-    """
-    return load_torch_file(path, "classifier checkpoint")
 
 
 def epoch_size(cfg: TrainConfig, epoch: int) -> int:
@@ -153,15 +126,9 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
     data_gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
     start, history = 0, []
-    if resume and checkpoint.is_file():
-        state = load_checkpoint(checkpoint)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        data_gen.set_state(state["rng_data"])
-        torch.set_rng_state(state["rng_torch"])
-        if "rng_cuda" in state and device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng_cuda"], device)
+    state = read_checkpoint(checkpoint, len(train), "classifier checkpoint") if resume else None
+    if state is not None:
+        restore_checkpoint(state, checkpoint, model, opt, sched, data_gen)
         start, history = int(state["epoch"]), list(state["history"])
         log.info("resuming after epoch %d/%d", start, cfg.epochs)
     for epoch in range(start, cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)):
@@ -181,6 +148,6 @@ def fit(model: SPPClassifier, train: ImageSet, held: ImageSet, cfg: TrainConfig,
         log.info("epoch %d/%d at %dpx: lr %.2e, training loss %.3f, held-out loss %.3f, held-out accuracy "
                  "%.1f%% (center crop; majority class %.1f%%), %.0f s", epoch + 1, cfg.epochs, size, lr, loss,
                  result["loss"], 100 * acc, 100 * result["majority"], time.time() - t0)
-        save_checkpoint(checkpoint, model, opt, sched, epoch + 1, history, data_gen, device)
+        save_checkpoint(checkpoint, model, opt, sched, data_gen, len(train), epoch=epoch + 1, history=history)
         d.barrier()
     return history

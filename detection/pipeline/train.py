@@ -49,8 +49,8 @@ from detection.runtime.distributed import SINGLE, Dist
 from detection.runtime.usage import StageMeter
 from detection.training.e2e import finetune_e2e
 from detection.training.e2e_regions import make_regions
-from detection.training.finetune import CHECKPOINT_EVERY, finetune
-from detection.training.finetune_ddp import finetune_ddp
+from detection.training.finetune import finetune
+from detection.training.sgd import CHECKPOINT_EVERY
 from detection.training.windows import ImageWindows, build_windows
 from detection.workdir import (
     TRAINING_VERSION,
@@ -274,12 +274,9 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
                 finetune_e2e(regions.trained, head, dataset.records, windows, regions, cfg.finetune, cfg.seed,
                              work.finetune_ckpt, progress, checkpoint_every)
                 atomic_write(work.trunk, lambda f: torch.save(trunk.state_dict(), f))
-            elif cfg.finetune.enabled and d.active:
-                finetune_ddp(head, dataset.records, windows, source, cfg.finetune, cfg.seed, d, work.finetune_ckpt,
-                             progress, checkpoint_every)
             elif cfg.finetune.enabled:
                 finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt,
-                         progress, checkpoint_every)
+                         progress, checkpoint_every, d)
         if d.is_main:
             atomic_write(work.head, lambda f: torch.save(head.state_dict(), f))
         finish("finetune")

@@ -14,8 +14,8 @@ SPP-net sec. 4.1 fine-tunes fc6-fc8 only, conv fixed. Here the loss also reaches
 
 With ``joint_bbox`` the head's bbox_pred is trained with Fast R-CNN's multi-task loss (eq. 1):
 cross-entropy + lambda * smooth L1 on the positives' class-specific normalised deltas.
-Checkpoints hold the trained blocks, the head, optimiser, schedule, step and both RNGs, so a resumed
-run is bit-identical to an uninterrupted one.
+``detection.training.sgd`` runs the steps; its checkpoints hold the trained blocks with the head, so
+a resumed run is bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -27,35 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from data.boxes import encode
 from data.errors import InputError
 from data.records import ImageRecord
-from detection.models.head import BACKGROUND, JOINT_BBOX_STDS, FcHead
-from detection.training.finetune import (
-    CHECKPOINT_EVERY,
-    FinetuneConfig,
-    read_checkpoint,
-    save_checkpoint,
-    window_labels,
-)
-from detection.training.windows import ImageWindows
+from detection.models.head import JOINT_BBOX_STDS, FcHead
+from detection.training.config import FinetuneConfig
+from detection.training.sgd import CHECKPOINT_EVERY, sgd_steps
+from detection.training.windows import ImageWindows, sample_fg_bg, window_labels
 
 log = logging.getLogger(__name__)
 
 # (record, (R, 4) boxes) -> (R, D) pool5 vectors with their graph to the trained conv blocks.
 RegionForward = Callable[[ImageRecord, torch.Tensor], torch.Tensor]
-
-
-def sample_windows(labels: torch.Tensor, count: int, fg_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Up to ``count`` window indices of one image: ``fg_fraction`` positives (fewer if short), the
-    rest negatives (fewer if short), sorted."""
-    lab = labels.numpy()
-    fg, bg = np.flatnonzero(lab > 0), np.flatnonzero(lab == BACKGROUND)
-    fg = rng.choice(fg, min(fg.size, round(count * fg_fraction)), replace=False)
-    bg = rng.choice(bg, min(bg.size, count - fg.size), replace=False)
-    return np.sort(np.concatenate([fg, bg]))
 
 
 def multitask_loss(head: FcHead, pool5: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor,
@@ -117,55 +101,22 @@ def finetune_e2e(trained: nn.Module, head: FcHead, records: Sequence[ImageRecord
     if not usable:
         raise InputError("fine-tuning", "no training window overlaps a ground truth; check the dataset")
     device = next(head.parameters()).device
-    model = nn.ModuleDict({"trunk": trained, "head": head})
+    n_img = min(cfg.images_per_batch, len(usable))
+    per_image = [cfg.batch_size // n_img + (j < cfg.batch_size % n_img) for j in range(n_img)]
+
+    def step(rng: np.random.Generator) -> float:
+        picks = rng.choice(usable, n_img, replace=False)
+        batch = [(records[i], windows[i], labels[i], np.sort(sample_fg_bg(labels[i], k, cfg.fg_fraction, rng)))
+                 for i, k in zip(picks, per_image)]
+        return _step(head, regions, batch, cfg, device)
+
     for p in trained.parameters():
         p.requires_grad_(True)
     groups = [{"params": list(head.parameters())},
               {"params": list(trained.parameters()), "lr": cfg.lr * cfg.conv_lr_mult}]
-    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    start, loss_avg, rng = 0, None, np.random.default_rng(seed)
-    state = read_checkpoint(checkpoint, len(records)) if checkpoint is not None else None
-    if state is not None:
-        _restore(model, opt, sched, rng, state, checkpoint)
-        start, loss_avg = int(state["step"]), state["loss_avg"]
-        log.info("end-to-end fine-tuning resumed at step %d from %s", start, checkpoint)
-    n_img = min(cfg.images_per_batch, len(usable))
-    per_image = [cfg.batch_size // n_img + (j < cfg.batch_size % n_img) for j in range(n_img)]
     head.train()
-    bar = tqdm(range(start, cfg.iterations), desc="fine-tune e2e", disable=not progress, initial=start,
-               total=cfg.iterations)
-    for step in bar:
-        picks = rng.choice(usable, n_img, replace=False)
-        batch = [(records[i], windows[i], labels[i], sample_windows(labels[i], k, cfg.fg_fraction, rng))
-                 for i, k in zip(picks, per_image)]
-        opt.zero_grad(set_to_none=True)
-        loss = _step(head, regions, batch, cfg, device)
-        opt.step()
-        sched.step()
-        loss_avg = loss if loss_avg is None else 0.98 * loss_avg + 0.02 * loss
-        bar.set_postfix(loss=f"{loss_avg:.3f}")
-        if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < cfg.iterations:
-            save_checkpoint(checkpoint, model, opt, sched, step + 1, rng, loss_avg, len(records))
+    sgd_steps(nn.ModuleDict({"trunk": trained, "head": head}), groups, cfg, seed, step, len(records), checkpoint,
+              progress, checkpoint_every, desc="fine-tune e2e")
     for p in trained.parameters():
         p.requires_grad_(False)
-    log.info("end-to-end fine-tuning done: %d steps, final smoothed loss %s", cfg.iterations,
-             f"{loss_avg:.4f}" if loss_avg is not None else "n/a")
     return head.eval()
-
-
-def _restore(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
-             rng: np.random.Generator, state: dict, checkpoint: Path) -> None:
-    """Load a checkpoint of :func:`finetune_e2e` (one of fc-only fine-tuning does not fit)."""
-    try:
-        model.load_state_dict(state["head"])
-        opt.load_state_dict(state["opt"])
-    except (RuntimeError, KeyError, ValueError) as err:
-        raise InputError(checkpoint, f"not an end-to-end fine-tuning checkpoint of this network "
-                                     f"({str(err).splitlines()[0][:120]}); run without --resume") from None
-    sched.load_state_dict(state["sched"])
-    rng.bit_generator.state = state["rng"]
-    torch.set_rng_state(state["torch_rng"])
-    device = next(model.parameters()).device
-    if "cuda_rng" in state and device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda_rng"], device)

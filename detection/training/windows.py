@@ -2,6 +2,8 @@
 
 R-CNN / SPP-net train every stage (fine-tuning, SVMs, bbox regression) on the same per-image set
 of windows: the non-difficult ground-truth boxes first, then the selective-search proposals.
+Fine-tuning labels them by IoU band (:func:`window_labels`) and samples "a fraction of positives,
+the rest negatives" (:func:`sample_fg_bg`), for every image's pool and every mini-batch alike.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import torch
 
 from data.boxes import as_tensor, box_iou, max_overlaps
 from data.records import ImageRecord
+from detection.models.head import BACKGROUND
+from detection.training.config import FinetuneConfig
 
 
 @dataclass(frozen=True)
@@ -61,3 +65,30 @@ def build_windows(record: ImageRecord, proposals: np.ndarray, num_classes: int) 
         max_iou = torch.zeros(boxes.shape[0])
         gt_class, gt_boxes = torch.zeros(boxes.shape[0], dtype=torch.long), boxes.clone()
     return ImageWindows(boxes, labels, overlaps, max_iou, gt_class, gt_boxes)
+
+
+def window_labels(w: ImageWindows, cfg: FinetuneConfig) -> torch.Tensor:
+    """(R,) fine-tuning label per window: class + 1 (IoU >= fg_iou), BACKGROUND (IoU in
+    [bg_iou_low, bg_iou_high)), or -1 (not used)."""
+    labels = torch.full((len(w),), -1, dtype=torch.long)
+    bg = (w.max_iou >= cfg.bg_iou_low) & (w.max_iou < cfg.bg_iou_high)
+    labels[bg] = BACKGROUND
+    fg = w.max_iou >= cfg.fg_iou
+    labels[fg] = w.gt_class[fg] + 1
+    return labels
+
+
+def sample_fg_bg(labels: torch.Tensor, count: int, fg_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Up to ``count`` indices of ``labels``: ``round(count * fg_fraction)`` positives (fewer if
+    short), then negatives for the rest (fewer if short), each drawn without replacement.
+
+    Args:
+        labels: (R,) class + 1, BACKGROUND or -1 (never drawn).
+    Returns:
+        (M,) int64 indices, the positives first, in the order drawn.
+    """
+    lab = labels.numpy()
+    fg, bg = np.flatnonzero(lab > 0), np.flatnonzero(lab == BACKGROUND)
+    fg = rng.choice(fg, min(fg.size, round(count * fg_fraction)), replace=False)
+    bg = rng.choice(bg, min(bg.size, count - fg.size), replace=False)
+    return np.concatenate([fg, bg])

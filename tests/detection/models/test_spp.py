@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from torchvision.ops import roi_pool
 
 from detection.models.spp import SPP_LEVELS, pooled_length, pyramid_pool_whole, spatial_pyramid_pool

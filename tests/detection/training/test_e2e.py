@@ -13,9 +13,9 @@ from data.records import ImageRecord
 from detection.features.conv5 import Conv5Maps
 from detection.features.spp_source import pool_windows, pool_windows_grad
 from detection.models.head import BACKGROUND, JOINT_BBOX_STDS, FcHead
-from detection.training.e2e import finetune_e2e, multitask_loss, sample_windows
-from detection.training.finetune import FinetuneConfig
-from detection.training.windows import build_windows
+from detection.training.config import FinetuneConfig
+from detection.training.e2e import finetune_e2e, multitask_loss
+from detection.training.windows import build_windows, sample_fg_bg
 
 
 def record(i, boxes, labels):
@@ -24,12 +24,12 @@ def record(i, boxes, labels):
                        np.array(labels, np.int64), np.zeros(g, bool), np.zeros(g, bool))
 
 
-def test_sample_windows_takes_a_quarter_positives_then_fills_with_negatives():
+def test_an_images_windows_are_a_quarter_positives_then_negatives_sorted():
     labels = torch.tensor([2] * 40 + [BACKGROUND] * 100 + [-1] * 10)
-    idx = sample_windows(labels, 64, 0.25, np.random.default_rng(0))
+    idx = np.sort(sample_fg_bg(labels, 64, 0.25, np.random.default_rng(0)))  # as finetune_e2e draws them
     assert len(idx) == 64 and len(set(idx.tolist())) == 64
     assert (labels[idx] > 0).sum() == 16 and (labels[idx] == BACKGROUND).sum() == 48
-    few = sample_windows(torch.tensor([1] * 3 + [BACKGROUND] * 5), 64, 0.25, np.random.default_rng(0))
+    few = np.sort(sample_fg_bg(torch.tensor([1] * 3 + [BACKGROUND] * 5), 64, 0.25, np.random.default_rng(0)))
     assert few.tolist() == list(range(8))  # short of both: everything usable, never a -1
 
 

@@ -9,8 +9,8 @@ import torch
 from data.errors import InputError
 from data.records import ImageRecord
 from detection.models.head import BACKGROUND, FcHead
-from detection.training.finetune import FinetuneConfig, sample_batch, window_labels
-from detection.training.windows import build_windows
+from detection.training.config import FinetuneConfig
+from detection.training.windows import build_windows, sample_fg_bg, window_labels
 
 
 def record(boxes, labels, difficult=None):
@@ -29,10 +29,11 @@ def test_window_labels_follow_the_iou_bands():
 
 def test_batches_hold_a_quarter_positives():
     labels = torch.tensor([1] * 50 + [0] * 500 + [-1] * 20)
-    idx = sample_batch(labels, FinetuneConfig(), np.random.default_rng(0))
+    cfg = FinetuneConfig()
+    idx = sample_fg_bg(labels, cfg.batch_size, cfg.fg_fraction, np.random.default_rng(0))
     assert len(idx) == 128 and len(set(idx.tolist())) == 128
     assert (labels[idx] > 0).sum() == 32 and (labels[idx] == 0).sum() == 96
-    few = sample_batch(torch.tensor([1] * 5 + [0] * 500), FinetuneConfig(), np.random.default_rng(0))
+    few = sample_fg_bg(torch.tensor([1] * 5 + [0] * 500), cfg.batch_size, cfg.fg_fraction, np.random.default_rng(0))
     assert (few < 5).sum() == 5 and len(few) == 128  # short of positives: negatives fill in
 
 
@@ -57,12 +58,12 @@ def _train(checkpoint, every=None, stop_at=None):
     head = FcHead(16, 8, 8, 2, dropout=0.5)
     calls = 0
 
-    def forward(x):
+    def forward(x, masks=None):
         nonlocal calls
         calls += 1
         if calls == stop_at:
             raise KeyboardInterrupt
-        return FcHead.forward(head, x)
+        return FcHead.forward(head, x, masks)
 
     head.forward = forward
     cfg = FinetuneConfig(iterations=30, lr=0.01, lr_step=12, batch_size=16, windows_per_image=64)
