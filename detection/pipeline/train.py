@@ -1,8 +1,7 @@
 """Training a detector, stage by stage, each resumable (R-CNN / SPP-net training recipe).
 
   1. proposals   selective search on every training image (per-image cache), in worker processes
-  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache), computed here
-                 while the workers run step 1: each image as soon as its proposals are known; with
+  2. conv5       SPP-net only: conv5 maps of every training image (per-image cache); with
                  finetune.mode=e2e the fixed first blocks' maps instead
   3. finetune    fc6, fc7, fc8 on pooled windows (skipped when finetune.enabled is false); with
                  finetune.mode=e2e the conv layers too (detection.training.e2e), saved as trunk.pt,
@@ -11,8 +10,8 @@
                  the pool5 vectors of proposals near a ground truth for step 5
   5. bbox        per-class ridge regression on those pool5 vectors
 
-A stage is done when its output exists and ``meta.json`` lists it; ``resume`` skips done stages.
-Stages 1, 2 and 3 continue an interrupted run where it stopped (per-image caches, fine-tuning
+``detection.pipeline.stages`` runs them: a stage is done when its output exists and ``meta.json``
+lists it; ``resume`` skips done stages. Stages 1, 2 and 3 continue an interrupted run where it stopped (per-image caches, fine-tuning
 checkpoints); 4 and 5 start again from their beginning. Either way the result is bit-identical to
 an uninterrupted run's.
 """
@@ -45,6 +44,7 @@ from detection.pipeline.mining_features import (
     sharded_feature_pass,
 )
 from detection.pipeline.sharded import sharded_conv5, sharded_proposals
+from detection.pipeline.stages import Stage, StageBook, run_stages
 from detection.runtime.distributed import SINGLE, Dist
 from detection.runtime.usage import StageMeter
 from detection.training.e2e import finetune_e2e
@@ -53,7 +53,6 @@ from detection.training.finetune import finetune
 from detection.training.sgd import CHECKPOINT_EVERY
 from detection.training.windows import ImageWindows, build_windows
 from detection.workdir import (
-    TRAINING_VERSION,
     WorkDir,
     build_network,
     classifier_file,
@@ -160,13 +159,8 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
                    checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None,
                    d: Dist = SINGLE, meter: StageMeter | None = None,
                    untrained: Sequence[str] = ()) -> None:
-    """Run every stage not yet done for ``cfg`` on the training split ``dataset``.
-
-    ``meta.json``'s ``stages_done`` is always a prefix of :data:`TRAIN_STAGES`, written (atomically)
-    only after the stage's output is complete. With ``resume`` a stage is skipped when it is listed
-    and its output file exists; otherwise it and every later stage run again. Without ``resume``
-    the list is cleared before anything else, so a run killed early never trusts an older run's
-    files; a work dir trained by another version of the training code is trained again.
+    """Run every stage not yet done for ``cfg`` on the training split ``dataset`` (``stages.run_stages``
+    says what done means and how a run resumes).
 
     ``pretrained_trunk``: the ZF-5 just pre-trained on crops (``features.pretrained=crops``); meta.json
     records the trunk file a work dir is trained from, by path and SHA-1 (``trunk_file``), so that it
@@ -175,8 +169,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     ``d``: in a torchrun job every rank calls this; proposals, conv5 maps, the fine-tuning pool5
     pass and the mining feature pass are sharded over the ranks by image, fine-tuning runs under
     DDP, SVM mining is shared by class, and rank 0 alone writes meta.json and the models and fits
-    the box regressors (the other ranks return after the SVMs). Every stage decision is rank 0's,
-    broadcast.
+    the box regressors (the other ranks return after the SVMs).
 
     ``meter`` records each stage's wall and CPU time (the stage table train_det prints); ``workers``
     are the processes for proposals and for fitting SVMs.
@@ -184,131 +177,122 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     ``untrained``: classes without a training object, left out (``data.class_counts.check_trainable``):
     they get no SVM, and meta.json lists them so that detection never reports them.
     """
-    meter = meter or StageMeter()
-    meta = d.broadcast(work.read_meta() if resume else {})
-    team = d  # the ranks still working; rank 0 goes on alone after the SVMs
-
-    def write_meta() -> None:
-        if d.is_main:
-            work.write_meta(meta)
-
-    if meta and meta.get("training_version", 1) != TRAINING_VERSION:
-        log.warning("%s was trained by version %s of the training code, this is version %d: training it again "
-                    "(cached proposals and conv5 maps are reused)", work.root, meta.get("training_version", 1),
-                    TRAINING_VERSION)
-        meta = {}
-        if d.is_main:
-            work.finetune_ckpt.unlink(missing_ok=True)
-    meta["training_version"] = TRAINING_VERSION
-    if meta.get("torch_threads", torch.get_num_threads()) != torch.get_num_threads():
-        log.warning("resuming with %d torch threads where the run began with %d: the model will differ from an "
-                    "uninterrupted run's in its last bits (set OMP_NUM_THREADS=%d for the same)",
-                    torch.get_num_threads(), meta["torch_threads"], meta["torch_threads"])
-    done: list[str] = list(meta.get("stages_done", []))
-    while done and done != list(TRAIN_STAGES[: len(done)]):
-        done.pop()  # an unordered list (hand-edited?) keeps only its valid prefix
-    meta.update({"classes": list(dataset.classes), "untrained_classes": list(untrained), **dataset_source(dataset),
-                 "train_split": dataset.split,
-                 "cache_dir": str(work.cache), "stages_done": done,
-                 "torch_threads": torch.get_num_threads()})  # the model's last bits depend on it (docs/reliability.md)
-    write_meta()
-
-    def is_done(stage: str, *outputs: Path) -> bool:
-        """Listed as done with its outputs present; if not, forget it and every later stage."""
-        i = TRAIN_STAGES.index(stage)
-        missing = team.broadcast([str(p) for p in outputs if not p.is_file()])
-        if len(done) > i and not missing:
-            return True
-        if len(done) > i:
-            log.warning("stage %s is listed as done but %s is missing; running it again", stage, missing[0])
-            del done[i:]
-            write_meta()
-        return False
-
-    def finish(stage: str) -> None:
-        done.append(stage)
-        write_meta()
-        log.info("stage %s done", stage)
-
-    weights = trunk_weights_file(cfg, work, meta.get("trunk_file"), pretrained_trunk)
-    if weights is not None:  # the work dir names the trunk file it was trained from
-        meta["trunk_file"] = {"path": str(weights.resolve()), "sha1": file_digest(weights)}
-    trunk, info = build_network(cfg, device, weights)
-    e2e = trains_trunk(cfg)
-    if e2e and d.active:
-        raise InputError("finetune.mode", "e2e fine-tuning runs in one process; torchrun shards fc-only "
-                                          "fine-tuning only (run without torchrun)")
-    if e2e:  # the conv layers are trained: the fixed blocks' output is what gets cached
-        regions = make_regions(cfg.method, cfg.features, cfg.finetune.freeze_blocks, trunk, info, work.cache, device)
-    else:
-        source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
-    spp = cfg.method == "spp"
-    maps = (regions if e2e else source).cache if spp else None
-    # 1. proposals (per-image cache: an interrupted stage continues where it stopped); under
-    # torchrun each rank does its shard of the images
-    with meter.stage("proposals"):
-        run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
-    if run.failed:
-        log.warning("skipping %d training images without proposals", len(run.failed))
-        dataset = Dataset(dataset.root, dataset.split, dataset.classes,
-                          tuple(r for r in dataset.records if r.image_id in run.boxes))
-    meta["num_train_images"] = len(dataset.records)
-    if not is_done("proposals"):
-        finish("proposals")
-    windows = [build_windows(r, run.boxes[r.image_id], dataset.num_classes) for r in dataset.records]
-    # 2. conv5 maps (e2e: the fixed blocks' maps), once per image (per-image cache, continues too):
-    # under torchrun each rank its shard
-    if spp:
-        with meter.stage("conv5"):
-            sharded_conv5(maps, dataset.records, progress, d)
-    if not is_done("conv5"):
-        finish("conv5")
-    # 3. fine-tuning (continues from its last checkpoint)
-    head = new_head(cfg, info, dataset.num_classes, classifier_file(cfg, weights)).to(device)
-    if is_done("finetune", work.head, *([work.trunk] if e2e else [])):
-        load_module_state(head, work.head, "fine-tuned head", device)
-        load_finetuned_trunk(cfg, work, trunk, device)
-    else:
-        with meter.stage("finetune"):
-            if e2e:
-                finetune_e2e(regions.trained, head, dataset.records, windows, regions, cfg.finetune, cfg.seed,
-                             work.finetune_ckpt, progress, checkpoint_every)
-                atomic_write(work.trunk, lambda f: torch.save(trunk.state_dict(), f))
-            elif cfg.finetune.enabled:
-                finetune(head, dataset.records, windows, source, cfg.finetune, cfg.seed, work.finetune_ckpt,
-                         progress, checkpoint_every, d)
-        if d.is_main:
-            atomic_write(work.head, lambda f: torch.save(head.state_dict(), f))
-        finish("finetune")
-        if d.is_main:
-            work.finetune_ckpt.unlink(missing_ok=True)  # head.pt (and trunk.pt) hold its result now
-        d.barrier()  # head.pt is on disk for every rank (it keys the mining features)
-    head.eval()
-    if e2e:  # SVMs and box regressors on the fine-tuned trunk's conv5 (its own cache folder)
-        source = make_source(cfg, trunk, info, work, device, cache_conv5=True)
-        if cfg.method == "spp":
-            with meter.stage("conv5 of the fine-tuned trunk"):
-                sharded_conv5(source.cache, dataset.records, progress, d)
-    # 4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning
-    if not is_done("svm", work.svms, work.bbox_samples):
-        with meter.stage("svm"):
-            entries = features_folder(work.root, cfg, work.head) if d.active else None
-            if entries is not None:  # the feature pass sharded by image, then the mining by class
-                sharded_feature_pass(cfg, entries, dataset.records, windows, source, head, d, progress)
-            mine_svms(cfg, work, dataset, windows, source, head, progress, entries, d, workers, untrained)
-        finish("svm")
-        if entries is not None and d.is_main:
-            shutil.rmtree(entries.parent, ignore_errors=True)  # svms.npz and bbox_samples.npz hold the result
-    if isinstance(source, CachedRCNNSource):
-        log.info("%s", source.summary())
-    if not d.is_main:
-        return  # the rest is rank 0's
-    team = SINGLE
-    # 5. bounding-box regression (seconds; restarts from its beginning)
-    if not is_done("bbox", work.bbox):
-        with meter.stage("bbox"):
-            fit_bbox(cfg, work, dataset.num_classes)
-        finish("bbox")
-    if corrupt_entries_reported():
+    book = StageBook(work, TRAIN_STAGES, resume, d)
+    book.meta.update({"classes": list(dataset.classes), "untrained_classes": list(untrained),
+                      **dataset_source(dataset), "train_split": dataset.split, "cache_dir": str(work.cache)})
+    book.write()
+    run = _Training(cfg, work, dataset, device, workers, progress, checkpoint_every, d, untrained, book)
+    run.open_network(pretrained_trunk)
+    run_stages(run.stages(), book, meter or StageMeter())
+    if isinstance(run.source, CachedRCNNSource):
+        log.info("%s", run.source.summary())
+    if d.is_main and corrupt_entries_reported():
         log.warning("%d corrupt cache entries were found (each reported above) and recomputed",
                     corrupt_entries_reported())
+
+
+class _Training:
+    """What the stages of one training run share: the network, its pool5 source, the windows."""
+
+    def __init__(self, cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device, workers: int,
+                 progress: bool, checkpoint_every: int, d: Dist, untrained: Sequence[str], book: StageBook) -> None:
+        self.cfg, self.work, self.dataset, self.device, self.workers = cfg, work, dataset, device, workers
+        self.progress, self.checkpoint_every, self.d, self.untrained, self.book = (progress, checkpoint_every, d,
+                                                                                  untrained, book)
+        self.e2e, self.spp = trains_trunk(cfg), cfg.method == "spp"
+        self.windows: list[ImageWindows] = []
+
+    def open_network(self, pretrained_trunk: Path | None) -> None:
+        """The trunk (weights named in meta.json) and the pool5 source the stages train on."""
+        cfg, work = self.cfg, self.work
+        self.weights = trunk_weights_file(cfg, work, self.book.meta.get("trunk_file"), pretrained_trunk)
+        if self.weights is not None:  # the work dir names the trunk file it was trained from
+            self.book.meta["trunk_file"] = {"path": str(self.weights.resolve()), "sha1": file_digest(self.weights)}
+        self.trunk, self.info = build_network(cfg, self.device, self.weights)
+        if self.e2e and self.d.active:
+            raise InputError("finetune.mode", "e2e fine-tuning runs in one process; torchrun shards fc-only "
+                                              "fine-tuning only (run without torchrun)")
+        if self.e2e:  # the conv layers are trained: the fixed blocks' output is what gets cached
+            self.regions = make_regions(cfg.method, cfg.features, cfg.finetune.freeze_blocks, self.trunk, self.info,
+                                        work.cache, self.device)
+            self.source = None
+        else:
+            self.source = make_source(cfg, self.trunk, self.info, work, self.device, cache_conv5=True)
+
+    def stages(self) -> list[Stage]:
+        """The recipe (the module's docstring), in order."""
+        work, e2e = self.work, self.e2e
+        return [
+            Stage("proposals", self.proposals, always=True),
+            Stage("conv5", self.conv5, always=True, timed=self.spp),
+            Stage("finetune", self.finetune, lambda: (work.head, *([work.trunk] if e2e else [])),
+                  load=self.load_finetuned, after=lambda: work.finetune_ckpt.unlink(missing_ok=True)),
+            *([Stage("conv5 of the fine-tuned trunk", self.conv5_finetuned, always=True, recorded=False,
+                     timed=self.spp)] if e2e else []),
+            Stage("svm", self.svm, lambda: (work.svms, work.bbox_samples), after=self.drop_mining_entries),
+            Stage("bbox", lambda: fit_bbox(self.cfg, work, self.dataset.num_classes), lambda: (work.bbox,),
+                  main_only=True),
+        ]
+
+    def proposals(self) -> None:
+        """1. Selective search (per-image cache, continues where it stopped; sharded over ranks)."""
+        run = sharded_proposals(self.dataset.records, self.work.cache / "proposals", self.cfg.proposals,
+                                self.workers, self.progress, self.d)
+        if run.failed:
+            log.warning("skipping %d training images without proposals", len(run.failed))
+            self.dataset = Dataset(self.dataset.root, self.dataset.split, self.dataset.classes,
+                                   tuple(r for r in self.dataset.records if r.image_id in run.boxes))
+        self.book.meta["num_train_images"] = len(self.dataset.records)
+        self.windows = [build_windows(r, run.boxes[r.image_id], self.dataset.num_classes)
+                        for r in self.dataset.records]
+
+    def conv5(self) -> None:
+        """2. SPP-net's conv5 maps (e2e: the fixed blocks'), once per image, cached, sharded over ranks."""
+        if self.spp:
+            maps = (self.regions if self.e2e else self.source).cache
+            sharded_conv5(maps, self.dataset.records, self.progress, self.d)
+
+    def _new_head(self) -> FcHead:
+        head = new_head(self.cfg, self.info, self.dataset.num_classes, classifier_file(self.cfg, self.weights))
+        return head.to(self.device)
+
+    def finetune(self) -> None:
+        """3. Fine-tuning (continues from its last checkpoint); rank 0 writes head.pt (and trunk.pt)."""
+        cfg, work, self.head = self.cfg, self.work, self._new_head()
+        if self.e2e:
+            finetune_e2e(self.regions.trained, self.head, self.dataset.records, self.windows, self.regions,
+                         cfg.finetune, cfg.seed, work.finetune_ckpt, self.progress, self.checkpoint_every)
+            atomic_write(work.trunk, lambda f: torch.save(self.trunk.state_dict(), f))
+        elif cfg.finetune.enabled:
+            finetune(self.head, self.dataset.records, self.windows, self.source, cfg.finetune, cfg.seed,
+                     work.finetune_ckpt, self.progress, self.checkpoint_every, self.d)
+        if self.d.is_main:
+            atomic_write(work.head, lambda f: torch.save(self.head.state_dict(), f))
+        self.head.eval()
+
+    def load_finetuned(self) -> None:
+        self.head = self._new_head()
+        load_module_state(self.head, self.work.head, "fine-tuned head", self.device)
+        load_finetuned_trunk(self.cfg, self.work, self.trunk, self.device)
+        self.head.eval()
+
+    def conv5_finetuned(self) -> None:
+        """e2e: SVMs and box regressors read the fine-tuned trunk's conv5 (its own cache folder)."""
+        self.source = make_source(self.cfg, self.trunk, self.info, self.work, self.device, cache_conv5=True)
+        if self.spp:
+            sharded_conv5(self.source.cache, self.dataset.records, self.progress, self.d)
+
+    def svm(self) -> None:
+        """4. SVMs with hard-negative mining (+ bbox-regression samples); restarts from its beginning."""
+        cfg, d = self.cfg, self.d
+        self.entries = features_folder(self.work.root, cfg, self.work.head) if d.active else None
+        if self.entries is not None:  # the feature pass sharded by image, then the mining by class
+            sharded_feature_pass(cfg, self.entries, self.dataset.records, self.windows, self.source, self.head, d,
+                                 self.progress)
+        mine_svms(cfg, self.work, self.dataset, self.windows, self.source, self.head, self.progress, self.entries, d,
+                  self.workers, self.untrained)
+
+    def drop_mining_entries(self) -> None:
+        """svms.npz and bbox_samples.npz hold the result of the sharded feature pass now."""
+        if self.entries is not None:
+            shutil.rmtree(self.entries.parent, ignore_errors=True)
