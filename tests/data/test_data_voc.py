@@ -9,15 +9,8 @@ import numpy as np
 import pytest
 
 from data.errors import InputError
-from data.voc import (
-    VOC_CLASSES,
-    load_voc,
-    parse_annotation,
-    read_classes,
-    read_split,
-    write_annotation,
-    write_split,
-)  # fmt: skip
+from data.voc import VOC_CLASSES, load_voc, parse_annotation, read_classes, read_split
+from data.voc_write import write_annotation, write_split  # fmt: skip
 
 CLASSES = ("cat", "dog")
 INDEX = {"cat": 0, "dog": 1}

@@ -36,7 +36,7 @@ PROPOSAL_POOL = """
 import sys, time
 from pathlib import Path
 from proposals.config import ProposalConfig
-from proposals.store import iter_proposals
+from proposals.workers import iter_proposals
 from tests.proposals.conftest import make_image, make_record, write_image
 if __name__ == "__main__":
     out = Path(sys.argv[1])

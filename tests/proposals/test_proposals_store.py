@@ -12,7 +12,8 @@ import scipy.io
 
 from proposals.config import ProposalConfig
 from proposals.selective_search import propose
-from proposals.store import cache_folder, ensure_proposals, iter_proposals
+from proposals.store import cache_folder, ensure_proposals
+from proposals.workers import iter_proposals
 
 CFG = ProposalConfig()
 

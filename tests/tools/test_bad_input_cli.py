@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.voc import write_annotation, write_classes
+from data.voc_write import write_annotation, write_classes
 from tools import compute_proposals, eval_voc
 from tools._cli import run_cli
 

@@ -11,7 +11,7 @@ import pytest
 from tools._cli import run_cli
 from tools.compute_proposals import main
 
-voc = pytest.importorskip("data.voc")
+voc = pytest.importorskip("data.voc_write")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from data.records import Detections
-from data.voc import write_annotation, write_classes, write_split
+from data.voc_write import write_annotation, write_classes, write_split
 from eval.result_files import result_path, write_result_files
 from tools._cli import run_cli
 from tools.eval_voc import main
