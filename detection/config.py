@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data.errors import InputError, check_config
+from detection.classification.workdir import is_classifier_workdir
 from detection.features.config import FeatureConfig
 from detection.inference.detect import DetectConfig
 from detection.models.bbox_regression import BBoxRegConfig
@@ -50,13 +51,33 @@ CPU_ONLY_KEYS = ("head.int8",)  # dynamic int8 quantisation has no GPU kernels
 # tools/configs/paper.yaml restores the papers' recipe.
 FROM_SCRATCH_FC = {"head": {"fc6": 512, "fc7": 512, "dropout": 0.0},
                    "finetune": {"iterations": 1500, "lr": 0.01, "lr_step": 1100}}
-NO_FC_SOURCES = ("imagenet", "none", "crops")  # features.pretrained values that bring no fc6 / fc7
+NAMED_SOURCES = ("imagenet", "none", "crops")  # features.pretrained values that are not paths
 
 
-def brings_fc_layers(pretrained: str) -> bool:
-    """True when ``features.pretrained`` names a classifier work dir of tools/train_cls.py, whose
-    fc6 / fc7 the detector starts from; every other value brings conv layers at most."""
-    return pretrained not in NO_FC_SOURCES and (Path(pretrained) / "classifier.pt").is_file()
+@dataclass(frozen=True)
+class TrunkSource:
+    """``features.pretrained``, interpreted (:func:`trunk_source`): where the trunk starts from.
+
+    ``kind``: "imagenet" (torchvision's weights), "none" (random), "crops" (ZF-5 pre-trained on
+    object crops), "classifier" (a work dir of tools/train_cls.py: its trunk AND its fc6 / fc7) or
+    "file" (a trunk state_dict); ``path`` is the work dir or file for the last two.
+    """
+
+    kind: str
+    path: Path | None = None
+
+    @property
+    def brings_fc_layers(self) -> bool:
+        """Whether fc6 / fc7 start pre-trained (the papers' recipe) rather than from scratch."""
+        return self.kind == "classifier"
+
+
+def trunk_source(pretrained: str) -> TrunkSource:
+    """The one place ``features.pretrained``'s string is read."""
+    if pretrained in NAMED_SOURCES:
+        return TrunkSource(pretrained)
+    path = Path(pretrained)
+    return TrunkSource("classifier" if is_classifier_workdir(path) else "file", path)
 
 
 def check_trunk_source(cfg: DetectorConfig) -> None:
@@ -65,7 +86,7 @@ def check_trunk_source(cfg: DetectorConfig) -> None:
     Raises:
         InputError: naming tools/train_cls.py, which trains the ZF-5 the detector starts from.
     """
-    if cfg.features.backbone == "zf5" and cfg.features.pretrained == "imagenet":
+    if cfg.features.backbone == "zf5" and trunk_source(cfg.features.pretrained).kind == "imagenet":
         raise InputError("--pretrained", "ZF-5 has no ImageNet weights here: train one with tools/train_cls.py and "
                          "pass --pretrained CLS_WORK_DIR (or a trunk weights file, or none for random conv layers)")
 
@@ -131,7 +152,7 @@ def load_train_config(path: Path | None = None, overrides: list[str] | None = No
         InputError: a bad file or override, or a trunk without weights to start from.
     """
     cfg = load_config(path, overrides)
-    if not brings_fc_layers(cfg.features.pretrained):
+    if not trunk_source(cfg.features.pretrained).brings_fc_layers:
         base = merge(DetectorConfig(), FROM_SCRATCH_FC, "detection.config.FROM_SCRATCH_FC")
         cfg = load_dataclass(base, path, overrides)
     check_trunk_source(cfg)

@@ -32,8 +32,8 @@ import torch
 from data.cache import atomic_write_text, file_digest
 from data.errors import InputError
 from data.model_files import load_module_state
-from detection.classification.workdir import ClassifierWorkDir, is_classifier_workdir, load_fc67, trunk_part
-from detection.config import DetectorConfig, check_test_time_overrides, load_config
+from detection.classification.workdir import ClassifierWorkDir, load_fc67, trunk_part
+from detection.config import DetectorConfig, check_test_time_overrides, load_config, trunk_source
 from detection.features.conv5 import Conv5Cache
 from detection.features.rcnn_cache import CachedRCNNSource
 from detection.features.rcnn_source import RCNNSource
@@ -130,15 +130,13 @@ def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None
     Raises:
         InputError: the file is missing, or is not the one the work dir was trained with.
     """
-    pretrained = cfg.features.pretrained
-    if pretrained in ("imagenet", "none"):
+    source = trunk_source(cfg.features.pretrained)
+    if source.kind in ("imagenet", "none"):
         return None
-    if pretrained == "crops":
+    if source.kind == "crops":
         path = Path(recorded["path"]) if recorded else pretrained_trunk or pretrained_trunk_path(work.cache)
     else:
-        path = Path(pretrained)
-        if is_classifier_workdir(path):
-            path = ClassifierWorkDir(path).model
+        path = ClassifierWorkDir(source.path).model if source.kind == "classifier" else source.path
     if not path.is_file():
         raise InputError(path, "trunk checkpoint not found (features.pretrained)")
     if recorded and file_digest(path) != recorded["sha1"]:
@@ -156,7 +154,7 @@ def build_network(cfg: DetectorConfig, device: torch.device,
             ImageNet weights when ``features.pretrained`` is "imagenet", else a random init.
     """
     fc = cfg.features
-    trunk, info = build_trunk(fc.backbone, pretrained=fc.pretrained == "imagenet")
+    trunk, info = build_trunk(fc.backbone, pretrained=trunk_source(fc.pretrained).kind == "imagenet")
     if weights is not None:
         load_module_state(trunk, weights, f"{fc.backbone} trunk state_dict (features.pretrained)", part=trunk_part)
     trunk = trunk.to(device).to(memory_format=torch.channels_last).eval()
@@ -190,8 +188,7 @@ def make_source(cfg: DetectorConfig, trunk: torch.nn.Module, info: TrunkInfo, wo
 def classifier_file(cfg: DetectorConfig, weights: Path | None) -> Path | None:
     """``weights`` when they are a classifier's (``features.pretrained`` names a classifier work
     dir), whose fc6 / fc7 then start the detector's head; else None."""
-    named = cfg.features.pretrained not in ("imagenet", "none", "crops")
-    return weights if weights is not None and named and is_classifier_workdir(Path(cfg.features.pretrained)) else None
+    return weights if weights is not None and trunk_source(cfg.features.pretrained).kind == "classifier" else None
 
 
 def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int, pretrained_fc: Path | None = None) -> FcHead:

@@ -37,7 +37,7 @@ import torch
 from data.cache import atomic_write_text
 from data.class_counts import check_trainable
 from data.errors import InputError
-from detection.config import METHODS, DetectorConfig, load_config, load_train_config
+from detection.config import METHODS, DetectorConfig, load_config, load_train_config, trunk_source
 from detection.models.backbones import BACKBONES
 from detection.pipeline.train import train_detector
 from detection.runtime.config_io import config_to_dict, save_config
@@ -136,7 +136,7 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
              "worker processes: %d", torch.get_num_threads(), workers)
     meter = StageMeter()
     trunk = None
-    if cfg.features.pretrained == "crops":
+    if trunk_source(cfg.features.pretrained).kind == "crops":
         with meter.stage("ZF-5 pre-training on crops"):
             trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,

@@ -115,6 +115,7 @@ def test_fc_layers_from_scratch_get_the_recipe_that_learns(tmp_path):
     classifier = tmp_path / "cls"  # a classifier work dir brings fc6 / fc7: the paper's recipe is theirs
     classifier.mkdir()
     (classifier / "classifier.pt").write_bytes(b"")
+    (classifier / "config.yaml").write_text("{}\n")  # what makes a folder a classifier work dir (both files)
     with_fc = load_train_config(None, ["features.backbone=zf5", f"features.pretrained={classifier}"])
     assert (with_fc.head.fc6, with_fc.finetune.iterations) == (4096, 300_000)
 
