@@ -24,3 +24,57 @@ def test_select_clips_to_the_image():
     det = _select(per_class, torch.tensor([[1.0]]), (50, 100), DetectConfig())
     assert det.boxes.tolist() == [[0.0, 0.0, 100.0, 50.0]]
 
+
+
+class _Source:
+    """pool5 vectors fixed per window, and windows 0 and 1 pooled to one shared vector."""
+
+    def __init__(self, vectors: torch.Tensor) -> None:
+        self.vectors = vectors
+
+    def pool5_shared(self, record, boxes, sw=None):
+        inverse = torch.arange(len(boxes))
+        inverse[1] = 0
+        return self.vectors, inverse
+
+
+def test_detect_image_is_fc_then_svm_scores_then_per_class_nms_of_the_windows():
+    """The production read-out against the obvious one: per class, the windows scoring above the
+    threshold, torchvision's NMS, best first, the cap; an untrained class never appears."""
+    from pathlib import Path
+
+    from torchvision.ops import nms
+
+    from data.records import ImageRecord
+    from detection.inference.detect import TrainedModel, detect_image
+    from detection.models.head import FcHead
+    from svm.model import LinearSVMs
+
+    gen = torch.Generator().manual_seed(0)
+    r, k = 40, 3
+    xy = torch.rand(r, 2, generator=gen) * 150
+    boxes = torch.cat([xy, xy + 20 + torch.rand(r, 2, generator=gen) * 80], 1)
+    boxes[1] = boxes[0]
+    vectors = torch.randn(r, 8, generator=gen)
+    torch.manual_seed(1)
+    head = FcHead(8, 6, 6, k, dropout=0.0).eval()
+    svms = LinearSVMs(np.random.default_rng(2).normal(size=(6, k)).astype(np.float32), np.zeros(k, np.float32), 1.0)
+    model = TrainedModel(head, "fc7", svms, None, untrained=(2,))
+    cfg = DetectConfig(score_threshold=0.0, max_per_image=7, bbox_reg=False)
+    record = ImageRecord.unannotated(Path("im.jpg"), (200, 220))
+    det = detect_image(record, boxes.numpy(), _Source(vectors), model, cfg)
+
+    index = torch.arange(r)
+    index[1] = 0
+    with torch.no_grad():
+        scores = svms.score(head.features(vectors, "fc7"))[index]  # (R, K)
+    want = []
+    for c in range(k - 1):  # class 2 is untrained
+        above = (scores[:, c] > 0).nonzero().squeeze(1)
+        kept = above[nms(boxes[above], scores[above, c], 0.3)]
+        want += [(float(scores[i, c]), c, boxes[i].tolist()) for i in kept]
+    want = sorted(want, key=lambda t: -t[0])[:7]
+    assert len(want) == 7 and {c for _, c, _ in want} == {0, 1}  # the cap bites, both classes detected
+    assert [int(c) for c in det.labels] == [c for _, c, _ in want]
+    assert np.allclose(det.scores, [s for s, _, _ in want])
+    assert np.allclose(det.boxes, np.clip([b for *_, b in want], 0, [220, 200, 220, 200]))
