@@ -159,3 +159,16 @@ def read_record(path: Path) -> dict[str, Any] | None:
     if missing:
         raise InputError(path, f"run record without {missing}")
     return record
+
+
+def still_current(recorded: Any, now: Any) -> bool:
+    """Whether a record's resolved config ``recorded`` is the config ``now``, key by key: every key of
+    ``now`` holds the same value in ``recorded``; a key only in ``recorded`` (an option removed from
+    the code since, at its value then) does not count, a key only in ``now`` (a new option) does."""
+    if isinstance(now, dict):
+        return isinstance(recorded, dict) and all(k in recorded and still_current(recorded[k], v)
+                                                  for k, v in now.items())
+    if isinstance(now, list):
+        return isinstance(recorded, list) and len(recorded) == len(now) and all(
+            still_current(a, b) for a, b in zip(recorded, now))
+    return recorded == now

@@ -5,9 +5,10 @@ one config file per row). For each row and seed this writes the embedded dataset
 there yet (tools/make_synthetic.py), trains (tools/train_det.py, or tools/train_cls.py for a
 classifier table) into a work dir named by the hash of the resolved config, tests it
 (tools/test_det.py) and writes docs/results/records/<table>/<row>-s<seed>.json: the scores (mAP and AP
-per class, or top-1 error), train time, test seconds per image, config hash, commit, machine and
-date. A record whose config hash matches is not run again, so an interrupted reproduce continues
-where it stopped (every tool it runs resumes too) and rows that share a training (Table 9's
+per class, or top-1 error), train time, test seconds per image, the resolved config and its hash,
+commit, machine and date. A record of the same resolved config is not run again (an option removed
+from the code since does not count; a changed value or a new option does), so an interrupted
+reproduce continues where it stopped (every tool it runs resumes too) and rows that share a training (Table 9's
 "ftfc7" and "ftfc7 bb") train once. Per-image caches (proposals, conv5 maps) are shared by every
 row of every table. Then tools/render_docs.py renders docs/results.md and the README's table.
 
@@ -40,7 +41,7 @@ from detection.config import load_train_config
 from detection.pipeline.train import TRAIN_STAGES
 from detection.runtime.config_io import config_to_dict, load_dataclass
 from detection.speed.report import machine as cpu_and_gpu
-from eval.run_records import RowSpec, TableSpec, load_specs, read_record, write_record
+from eval.run_records import RowSpec, TableSpec, load_specs, read_record, still_current, write_record
 from tools._cli import run_cli, setup_logging
 
 log = logging.getLogger("reproduce")
@@ -65,15 +66,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def config_sha1(spec: TableSpec, row: RowSpec, seed: int) -> str:
-    """The hash of the resolved config (the rules of the training tool) and the data it trains on."""
+def resolved(spec: TableSpec, row: RowSpec, seed: int) -> list:
+    """The resolved config (the rules of the training tool) and the data it trains on, as plain data."""
     overrides = [f"seed={seed}", *row.set]
     if spec.kind == "classifier":
         cfg = load_dataclass(ClassifierConfig(), row.config, overrides)
     else:
         cfg = load_train_config(row.config, overrides)
-    text = json.dumps([config_to_dict(cfg), dict(spec.data)], sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()
+    return [config_to_dict(cfg), dict(spec.data)]
+
+
+def config_sha1(spec: TableSpec, row: RowSpec, seed: int) -> str:
+    """The hash of :func:`resolved`."""
+    return hashlib.sha1(json.dumps(resolved(spec, row, seed), sort_keys=True).encode()).hexdigest()
+
+
+def is_current(old: dict | None, spec: TableSpec, row: RowSpec, seed: int) -> bool:
+    """Whether the record ``old`` is of what this row trains now: the same resolved config (by hash,
+    or key by key where the record keeps it, a key removed from the code since not counting) and the
+    same test-time settings."""
+    if old is None or old.get("test_set", []) != list(row.test_set):
+        return False
+    return old["config_sha1"] == config_sha1(spec, row, seed) or (
+        "resolved" in old and still_current(old["resolved"], resolved(spec, row, seed)))
 
 
 def machine() -> str:
@@ -201,13 +216,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for seed in [s for s in spec.seeds if args.seeds is None or s in args.seeds]:
                 path = spec.record_path(args.records, row, seed)
                 sha1, old = config_sha1(spec, row, seed), read_record(path)
-                current = old is not None and old["config_sha1"] == sha1 and old.get("test_set", []) == list(row.test_set)
+                current = is_current(old, spec, row, seed)
                 if args.list or (current and not args.force):
                     print(f"{spec.id}/{row.id} seed {seed}: {'recorded' if current else 'to run'} ({path})")
+                    if current and not args.list and "resolved" not in old:  # an older record: keep its config
+                        write_record(path, {**old, "resolved": resolved(spec, row, seed)})
                     continue
                 run = run_classifier if spec.kind == "classifier" else run_detector
                 load = os.getloadavg()[0]  # a machine busy with other work slows every stage: say so
                 record = {"table": spec.id, "row": row.id, "seed": seed, "kind": spec.kind, "config_sha1": sha1,
+                          "resolved": resolved(spec, row, seed),
                           "config": shown(row.config), "set": list(row.set),
                           "test_set": list(row.test_set), "commit": commit(), "machine": machine(),
                           "device": args.device, "date": datetime.date.today().isoformat(),

@@ -62,9 +62,19 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     # the records render (means over several seeds: tests/test_docs.py)
     table = detector_table(load_spec(tiny_table / "tiny"), records, tmp_path)
     assert f"**{100 * bb0['map']:.1f}** | {100 * bb0['map']:.1f} | 58.0 |" in table
-    # a changed config is a new training (another hash), never a stale record
+    # a record keeps its resolved config: an option removed from the code since (here: one the code
+    # never had, and another hash) leaves it current; an older record without it gets it on the next pass
+    assert bb0["resolved"] == reproduce.resolved(load_spec(tiny_table / "tiny"), load_spec(tiny_table / "tiny").rows[0], 0)
+    bb_path = records / "tiny" / "bb-s0.json"
+    bb_path.write_text(json.dumps({**bb0, "config_sha1": "older", "resolved": [{**bb0["resolved"][0], "gone": 1},
+                                                                                bb0["resolved"][1]]}))
+    assert _listing(argv, capsys).count(": recorded (") == 2
+    nobb_path = records / "tiny" / "nobb-s0.json"
+    nobb_path.write_text(json.dumps({k: v for k, v in nobb0.items() if k != "resolved"}))
+    assert reproduce.main(argv) == 0 and json.loads(nobb_path.read_text())["resolved"] == nobb0["resolved"]
+    # a changed config is a new training (another hash, another value), never a stale record
     (tiny_table / "tiny" / "a.yaml").write_text(TINY_CONFIG.replace("iterations: 10", "iterations: 12"))
-    assert "to run" in _listing(argv, capsys)
+    assert _listing(argv, capsys).count("to run") == 2
 
 
 def _listing(argv: list[str], capsys) -> str:
