@@ -76,19 +76,19 @@ def resolved(spec: TableSpec, row: RowSpec, seed: int) -> list:
     return [config_to_dict(cfg), dict(spec.data)]
 
 
-def config_sha1(spec: TableSpec, row: RowSpec, seed: int) -> str:
-    """The hash of :func:`resolved`."""
-    return hashlib.sha1(json.dumps(resolved(spec, row, seed), sort_keys=True).encode()).hexdigest()
+def config_sha1(spec: TableSpec, row: RowSpec, seed: int, now: list | None = None) -> str:
+    """The hash of :func:`resolved` (``now``, when the caller has it already)."""
+    now = resolved(spec, row, seed) if now is None else now
+    return hashlib.sha1(json.dumps(now, sort_keys=True).encode()).hexdigest()
 
 
-def is_current(old: dict | None, spec: TableSpec, row: RowSpec, seed: int) -> bool:
-    """Whether the record ``old`` is of what this row trains now: the same resolved config (by hash,
-    or key by key where the record keeps it, a key removed from the code since not counting) and the
-    same test-time settings."""
+def is_current(old: dict | None, row: RowSpec, now: list, sha1: str) -> bool:
+    """Whether the record ``old`` is of what this row trains now (``now``, its hash ``sha1``): the
+    same resolved config (by hash, or key by key where the record keeps it, a key removed from the
+    code since not counting) and the same test-time settings."""
     if old is None or old.get("test_set", []) != list(row.test_set):
         return False
-    return old["config_sha1"] == config_sha1(spec, row, seed) or (
-        "resolved" in old and still_current(old["resolved"], resolved(spec, row, seed)))
+    return old["config_sha1"] == sha1 or ("resolved" in old and still_current(old["resolved"], now))
 
 
 def machine() -> str:
@@ -215,17 +215,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row in [r for r in spec.rows if not args.rows or r.id in args.rows]:
             for seed in [s for s in spec.seeds if args.seeds is None or s in args.seeds]:
                 path = spec.record_path(args.records, row, seed)
-                sha1, old = config_sha1(spec, row, seed), read_record(path)
-                current = is_current(old, spec, row, seed)
+                now, old = resolved(spec, row, seed), read_record(path)
+                sha1 = config_sha1(spec, row, seed, now)
+                current = is_current(old, row, now, sha1)
                 if args.list or (current and not args.force):
                     print(f"{spec.id}/{row.id} seed {seed}: {'recorded' if current else 'to run'} ({path})")
                     if current and not args.list and "resolved" not in old:  # an older record: keep its config
-                        write_record(path, {**old, "resolved": resolved(spec, row, seed)})
+                        write_record(path, {**old, "resolved": now})
                     continue
                 run = run_classifier if spec.kind == "classifier" else run_detector
                 load = os.getloadavg()[0]  # a machine busy with other work slows every stage: say so
                 record = {"table": spec.id, "row": row.id, "seed": seed, "kind": spec.kind, "config_sha1": sha1,
-                          "resolved": resolved(spec, row, seed),
+                          "resolved": now,
                           "config": shown(row.config), "set": list(row.set),
                           "test_set": list(row.test_set), "commit": commit(), "machine": machine(),
                           "device": args.device, "date": datetime.date.today().isoformat(),

@@ -118,7 +118,13 @@ def pool_windows(maps: Conv5Maps, boxes: torch.Tensor, stride: int, centre_offse
                  levels: tuple[int, ...], share_identical: bool = True) -> torch.Tensor:
     """Like :func:`pool_windows_shared`, expanded to one (R, D) row per window."""
     pooled, inverse = pool_windows_shared(maps, boxes, stride, centre_offset, levels, share_identical)
-    return pooled.index_select(0, inverse.to(pooled.device)) if share_identical else pooled
+    return _expand(pooled, inverse, share_identical)
+
+
+def _expand(pooled: torch.Tensor, inverse: torch.Tensor, shared: bool) -> torch.Tensor:
+    """(U, D) distinct vectors (in ``torch.unique``'s order when ``shared``) and (R,) each window's
+    index -> (R, D), one row per window in window order."""
+    return pooled.index_select(0, inverse.to(pooled.device)) if shared else pooled
 
 
 class SPPSource:
@@ -151,12 +157,7 @@ class SPPSource:
             return pool_windows_shared(maps, boxes.float().cpu(), self.info.stride, self.info.centre_offset,
                                        self.levels, self.share_identical)
 
-    @torch.no_grad()
     def pool5(self, record: ImageRecord, boxes: torch.Tensor, sw: Stopwatch | None = None) -> torch.Tensor:
-        """One (R, D) row per window (:func:`pool_windows`)."""
-        sw = sw or NullStopwatch()
-        with sw.stage("conv"):
-            maps = self.conv5(record)
-        with sw.stage("pool"):
-            return pool_windows(maps, boxes.float().cpu(), self.info.stride, self.info.centre_offset,
-                                self.levels, self.share_identical)
+        """One (R, D) row per window: :meth:`pool5_shared` expanded by its inverse index."""
+        pooled, inverse = self.pool5_shared(record, boxes, sw)
+        return _expand(pooled, inverse, self.share_identical)

@@ -11,8 +11,8 @@
   5. bbox        per-class ridge regression on those pool5 vectors
 
 ``detection.pipeline.stages`` runs them: a stage is done when its output exists and ``meta.json``
-lists it; ``resume`` skips done stages. Stages 1, 2 and 3 continue an interrupted run where it stopped (per-image caches, fine-tuning
-checkpoints); 4 and 5 start again from their beginning. Either way the result is bit-identical to
+lists it; ``resume`` skips done stages. Stages 1, 2 and 3 continue an interrupted run where it
+stopped (per-image caches, fine-tuning checkpoints); 4 and 5 start again from their beginning. Either way the result is bit-identical to
 an uninterrupted run's.
 """
 
