@@ -22,7 +22,6 @@ from detection.models.bbox_regression import BBoxRegConfig
 from detection.models.head import HeadConfig
 from detection.runtime.config_io import load_dataclass, merge
 from detection.training.config import FinetuneConfig
-from detection.training.pretrain import PretrainConfig
 from proposals.config import ProposalConfig
 from svm.config import SVMConfig
 
@@ -51,16 +50,21 @@ CPU_ONLY_KEYS = ("head.int8",)  # dynamic int8 quantisation has no GPU kernels
 # tools/configs/paper.yaml restores the papers' recipe.
 FROM_SCRATCH_FC = {"head": {"fc6": 512, "fc7": 512, "dropout": 0.0},
                    "finetune": {"iterations": 1500, "lr": 0.01, "lr_step": 1100}}
-NAMED_SOURCES = ("imagenet", "none", "crops")  # features.pretrained values that are not paths
+NAMED_SOURCES = ("imagenet", "none")  # features.pretrained values that are not paths
+# Sections a work dir's config.yaml of an older version may still hold: dropped with a warning.
+REMOVED_SECTIONS = {"pretrain": "ZF-5's pre-training on object crops was removed (2026-12-07): ZF-5 comes "
+                                "from tools/train_cls.py"}
+CROPS_GONE = ("ZF-5's pre-training on object crops was removed (2026-12-07): train ZF-5 with tools/train_cls.py "
+              "and pass --pretrained CLS_WORK_DIR")
 
 
 @dataclass(frozen=True)
 class TrunkSource:
     """``features.pretrained``, interpreted (:func:`trunk_source`): where the trunk starts from.
 
-    ``kind``: "imagenet" (torchvision's weights), "none" (random), "crops" (ZF-5 pre-trained on
-    object crops), "classifier" (a work dir of tools/train_cls.py: its trunk AND its fc6 / fc7) or
-    "file" (a trunk state_dict); ``path`` is the work dir or file for the last two.
+    ``kind``: "imagenet" (torchvision's weights), "none" (random), "classifier" (a work dir of
+    tools/train_cls.py: its trunk AND its fc6 / fc7) or "file" (a trunk state_dict); ``path`` is the
+    work dir or file for the last two.
     """
 
     kind: str
@@ -73,7 +77,13 @@ class TrunkSource:
 
 
 def trunk_source(pretrained: str) -> TrunkSource:
-    """The one place ``features.pretrained``'s string is read."""
+    """The one place ``features.pretrained``'s string is read.
+
+    Raises:
+        InputError: ``crops``, the removed pre-training (a work dir trained with it, or the flag).
+    """
+    if pretrained == "crops":
+        raise InputError("features.pretrained", CROPS_GONE)
     if pretrained in NAMED_SOURCES:
         return TrunkSource(pretrained)
     path = Path(pretrained)
@@ -110,7 +120,6 @@ class DetectorConfig:
     missing_classes: str = "error"
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     svm: SVMConfig = field(default_factory=SVMConfig)
@@ -140,7 +149,7 @@ def check_test_time_overrides(pairs: list[str]) -> None:
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> DetectorConfig:
     """The papers' defaults, then the YAML file, then ``--set`` overrides (see ``detection.runtime.config_io``)."""
-    return load_dataclass(DetectorConfig(), path, overrides)
+    return load_dataclass(DetectorConfig(), path, overrides, REMOVED_SECTIONS)
 
 
 def load_train_config(path: Path | None = None, overrides: list[str] | None = None) -> DetectorConfig:
@@ -154,6 +163,6 @@ def load_train_config(path: Path | None = None, overrides: list[str] | None = No
     cfg = load_config(path, overrides)
     if not trunk_source(cfg.features.pretrained).brings_fc_layers:
         base = merge(DetectorConfig(), FROM_SCRATCH_FC, "detection.config.FROM_SCRATCH_FC")
-        cfg = load_dataclass(base, path, overrides)
+        cfg = load_dataclass(base, path, overrides, REMOVED_SECTIONS)
     check_trunk_source(cfg)
     return cfg

@@ -43,7 +43,6 @@ from detection.models.backbones import TrunkInfo, build_trunk
 from detection.models.bbox_regression import BBoxRegressors
 from detection.models.head import FcHead, apply_test_levers
 from detection.models.spp import pooled_length
-from detection.training.pretrain import pretrained_trunk_path
 from svm.model import LinearSVMs
 
 log = logging.getLogger(__name__)
@@ -114,18 +113,13 @@ class WorkDir:
         return tuple(self.read_meta().get("untrained_classes", ()))
 
 
-def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None = None,
-                       pretrained_trunk: Path | None = None) -> Path | None:
+def trunk_weights_file(cfg: DetectorConfig, recorded: dict | None = None) -> Path | None:
     """The file the trunk's weights come from; None for torchvision's ImageNet weights or a random init.
 
-    ``features.pretrained``: "imagenet", "none", "crops" (ZF-5 pre-trained on object crops of the
-    training set, ``detection.training.pretrain``), a classifier work dir of tools/train_cls.py
-    (its ``classifier.pt``: the trunk here, fc6 / fc7 through :func:`classifier_file`) or a path to a
+    ``features.pretrained``: "imagenet", "none", a classifier work dir of tools/train_cls.py (its
+    ``classifier.pt``: the trunk here, fc6 / fc7 through :func:`classifier_file`) or a path to a
     checkpoint of the trunk's state_dict. A trained work dir records the file it used and its SHA-1
-    in meta.json (``recorded``): a pre-trained ZF-5 is then taken from that path, not from the
-    cache's ``latest.txt`` (which a later run on a shared cache may move), and a file whose bytes
-    changed is refused. Before that, training passes the ZF-5 it just pre-trained or reused
-    (``pretrained_trunk``).
+    in meta.json (``recorded``): a file whose bytes changed since is refused.
 
     Raises:
         InputError: the file is missing, or is not the one the work dir was trained with.
@@ -133,10 +127,7 @@ def trunk_weights_file(cfg: DetectorConfig, work: WorkDir, recorded: dict | None
     source = trunk_source(cfg.features.pretrained)
     if source.kind in ("imagenet", "none"):
         return None
-    if source.kind == "crops":
-        path = Path(recorded["path"]) if recorded else pretrained_trunk or pretrained_trunk_path(work.cache)
-    else:
-        path = ClassifierWorkDir(source.path).model if source.kind == "classifier" else source.path
+    path = ClassifierWorkDir(source.path).model if source.kind == "classifier" else source.path
     if not path.is_file():
         raise InputError(path, "trunk checkpoint not found (features.pretrained)")
     if recorded and file_digest(path) != recorded["sha1"]:
@@ -254,7 +245,7 @@ def open_detector(root: Path, device: torch.device, overrides: list[str] | None 
         raise InputError(work.meta, f"trained by version {version} of the training code, this is version "
                                     f"{TRAINING_VERSION}; train it again: tools/train_det.py ... --resume")
     classes = work.classes()
-    weights = trunk_weights_file(cfg, work, meta.get("trunk_file"))
+    weights = trunk_weights_file(cfg, meta.get("trunk_file"))
     trunk, info = build_network(cfg, device, weights)
     load_finetuned_trunk(cfg, work, trunk, device)
     model = load_model(cfg, work, info, classes, device)

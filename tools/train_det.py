@@ -37,13 +37,12 @@ import torch
 from data.cache import atomic_write_text
 from data.class_counts import check_trainable
 from data.errors import InputError
-from detection.config import METHODS, DetectorConfig, load_config, load_train_config, trunk_source
+from detection.config import METHODS, DetectorConfig, load_config, load_train_config
 from detection.models.backbones import BACKBONES
 from detection.pipeline.train import train_detector
 from detection.runtime.config_io import config_to_dict, save_config
 from detection.runtime.distributed import Dist, close, init_from_env, threads_per_rank
 from detection.runtime.usage import StageMeter
-from detection.training.pretrain import ensure_pretrained_zf5
 from detection.training.sgd import CHECKPOINT_EVERY
 from detection.workdir import WorkDir
 from tools._cli import OVERLAP_GONE, add_dataset_arguments, dataset_from_args, run_cli, setup_logging, warn_gone_flags
@@ -59,8 +58,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--method", choices=METHODS, help="spp (default) or rcnn; sets method")
     p.add_argument("--backbone", choices=BACKBONES, help="conv trunk (default mobilenet_v2); sets features.backbone")
     p.add_argument("--pretrained", help="imagenet (default; not for zf5) | none | a classifier WORK_DIR of "
-                   "tools/train_cls.py (trunk and fc6/fc7) | PATH to a trunk state_dict | crops (ZF-5 pre-trained "
-                   "on object crops); sets features.pretrained")
+                   "tools/train_cls.py (trunk and fc6/fc7) | PATH to a trunk state_dict; sets features.pretrained")
     p.add_argument("--scales", type=int, nargs="+", metavar="S",
                    help="shorter side(s): 688 (1-scale, default) or 480 576 688 864 1200 (5-scale)")
     p.add_argument("--config", type=Path, help="YAML file of config overrides")
@@ -135,12 +133,8 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
     log.info("torch intra-op threads: %d (OMP_NUM_THREADS or --threads changes it, and the model's last bits); "
              "worker processes: %d", torch.get_num_threads(), workers)
     meter = StageMeter()
-    trunk = None
-    if trunk_source(cfg.features.pretrained).kind == "crops":
-        with meter.stage("ZF-5 pre-training on crops"):
-            trunk = ensure_pretrained_zf5(dataset, work.cache, cfg.seed, device, progress, cfg.pretrain)
     train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,
-                   checkpoint_every=args.checkpoint_every, pretrained_trunk=trunk, d=d, meter=meter,
+                   checkpoint_every=args.checkpoint_every, d=d, meter=meter,
                    untrained=untrained)
     if d.is_main:
         log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())

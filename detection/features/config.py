@@ -20,8 +20,8 @@ class FeatureConfig:
     # The paper uses ZF-5 pre-trained on ImageNet; no such weights exist offline, MobileNetV2's do.
     backbone: str = "mobilenet_v2"
     # "imagenet" (torchvision weights; none exist for ZF-5), "none" (random init), a classifier work dir
-    # of tools/train_cls.py (its trunk and fc6 / fc7), a checkpoint path holding the trunk's
-    # state_dict, or "crops" (ZF-5 pre-trained on object crops, detection.training.pretrain).
+    # of tools/train_cls.py (its trunk and fc6 / fc7) or a checkpoint path holding the trunk's
+    # state_dict.
     pretrained: str = "imagenet"
     # Shorter side of the resized image, one entry per scale (SPP-net sec. 4.2).
     scales: tuple[int, ...] = SINGLE_SCALE

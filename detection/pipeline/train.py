@@ -156,15 +156,14 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
 
 def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device,
                    workers: int, resume: bool, progress: bool = True,
-                   checkpoint_every: int = CHECKPOINT_EVERY, pretrained_trunk: Path | None = None,
+                   checkpoint_every: int = CHECKPOINT_EVERY,
                    d: Dist = SINGLE, meter: StageMeter | None = None,
                    untrained: Sequence[str] = ()) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset`` (``stages.run_stages``
     says what done means and how a run resumes).
 
-    ``pretrained_trunk``: the ZF-5 just pre-trained on crops (``features.pretrained=crops``); meta.json
-    records the trunk file a work dir is trained from, by path and SHA-1 (``trunk_file``), so that it
-    keeps using it whatever other runs pre-train in a shared cache, and refuses it if it changes.
+    meta.json records the trunk file a work dir is trained from, by path and SHA-1 (``trunk_file``),
+    so that detection refuses it if it changes.
 
     ``d``: in a torchrun job every rank calls this; proposals, conv5 maps, the fine-tuning pool5
     pass and the mining feature pass are sharded over the ranks by image, fine-tuning runs under
@@ -182,7 +181,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
                       **dataset_source(dataset), "train_split": dataset.split, "cache_dir": str(work.cache)})
     book.write()
     run = _Training(cfg, work, dataset, device, workers, progress, checkpoint_every, d, untrained, book)
-    run.open_network(pretrained_trunk)
+    run.open_network()
     run_stages(run.stages(), book, meter or StageMeter())
     if isinstance(run.source, CachedRCNNSource):
         log.info("%s", run.source.summary())
@@ -202,10 +201,10 @@ class _Training:
         self.e2e, self.spp = trains_trunk(cfg), cfg.method == "spp"
         self.windows: list[ImageWindows] = []
 
-    def open_network(self, pretrained_trunk: Path | None) -> None:
+    def open_network(self) -> None:
         """The trunk (weights named in meta.json) and the pool5 source the stages train on."""
         cfg, work = self.cfg, self.work
-        self.weights = trunk_weights_file(cfg, work, self.book.meta.get("trunk_file"), pretrained_trunk)
+        self.weights = trunk_weights_file(cfg, self.book.meta.get("trunk_file"))
         if self.weights is not None:  # the work dir names the trunk file it was trained from
             self.book.meta["trunk_file"] = {"path": str(self.weights.resolve()), "sha1": file_digest(self.weights)}
         self.trunk, self.info = build_network(cfg, self.device, self.weights)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import types
 import typing
 from pathlib import Path
@@ -20,6 +21,8 @@ import yaml
 
 from data.cache import atomic_write_text
 from data.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
@@ -100,9 +103,13 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return nested
 
 
-def load_dataclass(base: Any, path: Path | None = None, overrides: list[str] | None = None) -> Any:
+def load_dataclass(base: Any, path: Path | None = None, overrides: list[str] | None = None,
+                   removed: dict[str, str] | None = None) -> Any:
     """``base`` (a config dataclass: ``DetectorConfig()``, ``ClassifierConfig()``), then the YAML
     file, then ``--set`` overrides.
+
+    ``removed``: top-level sections an older version wrote ({name: why}); the file's are dropped
+    with a warning naming the file, so that an old work dir still opens.
 
     Raises:
         InputError: a missing or unreadable file, an unknown key or a value of the wrong type.
@@ -117,10 +124,19 @@ def load_dataclass(base: Any, path: Path | None = None, overrides: list[str] | N
             raise InputError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
         except yaml.YAMLError as err:
             raise InputError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
+        if isinstance(data, dict):
+            data = _drop_removed(data, removed or {}, path)
         cfg = merge(cfg, data, str(path))
     if overrides:
         cfg = merge(cfg, parse_overrides(overrides), "--set")
     return cfg
+
+
+def _drop_removed(data: dict[str, Any], removed: dict[str, str], path: Path) -> dict[str, Any]:
+    """``data`` without the ``removed`` sections, each one dropped with a warning."""
+    for name in sorted(set(data) & set(removed)):
+        log.warning("%s: ignoring the section %r: %s", path, name, removed[name])
+    return {k: v for k, v in data.items() if k not in removed}
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -1,2 +1,2 @@
-"""Training parts the pipeline runs: labelled windows, fc-only and end-to-end fine-tuning, and the
-ZF-5 pre-training on object crops."""
+"""Training parts the pipeline runs: labelled windows, the one SGD loop, fc-only and end-to-end
+fine-tuning."""

@@ -21,7 +21,7 @@ def write_work_dir(root: Path, cfg: DetectorConfig, cache_dir: Path | None = Non
     save_config(cfg, work.config)
     work.write_meta({"classes": list(classes), "cache_dir": str(work.cache), "stages_done": [],
                      "training_version": TRAINING_VERSION})
-    _, info = build_network(cfg, torch.device("cpu"), trunk_weights_file(cfg, work))
+    _, info = build_network(cfg, torch.device("cpu"), trunk_weights_file(cfg))
     head = new_head(cfg, info, len(classes))
     torch.save(head.state_dict(), work.head)
     rng = np.random.default_rng(seed)

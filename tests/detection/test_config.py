@@ -1,5 +1,6 @@
 """Config: paper defaults, YAML file, --set overrides, saved config reloads identically, errors."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def test_save_and_reload_round_trip(tmp_path):
     (["test.max_per_image=0"], "test.max_per_image must be >= 1"),
     (["bbox.min_iou=0"], "min_iou must lie in (0, 1]"),
     (["svm.C=0"], "C"),
-    (["pretrain.epochs=x"], "pretrain.epochs: expected int"),
+    (["pretrain.epochs=2"], "unknown config key 'pretrain'"),  # removed: only an old file may hold it
     (["finetune.mode=all"], "finetune.mode must be one of"),
     (["finetune.joint_bbox=true"], "finetune.joint_bbox needs finetune.mode=e2e"),
     (["finetune.freeze_blocks=-1"], "finetune.freeze_blocks must be >= 0"),
@@ -88,11 +89,20 @@ def test_parse_overrides_nests():
     assert parse_overrides(["a.b=1", "a.c=[1, 2]", "d=x"]) == {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
 
 
-def test_pretraining_is_part_of_the_config_and_saved(tmp_path):
-    cfg = load_config(None, ["pretrain.epochs=2", "pretrain.crop_size=32"])
-    assert cfg.pretrain.epochs == 2 and cfg.pretrain.crop_size == 32
+def test_an_old_work_dirs_removed_section_is_dropped_with_a_warning(tmp_path, caplog):
+    """config.yaml of a work dir trained before the crop pre-training was removed still loads."""
+    cfg = load_config(None, ["seed=3"])
     save_config(cfg, tmp_path / "config.yaml")
-    assert load_config(tmp_path / "config.yaml").pretrain == cfg.pretrain
+    old = tmp_path / "config.yaml"
+    old.write_text(old.read_text() + "pretrain:\n  epochs: 4\n  crop_size: 64\n")
+    with caplog.at_level(logging.WARNING):
+        assert load_config(old) == cfg
+    assert "config.yaml: ignoring the section 'pretrain'" in caplog.text and "tools/train_cls.py" in caplog.text
+
+
+def test_the_removed_crop_pretraining_is_a_one_line_error():
+    with pytest.raises(InputError, match="features.pretrained: .*removed.*tools/train_cls.py"):
+        load_train_config(None, ["features.backbone=zf5", "features.pretrained=crops"])
 
 
 def test_zf5_without_weights_to_start_from_is_a_one_line_error():

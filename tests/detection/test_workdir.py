@@ -21,7 +21,6 @@ from detection.features.spp_source import SPPSource
 from detection.models.backbones import zf5_trunk
 from detection.models.head import FcHead
 from detection.pipeline.split import model_key
-from detection.training.pretrain import FOLDER, POINTER
 from detection.workdir import TRAINING_VERSION, open_detector
 from svm.model import LinearSVMs
 from tests.detection.conftest import write_work_dir
@@ -62,14 +61,11 @@ def test_open_detector_applies_test_time_overrides_and_refuses_others(tmp_path):
         open_detector(work.root, CPU, ["head.fc6=16"])
 
 
-def test_open_detector_finds_a_pretrained_trunk_in_the_cache_dir_it_was_trained_with(tmp_path):
+def test_open_detector_uses_the_cache_dir_and_trunk_file_it_was_trained_with(tmp_path):
     """The demo once looked in WORK_DIR/cache instead of the --cache-dir of training."""
-    shared = tmp_path / "shared_cache"
-    trunk = zf5_trunk()
-    (shared / FOLDER).mkdir(parents=True)
-    torch.save(trunk.state_dict(), shared / FOLDER / "k.pt")
-    (shared / FOLDER / POINTER).write_text("k.pt")
-    cfg = load_config(None, TINY[:-1] + ["features.pretrained=crops"])
+    shared, trunk = tmp_path / "shared_cache", zf5_trunk()
+    torch.save(trunk.state_dict(), tmp_path / "trunk.pt")
+    cfg = load_config(None, TINY[:-1] + [f"features.pretrained={tmp_path / 'trunk.pt'}"])
     work = write_work_dir(tmp_path / "w", cfg, cache_dir=shared)
     det = open_detector(work.root, CPU)
     assert det.work.cache == shared
@@ -102,16 +98,12 @@ def test_model_key_follows_the_trained_files_and_the_config(tmp_path):
 
 
 def test_a_work_dir_runs_only_with_the_trunk_file_it_was_trained_from(tmp_path):
-    """The recorded file is used even when the shared cache's latest.txt moves on, and must not change."""
-    shared = tmp_path / "shared_cache"
-    (shared / FOLDER).mkdir(parents=True)
+    """meta.json records the trunk file's SHA-1: a file whose bytes changed since is refused."""
     torch.manual_seed(0)
-    torch.save(zf5_trunk().state_dict(), shared / FOLDER / "trained.pt")
-    torch.save(zf5_trunk().state_dict(), shared / FOLDER / "other.pt")  # another run's pre-training
-    (shared / FOLDER / POINTER).write_text("other.pt")
-    cfg = load_config(None, TINY[:-1] + ["features.pretrained=crops"])
-    work = write_work_dir(tmp_path / "w", cfg, cache_dir=shared)
-    trained = shared / FOLDER / "trained.pt"
+    trained = tmp_path / "trained.pt"
+    torch.save(zf5_trunk().state_dict(), trained)
+    cfg = load_config(None, TINY[:-1] + [f"features.pretrained={trained}"])
+    work = write_work_dir(tmp_path / "w", cfg)
     work.write_meta({**work.read_meta(), "trunk_file": {"path": str(trained), "sha1": file_digest(trained)}})
     det = open_detector(work.root, CPU)
     want = torch.load(trained, weights_only=True)["0.weight"]

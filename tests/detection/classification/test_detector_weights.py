@@ -11,7 +11,7 @@ from detection.classification.network import SPPClassifier
 from detection.classification.workdir import ClassifierWorkDir, load_classifier
 from detection.config import load_config
 from detection.runtime.config_io import save_config
-from detection.workdir import WorkDir, build_network, classifier_file, new_head, trunk_weights_file
+from detection.workdir import build_network, classifier_file, new_head, trunk_weights_file
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_trunk_and_fc67_come_from_the_classifier(classifier_dir, tmp_path):
     model, _, classes = load_classifier(classifier_dir.root)
     assert classes == ("a", "b", "c")
     cfg = _detector_cfg(classifier_dir.root)
-    weights = trunk_weights_file(cfg, WorkDir(tmp_path))
+    weights = trunk_weights_file(cfg)
     assert weights == classifier_dir.model
     trunk, info = build_network(cfg, torch.device("cpu"), weights)
     for (k, a), b in zip(trunk.state_dict().items(), model.trunk.state_dict().values()):
@@ -49,7 +49,7 @@ def test_trunk_and_fc67_come_from_the_classifier(classifier_dir, tmp_path):
 
 def test_head_size_mismatch_is_a_clear_error(classifier_dir, tmp_path):
     cfg = _detector_cfg(classifier_dir.root, fc=32)
-    weights = trunk_weights_file(cfg, WorkDir(tmp_path))
+    weights = trunk_weights_file(cfg)
     _, info = build_network(cfg, torch.device("cpu"), weights)
     with pytest.raises(InputError, match="set head.fc6 / head.fc7"):
         new_head(cfg, info, num_classes=5, pretrained_fc=classifier_file(cfg, weights))
@@ -61,4 +61,4 @@ def test_not_a_classifier_dir(tmp_path):
     (tmp_path / "meta.json").write_text(json.dumps({}))
     cfg = _detector_cfg(tmp_path)
     with pytest.raises(InputError, match="trunk checkpoint not found"):
-        trunk_weights_file(cfg, WorkDir(tmp_path / "w"))
+        trunk_weights_file(cfg)
