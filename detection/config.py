@@ -54,6 +54,10 @@ NAMED_SOURCES = ("imagenet", "none")  # features.pretrained values that are not 
 # Sections a work dir's config.yaml of an older version may still hold: dropped with a warning.
 REMOVED_SECTIONS = {"pretrain": "ZF-5's pre-training on object crops was removed (2026-12-07): ZF-5 comes "
                                 "from tools/train_cls.py"}
+# Keys an older version wrote under another name: moved with a warning (a work dir's config.yaml,
+# --set) and read under the new name from older run records (tools/reproduce.py).
+RENAMED_KEYS = {f"finetune.{k}": f"finetune.e2e.{k}"  # grouped as FinetuneConfig.e2e, 2026-12-07
+                for k in ("freeze_blocks", "images_per_batch", "conv_lr_mult", "joint_bbox", "bbox_loss_weight")}
 CROPS_GONE = ("ZF-5's pre-training on object crops was removed (2026-12-07): train ZF-5 with tools/train_cls.py "
               "and pass --pretrained CLS_WORK_DIR")
 
@@ -149,7 +153,7 @@ def check_test_time_overrides(pairs: list[str]) -> None:
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> DetectorConfig:
     """The papers' defaults, then the YAML file, then ``--set`` overrides (see ``detection.runtime.config_io``)."""
-    return load_dataclass(DetectorConfig(), path, overrides, REMOVED_SECTIONS)
+    return load_dataclass(DetectorConfig(), path, overrides, REMOVED_SECTIONS, RENAMED_KEYS)
 
 
 def load_train_config(path: Path | None = None, overrides: list[str] | None = None) -> DetectorConfig:
@@ -163,6 +167,6 @@ def load_train_config(path: Path | None = None, overrides: list[str] | None = No
     cfg = load_config(path, overrides)
     if not trunk_source(cfg.features.pretrained).brings_fc_layers:
         base = merge(DetectorConfig(), FROM_SCRATCH_FC, "detection.config.FROM_SCRATCH_FC")
-        cfg = load_dataclass(base, path, overrides, REMOVED_SECTIONS)
+        cfg = load_dataclass(base, path, overrides, REMOVED_SECTIONS, RENAMED_KEYS)
     check_trunk_source(cfg)
     return cfg

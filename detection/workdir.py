@@ -187,7 +187,7 @@ def new_head(cfg: DetectorConfig, info: TrunkInfo, num_classes: int, pretrained_
     (SPP-net's fc layers are pre-trained with the network, sec. 4.1), fc8 is always new."""
     torch.manual_seed(cfg.seed)
     d = pooled_length(info.channels, cfg.features.levels)
-    head = FcHead(d, cfg.head.fc6, cfg.head.fc7, num_classes, cfg.head.dropout, cfg.finetune.joint_bbox)
+    head = FcHead(d, cfg.head.fc6, cfg.head.fc7, num_classes, cfg.head.dropout, cfg.finetune.e2e.joint_bbox)
     if pretrained_fc is not None:
         load_fc67(head, pretrained_fc)
     return head
@@ -202,8 +202,8 @@ def load_model(cfg: DetectorConfig, work: WorkDir, info: TrunkInfo, classes: Seq
     head = new_head(cfg, info, len(classes))
     load_module_state(head, work.head, "fine-tuned head")
     head = apply_test_levers(head, cfg.head.svd_fc6, cfg.head.svd_fc7, cfg.head.int8, device)
-    if cfg.test.bbox == "joint" and not cfg.finetune.joint_bbox:
-        raise InputError("test.bbox=joint", "this detector was trained without finetune.joint_bbox; use test.bbox=ridge")
+    if cfg.test.bbox == "joint" and not cfg.finetune.e2e.joint_bbox:
+        raise InputError("test.bbox=joint", "this detector was trained without finetune.e2e.joint_bbox; use test.bbox=ridge")
     bbox = BBoxRegressors.load(work.bbox) if cfg.test.bbox_reg and work.bbox.is_file() else None
     untrained = work.untrained_classes()
     ids = tuple(classes.index(c) for c in untrained if c in classes)

@@ -11,7 +11,7 @@ from tools import test_det, train_det
 
 pytestmark = pytest.mark.slow
 
-E2E = ["--set", "finetune.mode=e2e", "--set", "finetune.freeze_blocks=15", "--set", "finetune.joint_bbox=true",
+E2E = ["--set", "finetune.mode=e2e", "--set", "finetune.e2e.freeze_blocks=15", "--set", "finetune.e2e.joint_bbox=true",
        "--set", "finetune.iterations=3", "--set", "finetune.batch_size=16"]
 
 
@@ -40,4 +40,4 @@ def test_joint_boxes_from_a_head_without_them_is_one_line(tiny_workdir, capsys):
     argv = ["--work-dir", str(tiny_workdir), "--no-progress", "--set", "test.bbox=joint"]
     assert test_det.run_cli(test_det.main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "finetune.joint_bbox" in err[0]
+    assert len(err) == 1 and "finetune.e2e.joint_bbox" in err[0]

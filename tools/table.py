@@ -71,7 +71,7 @@ def read_run(work: WorkDir, split: str, metric: str, each: bool) -> Run:
     if cfg.proposals.resize_longer != ProposalConfig().resize_longer:  # the default needs no note
         size = cfg.proposals.resize_longer
         proposals += " (selective search at " + (f"{size} px)" if size else "each image's own size)")
-    tuning = (f"conv blocks from {cfg.finetune.freeze_blocks} on and fc fine-tuned" if e2e
+    tuning = (f"conv blocks from {cfg.finetune.e2e.freeze_blocks} on and fc fine-tuned" if e2e
               else "fc layers fine-tuned" if cfg.finetune.enabled else "not fine-tuned")
     source = (f"{work.root}: {cfg.features.backbone}, {inputs}, {proposals}, {tuning}, "
               f"train {data['train_split'] or '?'} ({data['num_train_images'] or '?'} images), seed {cfg.seed}")

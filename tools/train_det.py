@@ -16,7 +16,7 @@ Examples:
   python tools/train_det.py --data-root VOCdevkit/VOC2007 --work-dir runs/spp5 --scales 480 576 688 864 1200
   python tools/train_det.py ... --set finetune.iterations=2000 --set svm_layer=fc6   # an ablation
   python tools/train_det.py ... --method rcnn                                          # the baseline
-  python tools/train_det.py ... --set finetune.mode=e2e --set finetune.joint_bbox=true   # conv fine-tuned too
+  python tools/train_det.py ... --set finetune.mode=e2e --set finetune.e2e.joint_bbox=true   # conv fine-tuned too
   python tools/train_det.py --ann-file coco/annotations/instances_train2017.json --image-dir coco/train2017 \
       --work-dir runs/coco                              # a COCO json; iscrowd objects count as difficult
   torchrun --nproc_per_node 2 tools/train_det.py ...   # sharded over 2 processes (docs/getting_started.md)

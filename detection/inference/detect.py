@@ -43,7 +43,7 @@ class DetectConfig:
     score_threshold: float = -1.5  # drop windows whose SVM score is below (well under the margin)
     bbox_reg: bool = True  # SPP-net table 9: "ftfc7 bb"
     # Beyond the paper: "softmax" scores by the fine-tuned fc8's class probabilities (Fast R-CNN)
-    # instead of the SVMs; "joint" regresses boxes with the head's bbox_pred (finetune.joint_bbox)
+    # instead of the SVMs; "joint" regresses boxes with the head's bbox_pred (finetune.e2e.joint_bbox)
     # instead of the ridge regressors.
     scoring: str = "svm"
     bbox: str = "ridge"

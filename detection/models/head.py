@@ -7,7 +7,7 @@ Fast R-CNN's truncated SVD replaces fc6/fc7 by two thinner layers (:func:`trunca
 dynamic int8 quantisation runs them in 8-bit integers on a CPU (:func:`quantize_int8`);
 :func:`apply_test_levers` applies the ones a config asks for.
 
-Beyond the paper (``finetune.joint_bbox``): Fast R-CNN's sibling box-regression layer on fc7,
+Beyond the paper (``finetune.e2e.joint_bbox``): Fast R-CNN's sibling box-regression layer on fc7,
 (K x 4) class-specific deltas trained jointly with fc8 by a smooth L1 loss, its targets normalised
 by :data:`JOINT_BBOX_STDS`; :meth:`FcHead.box_deltas` returns them de-normalised.
 """

@@ -29,7 +29,7 @@ def split_trunk(trunk: nn.Sequential, freeze_blocks: int) -> tuple[nn.Sequential
     """
     starts = block_starts(trunk)
     if freeze_blocks >= len(starts):
-        raise InputError("finetune.freeze_blocks", f"the trunk has {len(starts)} blocks; freeze fewer than that")
+        raise InputError("finetune.e2e.freeze_blocks", f"the trunk has {len(starts)} blocks; freeze fewer than that")
     cut = starts[freeze_blocks]
     children = list(trunk)
     return nn.Sequential(*children[:cut]), nn.Sequential(*children[cut:])

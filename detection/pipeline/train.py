@@ -212,7 +212,7 @@ class _Training:
             raise InputError("finetune.mode", "e2e fine-tuning runs in one process; torchrun shards fc-only "
                                               "fine-tuning only (run without torchrun)")
         if self.e2e:  # the conv layers are trained: the fixed blocks' output is what gets cached
-            self.regions = make_regions(cfg.method, cfg.features, cfg.finetune.freeze_blocks, self.trunk, self.info,
+            self.regions = make_regions(cfg.method, cfg.features, cfg.finetune.e2e.freeze_blocks, self.trunk, self.info,
                                         work.cache, self.device)
             self.source = None
         else:

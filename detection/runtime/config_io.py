@@ -9,6 +9,7 @@ file (or ``--set``) and the key; an unknown key also names the closest valid one
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import logging
@@ -104,12 +105,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def load_dataclass(base: Any, path: Path | None = None, overrides: list[str] | None = None,
-                   removed: dict[str, str] | None = None) -> Any:
+                   removed: dict[str, str] | None = None, renamed: dict[str, str] | None = None) -> Any:
     """``base`` (a config dataclass: ``DetectorConfig()``, ``ClassifierConfig()``), then the YAML
     file, then ``--set`` overrides.
 
-    ``removed``: top-level sections an older version wrote ({name: why}); the file's are dropped
-    with a warning naming the file, so that an old work dir still opens.
+    What an older version wrote still loads, with a warning naming the file: ``removed`` top-level
+    sections ({name: why}) are dropped, ``renamed`` dotted keys ({old: new}) moved (in ``--set`` too).
 
     Raises:
         InputError: a missing or unreadable file, an unknown key or a value of the wrong type.
@@ -125,10 +126,10 @@ def load_dataclass(base: Any, path: Path | None = None, overrides: list[str] | N
         except yaml.YAMLError as err:
             raise InputError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
         if isinstance(data, dict):
-            data = _drop_removed(data, removed or {}, path)
+            data = rename_keys(_drop_removed(data, removed or {}, path), renamed or {}, str(path))
         cfg = merge(cfg, data, str(path))
     if overrides:
-        cfg = merge(cfg, parse_overrides(overrides), "--set")
+        cfg = merge(cfg, rename_keys(parse_overrides(overrides), renamed or {}, "--set"), "--set")
     return cfg
 
 
@@ -137,6 +138,29 @@ def _drop_removed(data: dict[str, Any], removed: dict[str, str], path: Path) -> 
     for name in sorted(set(data) & set(removed)):
         log.warning("%s: ignoring the section %r: %s", path, name, removed[name])
     return {k: v for k, v in data.items() if k not in removed}
+
+
+def rename_keys(data: dict[str, Any], renamed: dict[str, str], where: str = "") -> dict[str, Any]:
+    """A copy of the nested dict ``data`` with each dotted key ``old`` of ``renamed`` moved to its new
+    dotted key (a warning naming ``where`` for each, when given); a key given under both names keeps
+    the new name's value."""
+    out = copy.deepcopy(data)
+    for old, new in renamed.items():
+        *parents, leaf = old.split(".")
+        node = out
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node.pop(leaf)
+        if where:
+            log.warning("%s: %r is now %r", where, old, new)
+        *parents, leaf = new.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node.setdefault(leaf, value)
+    return out
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

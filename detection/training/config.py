@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from data.errors import check_config
 
 FINETUNE_MODES = ("fc", "e2e")
+
+
+@dataclass(frozen=True)
+class E2EConfig:
+    """End-to-end fine-tuning's own settings (``finetune.mode=e2e``, ``detection.training.e2e``:
+    beyond SPP-net, Fast R-CNN's recipe)."""
+
+    # Leading conv blocks kept fixed (their output cached per image for SPP-net); Fast R-CNN
+    # sec. 4.5 fixes conv1 of its small nets. A block is a top-level child holding a conv.
+    freeze_blocks: int = 1
+    # Images per mini-batch, batch_size / images windows from each (Fast R-CNN sec. 2.3: N = 2).
+    images_per_batch: int = 2
+    # The conv blocks' learning rate is lr * conv_lr_mult (Caffe's lr_mult; Fast R-CNN: 1). Lower it
+    # when the head starts from scratch at a high lr, so the pre-trained conv is not wrecked early.
+    conv_lr_mult: float = 1.0
+    # Fast R-CNN's box-regression layer trained jointly, smooth L1 weighted by bbox_loss_weight.
+    joint_bbox: bool = False
+    bbox_loss_weight: float = 1.0  # Fast R-CNN eq. 1: lambda = 1
+
+    def __post_init__(self) -> None:
+        check_config([
+            (self.freeze_blocks >= 0, "finetune.e2e.freeze_blocks must be >= 0"),
+            (self.images_per_batch >= 1, "finetune.e2e.images_per_batch must be >= 1"),
+            (self.bbox_loss_weight >= 0, "finetune.e2e.bbox_loss_weight must be >= 0"),
+            (self.conv_lr_mult >= 0, "finetune.e2e.conv_lr_mult must be >= 0"),
+        ])
 
 
 @dataclass(frozen=True)
@@ -34,20 +60,10 @@ class FinetuneConfig:
     # (SPP-net sec. 4.1, R-CNN's conv fixed too); "e2e" also trains the conv layers, back-propagating
     # through the pyramid pooling (SPP-net) or through each warped window (R-CNN sec. 2.3's recipe).
     mode: str = "fc"
-    # e2e: leading conv blocks kept fixed (their output cached per image for SPP-net); Fast R-CNN
-    # sec. 4.5 fixes conv1 of its small nets. A block is a top-level child holding a conv.
-    freeze_blocks: int = 1
-    # e2e: images per mini-batch, batch_size / images windows from each (Fast R-CNN sec. 2.3: N = 2).
-    images_per_batch: int = 2
-    # e2e: the conv blocks' learning rate is lr * conv_lr_mult (Caffe's lr_mult; Fast R-CNN: 1). Lower
-    # it when the head starts from scratch at a high lr, so the pre-trained conv is not wrecked early.
-    conv_lr_mult: float = 1.0
-    # e2e: Fast R-CNN's box-regression layer trained jointly, smooth L1 weighted by bbox_loss_weight.
-    joint_bbox: bool = False
-    bbox_loss_weight: float = 1.0  # Fast R-CNN eq. 1: lambda = 1
+    e2e: E2EConfig = field(default_factory=E2EConfig)  # read with mode=e2e only
 
     def __post_init__(self) -> None:
-        checks = [
+        check_config([
             (self.iterations >= 0, "finetune.iterations must be >= 0"),
             (self.lr > 0, "finetune.lr must be > 0"),
             (self.lr_step >= 1, "finetune.lr_step must be >= 1"),
@@ -57,10 +73,6 @@ class FinetuneConfig:
              "finetune IoU bands: need 0 <= bg_iou_low <= bg_iou_high <= fg_iou <= 1"),
             (self.windows_per_image >= 1, "finetune.windows_per_image must be >= 1"),
             (self.mode in FINETUNE_MODES, f"finetune.mode must be one of {FINETUNE_MODES}"),
-            (self.freeze_blocks >= 0, "finetune.freeze_blocks must be >= 0"),
-            (1 <= self.images_per_batch <= self.batch_size, "finetune.images_per_batch must be in [1, batch_size]"),
-            (not self.joint_bbox or self.mode == "e2e", "finetune.joint_bbox needs finetune.mode=e2e"),
-            (self.bbox_loss_weight >= 0, "finetune.bbox_loss_weight must be >= 0"),
-            (self.conv_lr_mult >= 0, "finetune.conv_lr_mult must be >= 0"),
-        ]
-        check_config(checks)
+            (self.e2e.images_per_batch <= self.batch_size, "finetune.e2e.images_per_batch must be <= batch_size"),
+            (not self.e2e.joint_bbox or self.mode == "e2e", "finetune.e2e.joint_bbox needs finetune.mode=e2e"),
+        ])

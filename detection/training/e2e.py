@@ -76,7 +76,7 @@ def _step(head: FcHead, regions: RegionForward, batch: list[tuple[ImageRecord, I
         boxes = w.boxes[sel]
         pool5 = regions(record, boxes).to(device)
         loss = multitask_loss(head, pool5, labels[sel].to(device), boxes.to(device), w.gt_boxes[sel].to(device),
-                              cfg.joint_bbox, cfg.bbox_loss_weight, total)
+                              cfg.e2e.joint_bbox, cfg.e2e.bbox_loss_weight, total)
         loss.backward()
         loss_sum += loss.item()
     return loss_sum
@@ -101,7 +101,7 @@ def finetune_e2e(trained: nn.Module, head: FcHead, records: Sequence[ImageRecord
     if not usable:
         raise InputError("fine-tuning", "no training window overlaps a ground truth; check the dataset")
     device = next(head.parameters()).device
-    n_img = min(cfg.images_per_batch, len(usable))
+    n_img = min(cfg.e2e.images_per_batch, len(usable))
     per_image = [cfg.batch_size // n_img + (j < cfg.batch_size % n_img) for j in range(n_img)]
 
     def step(rng: np.random.Generator) -> float:
@@ -113,7 +113,7 @@ def finetune_e2e(trained: nn.Module, head: FcHead, records: Sequence[ImageRecord
     for p in trained.parameters():
         p.requires_grad_(True)
     groups = [{"params": list(head.parameters())},
-              {"params": list(trained.parameters()), "lr": cfg.lr * cfg.conv_lr_mult}]
+              {"params": list(trained.parameters()), "lr": cfg.lr * cfg.e2e.conv_lr_mult}]
     head.train()
     sgd_steps(nn.ModuleDict({"trunk": trained, "head": head}), groups, cfg, seed, step, len(records), checkpoint,
               progress, checkpoint_every, desc="fine-tune e2e")

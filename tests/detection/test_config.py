@@ -26,7 +26,7 @@ def test_defaults_are_the_papers():
     assert cfg.finetune.batch_size == 128 and cfg.finetune.fg_fraction == 0.25
     assert cfg.svm.C == 0.001 and cfg.test.nms_iou == 0.3
     # beyond the paper, off by default: conv fixed, SVM scores, ridge box regression
-    assert cfg.finetune.mode == "fc" and not cfg.finetune.joint_bbox
+    assert cfg.finetune.mode == "fc" and not cfg.finetune.e2e.joint_bbox
     assert cfg.test.scoring == "svm" and cfg.test.bbox == "ridge"
     # R-CNN's rcnn_detect.m segments at 500 px wide; a class without training objects stops the run
     assert cfg.proposals.resize_longer == 500 and cfg.missing_classes == "error"
@@ -65,8 +65,9 @@ def test_save_and_reload_round_trip(tmp_path):
     (["svm.C=0"], "C"),
     (["pretrain.epochs=2"], "unknown config key 'pretrain'"),  # removed: only an old file may hold it
     (["finetune.mode=all"], "finetune.mode must be one of"),
-    (["finetune.joint_bbox=true"], "finetune.joint_bbox needs finetune.mode=e2e"),
-    (["finetune.freeze_blocks=-1"], "finetune.freeze_blocks must be >= 0"),
+    (["finetune.e2e.joint_bbox=true"], "finetune.e2e.joint_bbox needs finetune.mode=e2e"),
+    (["finetune.e2e.freeze_blocks=-1"], "finetune.e2e.freeze_blocks must be >= 0"),
+    (["finetune.e2e.images_per_batch=200"], "finetune.e2e.images_per_batch must be <= batch_size"),
     (["test.scoring=vote"], "test.scoring must be one of"),
     (["test.bbox=both"], "test.bbox must be one of"),
 ])
@@ -98,6 +99,19 @@ def test_an_old_work_dirs_removed_section_is_dropped_with_a_warning(tmp_path, ca
     with caplog.at_level(logging.WARNING):
         assert load_config(old) == cfg
     assert "config.yaml: ignoring the section 'pretrain'" in caplog.text and "tools/train_cls.py" in caplog.text
+
+
+def test_a_renamed_key_is_read_under_its_new_name_with_a_warning(tmp_path, caplog):
+    """finetune.freeze_blocks etc. became finetune.e2e.*: an old config.yaml and --set still work."""
+    old = tmp_path / "config.yaml"
+    old.write_text("finetune:\n  mode: e2e\n  freeze_blocks: 14\n  joint_bbox: true\n")
+    with caplog.at_level(logging.WARNING):
+        cfg = load_config(old, ["finetune.conv_lr_mult=0.1"])
+    assert (cfg.finetune.e2e.freeze_blocks, cfg.finetune.e2e.joint_bbox, cfg.finetune.e2e.conv_lr_mult) == (14, True, 0.1)
+    assert "'finetune.freeze_blocks' is now 'finetune.e2e.freeze_blocks'" in caplog.text
+    assert "--set: 'finetune.conv_lr_mult' is now 'finetune.e2e.conv_lr_mult'" in caplog.text
+    both = load_config(None, ["finetune.e2e.freeze_blocks=3", "finetune.freeze_blocks=5"])
+    assert both.finetune.e2e.freeze_blocks == 3  # the new name wins
 
 
 def test_the_removed_crop_pretraining_is_a_one_line_error():

@@ -99,3 +99,16 @@ def test_the_repository_tables_load_and_resolve():
     for spec in specs:
         for row in spec.rows:
             assert len(reproduce.config_sha1(spec, row, 0)) == 40
+
+
+def test_a_record_written_before_a_key_was_renamed_stays_current():
+    """Records of the main job keep finetune.freeze_blocks etc.: read as finetune.e2e.* they still match."""
+    spec = next(s for s in reproduce.load_specs(reproduce.TOOLS / "configs") if s.id == "e2e")
+    row = next(r for r in spec.rows if r.id == "spp_e2e")
+    now = reproduce.resolved(spec, row, 0)
+    e2e = now[0]["finetune"]["e2e"]
+    old_finetune = {**{k: v for k, v in now[0]["finetune"].items() if k != "e2e"}, **e2e}
+    old = {"config_sha1": "0" * 40, "test_set": [], "resolved": [{**now[0], "finetune": old_finetune}, now[1]]}
+    assert reproduce.is_current(old, row, now, "1" * 40)
+    old["resolved"][0]["finetune"]["freeze_blocks"] = e2e["freeze_blocks"] + 1  # the old name, another value
+    assert not reproduce.is_current(old, row, now, "1" * 40)

@@ -58,7 +58,7 @@ def test_bad_scores_file_is_one_line(tmp_path, capsys):
 
 
 def test_end_to_end_fine_tuning_is_a_setting_of_its_own_and_named(tmp_path, capsys):
-    e2e = ["finetune.mode=e2e", "finetune.freeze_blocks=14"]
+    e2e = ["finetune.mode=e2e", "finetune.e2e.freeze_blocks=14"]
     dirs = [work_dir(tmp_path / "fc", ["seed=0"], scores(0.2, 0.4)),
             work_dir(tmp_path / "e2e", ["seed=1", *e2e], scores(0.3, 0.5)),
             work_dir(tmp_path / "rcnn_e2e", ["seed=0", "method=rcnn", *e2e], scores(0.1, 0.1)),

@@ -13,7 +13,7 @@ from data.records import ImageRecord
 from detection.features.conv5 import Conv5Maps
 from detection.features.spp_source import pool_windows, pool_windows_grad
 from detection.models.head import BACKGROUND, JOINT_BBOX_STDS, FcHead
-from detection.training.config import FinetuneConfig
+from detection.training.config import E2EConfig, FinetuneConfig
 from detection.training.e2e import finetune_e2e, multitask_loss
 from detection.training.windows import build_windows, sample_fg_bg
 
@@ -88,7 +88,8 @@ def _train(checkpoint, every=1000, stop_at=None, joint=True):
     torch.manual_seed(0)
     regions = FakeRegions(stop_at)
     head = FcHead(15, 8, 8, 2, dropout=0.5, joint_bbox=joint)
-    cfg = FinetuneConfig(iterations=12, lr=0.01, lr_step=7, batch_size=16, mode="e2e", joint_bbox=joint)
+    cfg = FinetuneConfig(iterations=12, lr=0.01, lr_step=7, batch_size=16, mode="e2e",
+                         e2e=E2EConfig(joint_bbox=joint))
     finetune_e2e(regions.trained, head, recs, windows, regions, cfg, seed=1, checkpoint=checkpoint,
                  progress=False, checkpoint_every=every)
     return {**head.state_dict(), **{f"trunk.{k}": v for k, v in regions.trained.state_dict().items()}}
@@ -122,7 +123,7 @@ def test_an_fc_only_checkpoint_is_refused_by_name(tmp_path):
 
 def test_joint_bbox_needs_e2e():
     with pytest.raises(InputError, match="joint_bbox"):
-        FinetuneConfig(joint_bbox=True)
+        FinetuneConfig(e2e=E2EConfig(joint_bbox=True))
 
 
 @pytest.mark.parametrize("backbone, freeze", [("zf5", 1), ("mobilenet_v2", 15)])
