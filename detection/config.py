@@ -58,6 +58,8 @@ REMOVED_SECTIONS = {"pretrain": "ZF-5's pre-training on object crops was removed
 # --set) and read under the new name from older run records (tools/reproduce.py).
 RENAMED_KEYS = {f"finetune.{k}": f"finetune.e2e.{k}"  # grouped as FinetuneConfig.e2e, 2026-12-07
                 for k in ("freeze_blocks", "images_per_batch", "conv_lr_mult", "joint_bbox", "bbox_loss_weight")}
+# Keys added since run records were first written, with the value that behaves as before (none yet).
+ADDED_KEYS: dict[str, object] = {}
 CROPS_GONE = ("ZF-5's pre-training on object crops was removed (2026-12-07): train ZF-5 with tools/train_cls.py "
               "and pass --pretrained CLS_WORK_DIR")
 

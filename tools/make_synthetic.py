@@ -4,6 +4,7 @@ Example:
     python tools/make_synthetic.py --out work/synthetic
     python tools/make_synthetic.py --out work/synthetic --num-trainval 200 --num-test 100 --seed 1
     python tools/make_synthetic.py --out work/synthetic_small --preset small
+    python tools/make_synthetic.py --out work/synthetic_t70 --typicality 0.7
 
 Presets: "voc07" (the default) stands in for PASCAL VOC 2007 (objects per image, object size
 relative to the image, box aspects, truncated and difficult rates); "small" has 1-8 mostly small
@@ -19,6 +20,7 @@ folder and renamed into place at the end, so an interrupted run never leaves a p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -38,7 +40,7 @@ from tools._cli import run_cli, setup_logging
 log = logging.getLogger("make_synthetic")
 
 MANIFEST = "synthetic.json"
-FORMAT_VERSION = 2  # bump when the generator changes its output, so old folders are rebuilt (2: voc07 upright)
+FORMAT_VERSION = 2  # bump when the generator (or a look of data.synthetic.appearance) changes its output, so old folders are rebuilt (2: voc07 upright)
 # What a folder may contain for us to replace it; anything else there is the user's, not ours.
 OUR_ENTRIES = {"JPEGImages", "Annotations", "ImageSets", "classes.txt", MANIFEST}
 
@@ -54,6 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                    help=f"regime: voc07 (sized like PASCAL VOC 2007) or small (1-8 small objects per image); "
                         f"default {DEFAULT_PRESET}")  # fmt: skip
+    p.add_argument("--typicality", type=float, metavar="T",
+                   help="share of objects drawn with one of their class's typical looks, 0..1 (0: shape alone "
+                        "tells a class; default: the preset's)")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                    help="processes drawing images (default: all cores); the files are the same whatever it is")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -91,9 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(verbose=args.verbose)
     if args.num_trainval < 2 or args.num_test < 1 or args.seed < 0 or args.workers < 1:
         raise InputError("command line", "need --num-trainval >= 2, --num-test >= 1, --seed >= 0 and --workers >= 1")
+    if args.typicality is not None and not 0.0 <= args.typicality <= 1.0:
+        raise InputError("--typicality", f"must be in [0, 1], got {args.typicality}")
     out: Path = args.out
+    cfg = PRESETS[args.preset]
+    if args.typicality is not None:
+        cfg = dataclasses.replace(cfg, compose=dataclasses.replace(cfg.compose, typicality=args.typicality))
     params = {"num_trainval": args.num_trainval, "num_test": args.num_test, "seed": args.seed,
-              "num_classes": len(CLASSES), "format_version": FORMAT_VERSION, "preset": args.preset}  # fmt: skip
+              "num_classes": len(CLASSES), "format_version": FORMAT_VERSION, "preset": args.preset,
+              "typicality": cfg.compose.typicality}  # fmt: skip
     if read_manifest(out) == params:
         print(f"{out} already holds the synthetic dataset with these parameters; nothing to do")
         print_statistics(out, args.preset)
@@ -103,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        generate(tmp, args.num_trainval, args.num_test, args.seed, PRESETS[args.preset], args.workers)
+        generate(tmp, args.num_trainval, args.num_test, args.seed, cfg, args.workers)
         atomic_write_text(tmp / MANIFEST, json.dumps(params, indent=2, sort_keys=True) + "\n")  # last
         if out.exists():
             shutil.rmtree(out)  # checked above: only our own (stale or partial) dataset

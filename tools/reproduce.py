@@ -36,10 +36,11 @@ from data.cache import atomic_write_text
 from data.errors import InputError
 from data.synthetic import format_table, set_statistics
 from data.voc import load_voc
+from detection.classification.config import ADDED_KEYS as CLASSIFIER_ADDED_KEYS
 from detection.classification.config import ClassifierConfig
-from detection.config import RENAMED_KEYS, load_train_config
+from detection.config import ADDED_KEYS, RENAMED_KEYS, load_train_config
 from detection.pipeline.train import TRAIN_STAGES
-from detection.runtime.config_io import config_to_dict, load_dataclass, rename_keys
+from detection.runtime.config_io import config_to_dict, fill_added, load_dataclass, rename_keys
 from detection.speed.report import machine as cpu_and_gpu
 from eval.run_records import RowSpec, TableSpec, load_specs, read_record, still_current, write_record
 from tools._cli import run_cli, setup_logging
@@ -85,13 +86,17 @@ def config_sha1(spec: TableSpec, row: RowSpec, seed: int, now: list | None = Non
 def is_current(old: dict | None, row: RowSpec, now: list, sha1: str) -> bool:
     """Whether the record ``old`` is of what this row trains now (``now``, its hash ``sha1``): the
     same resolved config (by hash, or key by key where the record keeps it, a key removed from the
-    code since not counting, a renamed one read under its new name) and the same test-time settings."""
+    code since not counting, a renamed one read under its new name, one added since read at the
+    value that behaves as before) and the same test-time settings."""
     if old is None or old.get("test_set", []) != list(row.test_set):
         return False
     if old["config_sha1"] == sha1:
         return True
-    return "resolved" in old and still_current([rename_keys(old["resolved"][0], RENAMED_KEYS), *old["resolved"][1:]],
-                                               now)
+    if "resolved" not in old:
+        return False
+    added = CLASSIFIER_ADDED_KEYS if old.get("kind") == "classifier" else ADDED_KEYS
+    recorded = fill_added(rename_keys(old["resolved"][0], RENAMED_KEYS), added)
+    return still_current([recorded, *old["resolved"][1:]], now)
 
 
 def machine() -> str:

@@ -137,8 +137,7 @@ def train_classifier(args: argparse.Namespace, cfg: ClassifierConfig, d: Dist, d
     # 1. data: images at shorter side 8/7 of the crop (ImageNet's 256 / 224); rank 0 caches them first
     for turn in (True, False):
         if d.is_main == turn:
-            train, held = (embedded_sets(cfg.data.train_per_class, cfg.data.test_per_class, tc.image_side,
-                                         cfg.data.seed, work.cache_root, progress) if args.data_root is None else
+            train, held = (embedded_sets(cfg.data, tc.image_side, work.cache_root, progress) if args.data_root is None else
                            folder_sets(args.data_root, tc.image_side, tc.held_out_fraction, cfg.seed, progress))
         d.barrier()
     if d.is_main:

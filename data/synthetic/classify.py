@@ -24,6 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from data.synthetic.appearance import pick_look
 from data.synthetic.backgrounds import make_background
 from data.synthetic.generate import SPLIT_CODES as DETECTION_SPLIT_CODES
 from data.synthetic.shapes import CLASSES as SHAPES
@@ -63,8 +64,9 @@ def _frame(obj_hw: tuple[int, int], rng: np.random.Generator) -> tuple[int, int,
     return int(round(H)), int(round(W)), int(round(top)), int(round(left))
 
 
-def draw_sample(label: int, side: int, rng: np.random.Generator) -> np.ndarray:
-    """One image of class ``CLASSES[label]`` at shorter side ``side``: (H, W, 3) uint8 RGB.
+def draw_sample(label: int, side: int, rng: np.random.Generator, typicality: float = 0.0) -> np.ndarray:
+    """One image of class ``CLASSES[label]`` at shorter side ``side``: (H, W, 3) uint8 RGB; the object
+    takes one of its class's typical looks with probability ``typicality`` (as in the detection set).
 
     Steps: 1. render the object (a random one for background) at ~1.3x the final size;
     2. frame it with random context; 3. background photo and 0-2 distractors; 4. paste the object
@@ -84,7 +86,7 @@ def draw_sample(label: int, side: int, rng: np.random.Generator) -> np.ndarray:
                int(rng.integers(-d.shape[0] // 3, H - d.shape[0] // 2)))
     # 4. the object itself
     if label != 0:
-        _blend(canvas, alpha, make_fill(*alpha.shape, rng), x0, y0)
+        _blend(canvas, alpha, make_fill(*alpha.shape, rng, pick_look(shape, typicality, rng)), x0, y0)
     # 5. a little sensor noise so that flat fills are not perfectly flat
     canvas += rng.normal(0, rng.uniform(0, 4), canvas.shape).astype(np.float32)
     image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
@@ -99,8 +101,12 @@ def sample_label(index: int) -> int:
     return index % len(CLASSES)
 
 
-def draw_split(split: str, count: int, side: int, seed: int) -> list[tuple[np.ndarray, int]]:
+def sample_rng(split: str, index: int, seed: int) -> np.random.Generator:
+    """The random stream of sample ``index`` of ``split`` (see the module's docstring)."""
+    return np.random.default_rng([seed, SPLIT_CODES[split], 3, index])
+
+
+def draw_split(split: str, count: int, side: int, seed: int, typicality: float = 0.0) -> list[tuple[np.ndarray, int]]:
     """The first ``count`` samples of ``split`` ("train" or "test"): [(image, label)]."""
-    code = SPLIT_CODES[split]
-    return [(draw_sample(sample_label(i), side, np.random.default_rng([seed, code, 3, i])), sample_label(i))
+    return [(draw_sample(sample_label(i), side, sample_rng(split, i, seed), typicality), sample_label(i))
             for i in range(count)]

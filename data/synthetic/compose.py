@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data.synthetic.appearance import pick_look
 from data.synthetic.backgrounds import make_background
 from data.synthetic.shapes import render, render_distractor
 from data.synthetic.textures import make_fill
@@ -42,6 +43,9 @@ class ComposeConfig:
     aspect_sigma: float = 0.0  # ... standard deviation of its log
     max_stretch: float | None = None  # a shape is stretched toward its drawn box aspect by at most this
     upright: float | None = None  # None: any rotation; else a quarter turn tilted by at most this (deg)
+    # Share of objects filled with one of their class's typical looks (data.synthetic.appearance),
+    # the rest at random; 0: shape alone tells a class (no look is drawn at all).
+    typicality: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,8 @@ def compose(size: tuple[int, int], classes: list[int], rng: np.random.Generator,
         h, w = alpha.shape
         x0 = int(rng.integers(-int(cfg.max_outside * w), max(W - int((1 - cfg.max_outside) * w), 0) + 1))
         y0 = int(rng.integers(-int(cfg.max_outside * h), max(H - int((1 - cfg.max_outside) * h), 0) + 1))
-        _, total = _paste(canvas, owner, alpha, make_fill(h, w, rng), x0, y0, idx)
+        look = None if label == DISTRACTOR else pick_look(label, cfg.typicality, rng)
+        _, total = _paste(canvas, owner, alpha, make_fill(h, w, rng, look), x0, y0, idx)
         if label != DISTRACTOR:
             placed.append((idx, label, (x0, y0, x0 + w, y0 + h), total))
     # 3. annotate what is left visible of each object

@@ -1,8 +1,9 @@
 """Fills for objects: colours, patterns, real-photo patches and shading.
 
-Every fill is an (h, w, 3) float32 RGB array in 0..255. The kinds are chosen at random per object
-so that colour and texture alone never identify a class; a shading gradient is then applied to
-mimic lighting.
+Every fill is an (h, w, 3) float32 RGB array in 0..255: either a random one (kind, colours and
+pattern drawn per object, so that colour and texture alone never identify a class) or a class's
+typical look drawn with jitter (``data.synthetic.appearance``); a shading gradient is then applied
+to mimic lighting.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import cv2
 import numpy as np
 
 from data.synthetic import photos
+from data.synthetic.appearance import Look
 
 # Probability of each fill kind (solid, stripes, checker, smooth noise, photo patch, texture photo).
 FILL_KINDS = ("solid", "stripes", "checker", "noise", "photo", "texture")
@@ -72,8 +74,43 @@ def shading(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return (1 + strength * t)[..., None]
 
 
-def make_fill(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """A random fill for an (h, w) object: (h, w, 3) float32 RGB in 0..255, shaded."""
+def _jittered(hsv: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
+    """A look's colour (OpenCV HSV) drawn again with a little hue, saturation and brightness jitter."""
+    h, s, v = hsv
+    jittered = [(h + rng.uniform(-4, 4)) % 180, np.clip(s * rng.uniform(0.85, 1.15), 0, 255),
+                np.clip(v * rng.uniform(0.85, 1.15), 0, 255)]
+    return cv2.cvtColor(np.array([[jittered]], np.uint8), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+
+
+def _look_fill(look: Look, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """(h, w, 3) float32: ``look`` drawn once more (its colours jittered, its pattern at a random
+    direction and +-25 % of its period, a random crop of its photo)."""
+    a, b = _jittered(look.colours[0], rng), _jittered(look.colours[1], rng)
+    period = look.period * rng.uniform(0.8, 1.25)
+    if look.kind == "solid":
+        return np.broadcast_to(a, (h, w, 3)).astype(np.float32)
+    if look.kind in ("stripes", "checker"):
+        u, v = _pattern_coords(h, w, rng)
+        on = (u // period) % 2 == 0 if look.kind == "stripes" else ((u // period) + (v // period)) % 2 == 0
+        return np.where(on[..., None], a, b).astype(np.float32)
+    if look.kind == "noise":
+        grid = max(2, int(round(24 / period)))
+        coarse = rng.random((grid, grid, 1)).astype(np.float32)
+        t = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)[..., None]
+        return (t * a + (1 - t) * b).astype(np.float32)
+    if look.kind == "photo":
+        pool = photos.photos()
+        return photos.random_crop(rng, pool[look.source % len(pool)], (h, w), min_frac=0.1).astype(np.float32)
+    pool = photos.textures()
+    grey = photos.random_crop(rng, pool[look.source % len(pool)], (h, w), min_frac=0.1)
+    return (grey.astype(np.float32)[..., None] / 255.0) * a * 1.3
+
+
+def make_fill(h: int, w: int, rng: np.random.Generator, look: Look | None = None) -> np.ndarray:
+    """A fill for an (h, w) object: (h, w, 3) float32 RGB in 0..255, shaded; ``look`` (a class's
+    typical look, ``data.synthetic.appearance``) or, when None, a random one."""
+    if look is not None:
+        return np.clip(_look_fill(look, h, w, rng) * shading(h, w, rng), 0, 255)
     kind = FILL_KINDS[int(rng.choice(len(FILL_KINDS), p=FILL_PROBS))]
     fill = _fill_kind(kind, h, w, rng) * shading(h, w, rng)
     return np.clip(fill, 0, 255)

@@ -29,6 +29,7 @@ from data.cache import ArraySpec, load_arrays, params_key, save_arrays
 from data.errors import InputError
 from data.images import read_image
 from data.synthetic import classify
+from detection.classification.config import EmbeddedSetConfig
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ _SPLIT_LAYOUT = {"pixels": ArraySpec((None,), "u"), "shapes": ArraySpec(("N", 2)
                  "labels": ArraySpec(("N",), "iu")}
 
 
-def _embedded_split(split: str, count: int, side: int, seed: int, folder: Path, progress: bool) -> ImageSet:
+def _embedded_split(split: str, count: int, side: int, data: EmbeddedSetConfig, folder: Path,
+                    progress: bool) -> ImageSet:
     path = folder / f"{split}.npz"
     cached = load_arrays(path, _SPLIT_LAYOUT)
     if (cached is not None and len(cached["labels"]) == count
@@ -91,23 +93,25 @@ def _embedded_split(split: str, count: int, side: int, seed: int, folder: Path, 
                         classify.CLASSES)
     images, labels = [], []
     for i in tqdm(range(count), desc=f"drawing {split} images", disable=not progress, leave=False):
-        images.append(classify.draw_sample(classify.sample_label(i), side,
-                                           np.random.default_rng([seed, classify.SPLIT_CODES[split], 3, i])))
+        images.append(classify.draw_sample(classify.sample_label(i), side, classify.sample_rng(split, i, data.seed),
+                                           data.typicality))
         labels.append(classify.sample_label(i))
     pixels, shapes = _pack(images)
     save_arrays(path, pixels=pixels, shapes=shapes, labels=np.asarray(labels, np.int64))
     return ImageSet(tuple(images), np.asarray(labels, np.int64), classify.CLASSES)
 
 
-def embedded_sets(train_per_class: int, test_per_class: int, side: int, seed: int, cache_dir: Path,
-                  progress: bool = True) -> tuple[ImageSet, ImageSet]:
-    """(train, held-out) of the embedded set, drawn once and cached (keyed by every parameter)."""
+def embedded_sets(data: EmbeddedSetConfig, side: int, cache_dir: Path, progress: bool = True) -> tuple[ImageSet, ImageSet]:
+    """(train, held-out) of the embedded set ``data`` at shorter side ``side``, drawn once and cached
+    (keyed by every parameter)."""
     k = len(classify.CLASSES)
-    key = params_key({"train": train_per_class * k, "test": test_per_class * k, "side": side, "seed": seed,
-                      "version": EMBEDDED_VERSION})
-    folder = Path(cache_dir) / "cls_embedded" / key
-    train = _embedded_split("train", train_per_class * k, side, seed, folder, progress)
-    test = _embedded_split("test", test_per_class * k, side, seed, folder, progress)
+    params = {"train": data.train_per_class * k, "test": data.test_per_class * k, "side": side, "seed": data.seed,
+              "version": EMBEDDED_VERSION}
+    if data.typicality:  # the key of a shape-only set stays what it was before looks existed
+        params["typicality"] = data.typicality
+    folder = Path(cache_dir) / "cls_embedded" / params_key(params)
+    train = _embedded_split("train", data.train_per_class * k, side, data, folder, progress)
+    test = _embedded_split("test", data.test_per_class * k, side, data, folder, progress)
     log.info("embedded classification set (%s): %d train, %d held-out images, %d classes, shorter side %d",
              folder, len(train), len(test), k, side)
     return train, test

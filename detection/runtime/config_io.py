@@ -163,6 +163,19 @@ def rename_keys(data: dict[str, Any], renamed: dict[str, str], where: str = "") 
     return out
 
 
+def fill_added(data: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the nested dict ``data`` (a config written by an older version) with each dotted key
+    of ``added`` it lacks set to the value that behaves as that older version did."""
+    out = copy.deepcopy(data)
+    for key, value in added.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node.setdefault(leaf, value)
+    return out
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict (tuples as lists), for YAML and for cache keys."""
     def plain(v: Any) -> Any:

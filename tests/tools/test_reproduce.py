@@ -3,6 +3,7 @@ rows that share a training train once; records render into the results table."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -112,3 +113,16 @@ def test_a_record_written_before_a_key_was_renamed_stays_current():
     assert reproduce.is_current(old, row, now, "1" * 40)
     old["resolved"][0]["finetune"]["freeze_blocks"] = e2e["freeze_blocks"] + 1  # the old name, another value
     assert not reproduce.is_current(old, row, now, "1" * 40)
+
+
+def test_a_classifier_record_written_before_typical_looks_stays_current():
+    """data.typicality came later; at 0 it draws the same images, so older records still match."""
+    spec = next(s for s in reproduce.load_specs(reproduce.TOOLS / "configs") if s.id == "table2")
+    row = spec.rows[0]
+    now = reproduce.resolved(spec, row, 0)
+    before = json.loads(json.dumps(now))
+    del before[0]["data"]["typicality"]
+    old = {"kind": "classifier", "config_sha1": "0" * 40, "test_set": [], "resolved": before}
+    assert reproduce.is_current(old, row, now, "1" * 40)
+    looks = reproduce.resolved(spec, dataclasses.replace(row, set=(*row.set, "data.typicality=0.9")), 0)
+    assert not reproduce.is_current(old, row, looks, "1" * 40)  # a set with typical looks is another set

@@ -7,6 +7,7 @@ import torch
 
 from data.errors import InputError
 from detection.classification import dataset
+from detection.classification.config import EmbeddedSetConfig
 from detection.classification.dataset import (
     center_crops,
     embedded_sets,
@@ -26,14 +27,22 @@ def test_pack_unpack_round_trip():
 
 
 def test_embedded_sets_are_cached_and_balanced(tmp_path):
-    train, test = embedded_sets(2, 1, 24, seed=0, cache_dir=tmp_path, progress=False)
+    train, test = embedded_sets(EmbeddedSetConfig(2, 1), 24, tmp_path, progress=False)
     assert len(train) == 26 and len(test) == 13
     assert np.bincount(train.labels).tolist() == [2] * 13
     assert test.majority_rate() == pytest.approx(1 / 13)
     assert len(list(tmp_path.rglob("*.npz"))) == 2
-    again, _ = embedded_sets(2, 1, 24, seed=0, cache_dir=tmp_path, progress=False)  # from the cache
+    again, _ = embedded_sets(EmbeddedSetConfig(2, 1), 24, tmp_path, progress=False)  # from the cache
     for a, b in zip(train.images, again.images):
         np.testing.assert_array_equal(a, b)
+
+
+def test_typical_looks_change_the_images_and_the_cache_key(tmp_path):
+    plain, _ = embedded_sets(EmbeddedSetConfig(1, 1), 24, tmp_path, progress=False)
+    typical, _ = embedded_sets(EmbeddedSetConfig(1, 1, typicality=1.0), 24, tmp_path, progress=False)
+    assert len(list((tmp_path / "cls_embedded").iterdir())) == 2
+    assert typical.labels.tolist() == plain.labels.tolist()
+    assert not np.array_equal(typical.images[1], plain.images[1])  # an object (label 0 is background)
 
 
 def _write(path, h=20, w=30, seed=0):
