@@ -22,9 +22,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from data.cache import atomic_write_text
+from data.errors import InputError
 from data.voc import load_voc
 from detection.config import load_train_config
 from detection.features.probe import PROBE_SIZE, box_vectors, fit_probe
@@ -54,12 +56,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
+    if args.size < 32:
+        raise InputError("--size", f"must be >= 32 pixels (one cell of the trunk's conv5 at least), got {args.size}")
     cfg = load_train_config(None, [f"features.backbone={args.backbone}", f"features.pretrained={args.pretrained}"])
     device = torch.device(args.device)
     trunk, _ = build_network(cfg, device, trunk_weights_file(cfg))
     train, test = load_voc(args.data_root, args.train_split), load_voc(args.data_root, args.test_split)
     progress = not args.no_progress
     vectors = [box_vectors(trunk, d.records, device, args.size, progress=progress) for d in (train, test)]
+    for (_, labels), split in zip(vectors, (args.train_split, args.test_split)):
+        if len(np.unique(labels)) < 2:
+            raise InputError(args.data_root, f"split {split!r} holds non-difficult objects of fewer than 2 classes: "
+                                             "nothing to probe")
     result = fit_probe(vectors[0], vectors[1], train.classes)
     print(f"linear probe of frozen {args.backbone} ({args.pretrained}) on {args.data_root}: top-1 "
           f"{result.top1:.3f} over {result.test_objects} {args.test_split} objects (fitted on "

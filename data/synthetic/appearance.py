@@ -20,6 +20,7 @@ pre-trained on the looks it then detects, as ImageNet's classes overlap VOC's.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,7 @@ def _draw_look(name: str) -> Look:
     return Look(LOOK_KINDS[j % len(LOOK_KINDS)], (first, second), float(rng.uniform(4, 12)), int(rng.integers(3)))
 
 
+@functools.cache
 def class_looks(class_id: int) -> tuple[Look, Look]:
     """(own look, shared look) of class ``CLASSES[class_id]``."""
     name = CLASSES[class_id]

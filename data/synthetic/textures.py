@@ -83,8 +83,8 @@ def _jittered(hsv: tuple[float, float, float], rng: np.random.Generator) -> np.n
 
 
 def _look_fill(look: Look, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """(h, w, 3) float32: ``look`` drawn once more (its colours jittered, its pattern at a random
-    direction and +-25 % of its period, a random crop of its photo)."""
+    """(h, w, 3) float32: ``look`` (one of ``appearance.LOOK_KINDS``) drawn once more: its colours
+    jittered, its pattern at a random direction and +-25 % of its period, a random crop of its texture."""
     a, b = _jittered(look.colours[0], rng), _jittered(look.colours[1], rng)
     period = look.period * rng.uniform(0.8, 1.25)
     if look.kind == "solid":
@@ -93,15 +93,7 @@ def _look_fill(look: Look, h: int, w: int, rng: np.random.Generator) -> np.ndarr
         u, v = _pattern_coords(h, w, rng)
         on = (u // period) % 2 == 0 if look.kind == "stripes" else ((u // period) + (v // period)) % 2 == 0
         return np.where(on[..., None], a, b).astype(np.float32)
-    if look.kind == "noise":
-        grid = max(2, int(round(24 / period)))
-        coarse = rng.random((grid, grid, 1)).astype(np.float32)
-        t = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)[..., None]
-        return (t * a + (1 - t) * b).astype(np.float32)
-    if look.kind == "photo":
-        pool = photos.photos()
-        return photos.random_crop(rng, pool[look.source % len(pool)], (h, w), min_frac=0.1).astype(np.float32)
-    pool = photos.textures()
+    pool = photos.textures()  # the one kind left: a tinted texture photo
     grey = photos.random_crop(rng, pool[look.source % len(pool)], (h, w), min_frac=0.1)
     return (grey.astype(np.float32)[..., None] / 255.0) * a * 1.3
 

@@ -146,19 +146,13 @@ def rename_keys(data: dict[str, Any], renamed: dict[str, str], where: str = "") 
     the new name's value."""
     out = copy.deepcopy(data)
     for old, new in renamed.items():
-        *parents, leaf = old.split(".")
-        node = out
-        for p in parents:
-            node = node.get(p) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or leaf not in node:
+        node, leaf = _parent(out, old, create=False)
+        if node is None or leaf not in node:
             continue
         value = node.pop(leaf)
         if where:
             log.warning("%s: %r is now %r", where, old, new)
-        *parents, leaf = new.split(".")
-        node = out
-        for p in parents:
-            node = node.setdefault(p, {})
+        node, leaf = _parent(out, new, create=True)
         node.setdefault(leaf, value)
     return out
 
@@ -168,12 +162,19 @@ def fill_added(data: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
     of ``added`` it lacks set to the value that behaves as that older version did."""
     out = copy.deepcopy(data)
     for key, value in added.items():
-        *parents, leaf = key.split(".")
-        node = out
-        for p in parents:
-            node = node.setdefault(p, {})
+        node, leaf = _parent(out, key, create=True)
         node.setdefault(leaf, value)
     return out
+
+
+def _parent(data: dict[str, Any], dotted: str, create: bool) -> tuple[Any, str]:
+    """(the dict holding ``dotted``'s last part, that part); missing levels are made when ``create``,
+    else the dict is None."""
+    *parents, leaf = dotted.split(".")
+    node: Any = data
+    for p in parents:
+        node = node.setdefault(p, {}) if create else node.get(p) if isinstance(node, dict) else None
+    return (node if isinstance(node, dict) else None), leaf
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

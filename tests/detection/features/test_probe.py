@@ -48,3 +48,13 @@ def test_the_tool_prints_and_writes_the_probe(tiny_voc, tmp_path, capsys):
     assert "linear probe of frozen zf5 (none)" in capsys.readouterr().out
     written = json.loads(out.read_text())
     assert 0.0 <= written["top1"] <= 1.0 and written["test_objects"] > 0
+
+
+
+def test_a_bad_size_is_one_line(tiny_voc, capsys):
+    from tools._cli import run_cli
+
+    argv = ["--data-root", str(tiny_voc), "--backbone", "zf5", "--pretrained", "none", "--size", "8"]
+    assert run_cli(probe.main, argv) == 2
+    err = capsys.readouterr().err
+    assert "--size" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
