@@ -29,7 +29,7 @@ from detection.models.backbones import normalise
 
 log = logging.getLogger(__name__)
 
-CONV5_CACHE_VERSION = 2  # bump when what is stored changes (2: the key hashes the architecture too)
+CONV5_CACHE_VERSION = 3  # bump when what is stored changes (2: the key hashes the architecture too; 3: entries named by content)
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,13 @@ def trunk_fingerprint(trunk: nn.Module) -> str:
 
 
 class Conv5Cache:
-    """Per-image conv5 maps on disk under ``root/<key>/<image_id>.npz``.
+    """Per-image conv5 maps on disk under ``root/<key>/<image_id>-<digest>.npz``.
 
-    Each entry stores the maps (in ``dtype``), the scales, a digest of the image file and the cache
-    version; an entry whose digest does not match is recomputed, and one that is unreadable, of
-    another version or whose arrays have the wrong shapes or dtypes is reported once and recomputed.
+    An entry is named by the image's id and a digest of its file, so two datasets whose images share
+    ids (two embedded presets, two sizes of one set) each keep their own entries in a shared cache
+    instead of overwriting each other's. Each entry stores the maps (in ``dtype``), the scales, the
+    digest and the cache version; one that is unreadable, of another version or whose arrays have the
+    wrong shapes or dtypes is reported once and recomputed.
 
     Attributes:
         computed: images whose maps this object computed.
@@ -124,15 +126,14 @@ class Conv5Cache:
         self._layout |= {"scales": ArraySpec((n,), "f"), "digest": ArraySpec((), "U")}
         self.computed = self.by_others = 0
 
-    def path(self, image_id: str) -> Path:
-        return self.folder / f"{image_id}.npz"
+    def path(self, image_id: str, digest: str) -> Path:
+        """The entry of image ``image_id`` whose file has the digest ``digest`` (data.cache.file_digest)."""
+        return self.folder / f"{image_id}-{digest[:16]}.npz"
 
     def _load(self, record: ImageRecord, digest: str) -> Conv5Maps | None:
-        entry = load_arrays(self.path(record.image_id), self._layout, CONV5_CACHE_VERSION)
+        entry = load_arrays(self.path(record.image_id, digest), self._layout, CONV5_CACHE_VERSION)
         if entry is None or str(entry["digest"]) != digest:
             return None
-        if not np.array_equal(entry["scales"], image_scales(record.size, self.shorter_sides)):
-            return None  # computed before the cap on long images (MAX_ASPECT): compute it again
         maps = tuple(torch.from_numpy(entry[f"map{i}"]) for i in range(len(self.shorter_sides)))
         return Conv5Maps(maps, tuple(float(s) for s in entry["scales"]))
 
@@ -145,7 +146,7 @@ class Conv5Cache:
         self.computed += 1
         maps = compute_conv5(self.trunk, read_image(record.path), self.shorter_sides, self.device)
         arrays = {f"map{i}": m.cpu().numpy().astype(self.dtype) for i, m in enumerate(maps.maps)}
-        save_arrays(self.path(record.image_id), version=CONV5_CACHE_VERSION, scales=np.array(maps.scales),
+        save_arrays(self.path(record.image_id, digest), version=CONV5_CACHE_VERSION, scales=np.array(maps.scales),
                     digest=np.array(digest), **arrays)
         # Return what a later load gives, so a first run and a resumed run see the same numbers.
         return Conv5Maps(tuple(torch.from_numpy(a) for a in arrays.values()), maps.scales)
@@ -156,7 +157,7 @@ class Conv5Cache:
         maps = self._load(record, digest)
         if maps is not None:
             return maps
-        with claim(self.path(record.image_id), "conv5 maps"):
+        with claim(self.path(record.image_id, digest), "conv5 maps"):
             return self._load_or_compute(record, digest)
 
     def ensure(self, records: Sequence[ImageRecord], progress: bool = True) -> None:
@@ -165,7 +166,7 @@ class Conv5Cache:
         Images that another run is computing are skipped, then waited for and loaded at the end.
         The closing log line counts everything this object computed.
         """
-        todo = [r for r in records if not self.path(r.image_id).is_file()]
+        todo = [r for r in records if not self.path(r.image_id, file_digest(r.path)).is_file()]
         log.info("conv5 cache %s: %d of %d images to compute", self.folder, len(todo), len(records))
         by_others = self.by_others
         busy = [r for r in tqdm(todo, desc="conv5", disable=not progress) if not self.ensure_one(r)]
@@ -176,11 +177,12 @@ class Conv5Cache:
 
     def ensure_one(self, record: ImageRecord) -> bool:
         """Compute and store one image's maps unless cached; False when another run is computing them."""
-        if self.path(record.image_id).is_file():
+        digest = file_digest(record.path)
+        if self.path(record.image_id, digest).is_file():
             return True
-        held = try_claim(self.path(record.image_id))
+        held = try_claim(self.path(record.image_id, digest))
         if held is None:
             return False
         with held:
-            self._load_or_compute(record, file_digest(record.path))
+            self._load_or_compute(record, digest)
         return True

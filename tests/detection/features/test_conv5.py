@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from data.boxes import project_to_cells
-from data.cache import save_arrays
+from data.cache import file_digest, save_arrays
 from data.records import ImageRecord
 from detection.features.conv5 import CONV5_CACHE_VERSION, Conv5Cache, Conv5Maps, image_scales
 from detection.features.spp_source import pool_windows
@@ -36,17 +36,23 @@ def test_cache_round_trip_and_invalidation(tmp_path):
     first = cache.get(rec)
     assert [m.shape[0] for m in first.maps] == [5, 5]
     assert first.scales == (64 / 60, 96 / 60)
-    stamp = cache.path("a").stat().st_mtime_ns
+    entry = cache.path("a", file_digest(rec.path))
+    stamp = entry.stat().st_mtime_ns
     again = cache.get(rec)
-    assert cache.path("a").stat().st_mtime_ns == stamp  # loaded, not recomputed
+    assert entry.stat().st_mtime_ns == stamp  # loaded, not recomputed
     assert all(torch.equal(a, b) for a, b in zip(first.maps, again.maps))
     assert all(m.dtype == torch.float16 for m in first.maps + again.maps)  # as stored: pooled exactly
-    # another image under the same id: the stored digest no longer matches -> recomputed
+    # another image under the same id (another dataset): an entry of its own, the first one kept
     image_record(tmp_path, "a", seed=1)
-    cache.get(rec)
-    assert cache.path("a").stat().st_mtime_ns != stamp
+    other = cache.get(rec)
+    assert not torch.equal(other.maps[0], first.maps[0]) and entry.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in cache.folder.glob("*.npz")) == sorted([entry.name, cache.path(
+        "a", file_digest(rec.path)).name])
+    image_record(tmp_path, "a", seed=0)  # the first image again: its entry is still there
+    cache.ensure([rec], progress=False)
+    assert cache.computed == 2 and torch.equal(cache.get(rec).maps[0], first.maps[0])
     # a corrupt entry is recomputed, not used
-    cache.path("a").write_bytes(b"garbage")
+    entry.write_bytes(b"garbage")
     assert all(torch.equal(a, b) for a, b in zip(cache.get(rec).maps, Conv5Cache(
         tmp_path / "c", tiny_trunk(), (64, 96), torch.device("cpu")).get(rec).maps))
 
@@ -91,11 +97,11 @@ def test_a_corrupt_entry_is_reported_once_and_recomputed_to_the_same_maps(tmp_pa
     rec = image_record(tmp_path)
     cache = Conv5Cache(tmp_path / "c", tiny_trunk(), (64, 96), torch.device("cpu"))
     first = cache.get(rec)
-    CORRUPT[case](cache.path("a"))
+    CORRUPT[case](cache.path("a", file_digest(rec.path)))
     fresh = Conv5Cache(tmp_path / "c", tiny_trunk(), (64, 96), torch.device("cpu"))
     again = [fresh.get(rec), fresh.get(rec)]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and "a.npz is corrupt" in warnings[0]
+    assert len(warnings) == 1 and f"{cache.path('a', file_digest(rec.path)).name} is corrupt" in warnings[0]
     assert fresh.computed == 1
     assert all(torch.equal(x, y) for maps in again for x, y in zip(first.maps, maps.maps))
 
@@ -109,7 +115,7 @@ def test_two_runs_at_once_compute_each_image_once(tmp_path):
     for t in threads:
         t.join()
     assert caches[0].computed + caches[1].computed == len(records)
-    assert all(cache.path(r.image_id).is_file() for r in records for cache in caches)
+    assert all(cache.path(r.image_id, file_digest(r.path)).is_file() for r in records for cache in caches)
 
 
 def test_long_images_are_resized_by_their_longer_side():
@@ -119,17 +125,3 @@ def test_long_images_are_resized_by_their_longer_side():
     assert image_scales((375, 4000), (688,)) == [3 * 688 / 4000]
     (scale,) = image_scales((1500, 60), (688,))
     assert round(1500 * scale) == 3 * 688 and round(60 * scale) < 688
-
-
-def test_an_entry_made_before_the_cap_is_computed_again(tmp_path):
-    img = np.random.default_rng(0).integers(0, 255, (20, 100, 3), dtype=np.uint8)  # 5:1
-    cv2.imwrite(str(tmp_path / "pano.png"), img)
-    rec = ImageRecord("pano", tmp_path / "pano.png", (20, 100), np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
-                      np.zeros(0, bool), np.zeros(0, bool))
-    cache = Conv5Cache(tmp_path / "c", tiny_trunk(), (64,), torch.device("cpu"))
-    capped = cache.get(rec)
-    assert capped.scales == (3 * 64 / 100,) and capped.maps[0].shape[1:] == (3, 12)  # 38 x 192 px, stride 16
-    entry = dict(np.load(cache.path("pano")))
-    entry["scales"] = np.array([64 / 20])  # what the uncapped code stored
-    save_arrays(cache.path("pano"), **entry)
-    assert cache.get(rec).scales == capped.scales
