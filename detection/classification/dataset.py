@@ -120,7 +120,7 @@ def embedded_sets(data: EmbeddedSetConfig, side: int, cache_dir: Path, progress:
 # ----------------------------------------------------------------------------- ImageFolder
 
 
-def _class_files(root: Path) -> dict[str, list[Path]]:
+def class_files(root: Path) -> dict[str, list[Path]]:
     """{class: sorted image files} of an ImageFolder tree; errors name the folder or the class."""
     if not root.is_dir():
         raise InputError(root, "not a folder (expected one sub-folder of images per class)")
@@ -155,12 +155,12 @@ def folder_sets(root: Path, side: int, held_out_fraction: float, seed: int,
     root = Path(root)
     held_dir = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and held_dir is not None:
-        train_files, held_files = _class_files(root / "train"), _class_files(held_dir)
+        train_files, held_files = class_files(root / "train"), class_files(held_dir)
         if sorted(train_files) != sorted(held_files):
             raise InputError(held_dir, f"classes differ from {root / 'train'}'s")
     else:
         train_files, held_files = {}, {}
-        for c, (name, paths) in enumerate(_class_files(root).items()):
+        for c, (name, paths) in enumerate(class_files(root).items()):
             if len(paths) < 2:
                 raise InputError(root / name, f"class {name!r} has {len(paths)} image; at least 2 are needed "
                                  "(one to train on, one held out)")
