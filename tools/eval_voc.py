@@ -16,16 +16,18 @@ to the json's name). A class without a file has no detections (AP 0).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from data.cache import atomic_write_text
 from data.class_counts import describe
 from data.records import Detections, ImageRecord
 from eval.report import evaluate_and_report
 from eval.result_files import DEFAULT_COMP, read_result_files
 from eval.size_bands import map_by_size
-from eval.threshold import precision_recall_above, relabel_confusions
+from eval.threshold import ThresholdPR, precision_recall_above, relabel_confusions
 from eval.voc_ap import METRICS
 from tools._cli import add_dataset_arguments, dataset_from_args, run_cli, setup_logging
 
@@ -45,7 +47,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="voc07: 11-point AP (VOC2007, the papers' metric); "
                         "voc10: area under the precision/recall curve (VOC2010 and later)")
     parser.add_argument("--json", type=Path, default=None,
-                        help="also write {metric, map, ap: {class: AP}} here, APs as fractions in [0, 1]")
+                        help="also write {metric, map, ap: {class: AP}} here, APs as fractions in [0, 1] (with "
+                        "--threshold also thresholds: [{threshold, precision, recall, tp, fp, num_gt}])")
     parser.add_argument("--coco", action="store_true",
                         help="also report COCO-style AP averaged over IoU 0.50:0.95 and AP at IoU 0.5 "
                         "(always on with --ann-file)")
@@ -83,8 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         plot_dir=args.plot,
     )
     print(table)
-    for t in args.threshold or ():
-        print_threshold(detections, dataset.records, dataset.classes, t)
+    drawn = [print_threshold(detections, dataset.records, dataset.classes, t) for t in args.threshold or ()]
+    if args.json and drawn:  # beside the scores: what each threshold draws
+        scores = json.loads(args.json.read_text())
+        atomic_write_text(args.json, json.dumps({**scores, "thresholds": [
+            {"threshold": pr.threshold, "precision": pr.precision, "recall": pr.recall, "tp": pr.tp, "fp": pr.fp,
+             "num_gt": pr.num_gt} for pr in drawn]}, indent=2))
     if args.size_bands:
         for b in map_by_size(detections, dataset.records, dataset.classes, args.size_bands, args.metric):
             print(f"objects {b.low:g}-{b.high:g} px on the shorter side ({b.num_objects}): mAP {100 * b.map:.1f}")
@@ -92,9 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def print_threshold(detections: Mapping[str, Detections], records: Sequence[ImageRecord], classes: Sequence[str],
-                    threshold: float) -> None:
+                    threshold: float) -> ThresholdPR:
     """What a demo at ``threshold`` draws: precision, recall, the false positives' types, the most
-    confused class pairs, and precision / recall had those boxes carried their object's class."""
+    confused class pairs, and precision / recall had those boxes carried their object's class
+    (printed; the counts returned)."""
     k = len(classes)
     pr = precision_recall_above(detections, records, k, threshold)
     print(f"score > {threshold:g}: precision {100 * pr.precision:.1f} %, recall {100 * pr.recall:.1f} % "
@@ -106,6 +114,7 @@ def print_threshold(detections: Mapping[str, Detections], records: Sequence[Imag
         count = sum(n for *_, n in pr.confusions)
         print(f"  {count} box{'es' if count > 1 else ''} on an object of another class (drawn as -> is): {top}; "
               f"each given its object's class: precision {100 * fixed.precision:.1f} %, recall {100 * fixed.recall:.1f} %")
+    return pr
 
 
 if __name__ == "__main__":

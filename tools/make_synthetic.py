@@ -4,11 +4,13 @@ Example:
     python tools/make_synthetic.py --out work/synthetic
     python tools/make_synthetic.py --out work/synthetic --num-trainval 200 --num-test 100 --seed 1
     python tools/make_synthetic.py --out work/synthetic_small --preset small
+    python tools/make_synthetic.py --out work/synthetic_shape --preset voc07_shape
     python tools/make_synthetic.py --out work/synthetic_t70 --typicality 0.7
 
 Presets: "voc07" (the default) stands in for PASCAL VOC 2007 (objects per image, object size
-relative to the image, box aspects, truncated and difficult rates); "small" has 1-8 mostly small
-objects per image. Either way the tool prints the set's statistics next to VOC 2007's reference values.
+relative to the image, box aspects, truncated and difficult rates, and classes with typical looks, so
+that ImageNet features transfer); "voc07_shape" is the same with random fills only (shape alone tells
+a class: the hard case); "small" has 1-8 mostly small objects per image. Either way the tool prints the set's statistics next to VOC 2007's reference values.
 
 The folder then holds JPEGImages/, Annotations/, ImageSets/Main/{train,val,trainval,test}.txt,
 classes.txt and synthetic.json (the parameters; written last, so its presence means "complete").
@@ -54,7 +56,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--num-test", type=int, default=200, help="test images (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed -> byte-identical files (default 0)")
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
-                   help=f"regime: voc07 (sized like PASCAL VOC 2007) or small (1-8 small objects per image); "
+                   help=f"regime: voc07 (sized like PASCAL VOC 2007, classes with typical looks), voc07_shape (the "
+                        f"same, shape alone tells a class) or small (1-8 small objects per image); "
                         f"default {DEFAULT_PRESET}")  # fmt: skip
     p.add_argument("--typicality", type=float, metavar="T",
                    help="share of objects drawn with one of their class's typical looks, 0..1 (0: shape alone "

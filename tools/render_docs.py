@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import importlib
 import io
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -91,12 +92,23 @@ def replace_block(text: str, begin: str, end: str, block: str, where: str) -> st
 
 
 def dataset_statistics(records: Path) -> str:
-    """The statistics tools/reproduce.py recorded of each dataset it wrote, one table per dataset."""
+    """The statistics and the linear probe tools/reproduce.py recorded of each dataset it wrote."""
     parts = []
     for path in sorted((records / "data").glob("*.md")):
         parts += [f"`{path.stem}` (preset, trainval, test images, seed), recorded by tools/reproduce.py:", "",
-                  path.read_text().rstrip(), ""]
+                  path.read_text().rstrip(), "", *probe_line(path.with_name(f"{path.stem}-probe.json"))]
     return "\n".join(parts).rstrip() or "No dataset recorded yet: run tools/reproduce.py."
+
+
+def probe_line(path: Path) -> list[str]:
+    """The probe record at ``path`` as one paragraph, or nothing when there is none."""
+    if not path.is_file():
+        return []
+    p = json.loads(path.read_text())
+    classes = ", ".join(f"{name} {100 * v:.0f}" for name, v in p["per_class"].items())
+    return [f"Linear probe (`tools/probe.py`, frozen {p['backbone']} ({p['pretrained']}) on the ground-truth "
+            f"boxes): **{100 * p['top1']:.1f} %** top-1 over {p['test_objects']} test objects (majority class "
+            f"{100 * p['chance']:.1f} %; C {p['C']} by cross-validation). Per class: {classes}.", ""]
 
 
 def configuration_page() -> str:

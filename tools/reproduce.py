@@ -34,11 +34,12 @@ from pathlib import Path
 
 from data.cache import atomic_write_text
 from data.errors import InputError
-from data.synthetic import format_table, set_statistics
+from data.synthetic import PRESETS, format_table, set_statistics
 from data.voc import load_voc
 from detection.classification.config import ADDED_KEYS as CLASSIFIER_ADDED_KEYS
 from detection.classification.config import ClassifierConfig
-from detection.config import ADDED_KEYS, RENAMED_KEYS, load_train_config
+from detection.config import ADDED_KEYS, RENAMED_KEYS, load_config, load_train_config
+from detection.inference.detect import DRAW_THRESHOLDS
 from detection.pipeline.train import TRAIN_STAGES
 from detection.runtime.config_io import config_to_dict, fill_added, load_dataclass, rename_keys
 from detection.speed.report import machine as cpu_and_gpu
@@ -67,6 +68,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def data_spec(spec: TableSpec) -> dict:
+    """The table's data as records keep it: its table.yaml entry and, for a detector table, the
+    settings of its preset (data.synthetic.PRESETS), so that a preset that changes what it draws
+    makes the table's records stale, as a changed config does."""
+    if spec.kind == "classifier":
+        return dict(spec.data)
+    preset = str(spec.data.get("preset", "voc07"))
+    if preset not in PRESETS:
+        raise InputError(f"{spec.id}/table.yaml", f"unknown data preset {preset!r}; presets: {sorted(PRESETS)}")
+    return {**spec.data, "synthetic": config_to_dict(PRESETS[preset])}
+
+
 def resolved(spec: TableSpec, row: RowSpec, seed: int) -> list:
     """The resolved config (the rules of the training tool) and the data it trains on, as plain data."""
     overrides = [f"seed={seed}", *row.set]
@@ -74,7 +87,7 @@ def resolved(spec: TableSpec, row: RowSpec, seed: int) -> list:
         cfg = load_dataclass(ClassifierConfig(), row.config, overrides)
     else:
         cfg = load_train_config(row.config, overrides)
-    return [config_to_dict(cfg), dict(spec.data)]
+    return [config_to_dict(cfg), data_spec(spec)]
 
 
 def config_sha1(spec: TableSpec, row: RowSpec, seed: int, now: list | None = None) -> str:
@@ -137,25 +150,39 @@ def record_statistics(root: Path, preset: str, records: Path) -> None:
     """The dataset's statistics beside VOC 2007's, as tools/make_synthetic.py prints them, into
     records/data/<name>.md (tools/render_docs.py puts them on docs/datasets.md)."""
     path = records / "data" / f"{root.name}.md"
-    if path.is_file():
-        return
     columns = {f"{preset} {split}": set_statistics(load_voc(root, split).records) for split in ("trainval", "test")}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, format_table(columns) + "\n")
 
 
-def ensure_data(spec: TableSpec, runs: Path, records: Path) -> Path | None:
-    """The table's embedded dataset (tools/make_synthetic.py), written once; None for a classifier."""
+def record_probe(root: Path, records: Path, device: str) -> None:
+    """The linear probe of frozen ImageNet MobileNetV2 features on the dataset's ground-truth boxes
+    (tools/probe.py: how much of the classes the pre-trained features tell) into
+    records/data/<name>-probe.json with the dataset's manifest; run again when the dataset changed
+    (tools/render_docs.py puts it on docs/datasets.md)."""
+    path = records / "data" / f"{root.name}-probe.json"
+    manifest = json.loads((root / "synthetic.json").read_text())
+    if path.is_file() and json.loads(path.read_text()).get("dataset") == manifest:
+        return
+    execute(tool("probe.py", "--data-root", str(root), "--json", str(path), "--device", device, "--no-progress"),
+            f"{root.name}: linear probe")
+    atomic_write_text(path, json.dumps({**json.loads(path.read_text()), "dataset": manifest}, indent=1,
+                                       sort_keys=True) + "\n")
+
+
+def ensure_data(spec: TableSpec, runs: Path, records: Path, device: str) -> Path | None:
+    """The table's embedded dataset (tools/make_synthetic.py, which does nothing when the folder holds
+    the same set already and writes it again when the preset changed); None for a classifier."""
     if spec.kind == "classifier":
         return None
     d = spec.data
     root = runs / "data" / f"{d.get('preset', 'voc07')}-{d['num_trainval']}-{d['num_test']}-s{d.get('seed', 0)}"
-    if not (root / ".complete").is_file():
-        execute(tool("make_synthetic.py", "--out", str(root), "--preset", str(d.get("preset", "voc07")),
-                     "--num-trainval", str(d["num_trainval"]), "--num-test", str(d["num_test"]),
-                     "--seed", str(d.get("seed", 0))), f"{spec.id}: dataset")
-        (root / ".complete").touch()
+    (root / ".complete").unlink(missing_ok=True)  # the marker of earlier versions: make_synthetic would refuse it
+    execute(tool("make_synthetic.py", "--out", str(root), "--preset", str(d.get("preset", "voc07")),
+                 "--num-trainval", str(d["num_trainval"]), "--num-test", str(d["num_test"]),
+                 "--seed", str(d.get("seed", 0))), f"{spec.id}: dataset")
     record_statistics(root, str(d.get("preset", "voc07")), records)
+    record_probe(root, records, device)
     return root
 
 
@@ -167,7 +194,7 @@ def train_seconds(work: Path) -> float:
 
 def run_detector(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argparse.Namespace) -> dict:
     """Train (unless done) and test one row x seed; the record's scores, times and commands."""
-    data = ensure_data(spec, args.runs_dir, args.records)
+    data = ensure_data(spec, args.runs_dir, args.records, args.device)
     work = args.runs_dir / "work" / sha1[:12]
     sets = [a for pair in (f"seed={seed}", *row.set) for a in ("--set", pair)]
     train = tool("train_det.py", "--data-root", str(data), "--work-dir", str(work), "--cache-dir",
@@ -190,9 +217,21 @@ def run_detector(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argp
         result["timing"] = timing
         atomic_write_text(out / "record.json", json.dumps(result, indent=2))
     return {"map": result["map"], "ap": result["ap"], "metric": result.get("metric", "voc07"), "split": "test",
+            "demo": demo_precision_recall(data, work, out, row),
             "untrained": result.get("untrained", []), "train_s": train_seconds(work),
             "test_s_per_image": timing["median_s_per_image"], "test_images": timing["detected_images"],
             "commands": [" ".join(train), " ".join(test)], "work_dir": str(work)}
+
+
+def demo_precision_recall(data: Path, work: Path, out: Path, row: RowSpec) -> dict:
+    """Precision and recall over the test split of what tools/demo.py draws at its default threshold
+    (tools/eval_voc.py --threshold on the row's result files)."""
+    cfg = load_config(work / "config.yaml", [*row.test_set])
+    threshold = DRAW_THRESHOLDS[cfg.test.scoring]
+    execute(tool("eval_voc.py", "--data-root", str(data), "--split", "test", "--det-dir", str(out), "--threshold",
+                 str(threshold), "--json", str(out / "demo.json")), f"{row.id}: precision / recall at the demo's threshold")
+    drawn = json.loads((out / "demo.json").read_text())["thresholds"][0]
+    return {k: drawn[k] for k in ("threshold", "precision", "recall")}
 
 
 def run_classifier(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argparse.Namespace) -> dict:

@@ -3,8 +3,9 @@
 Shapes of 12 classes (some pairs deliberately easy to confuse) with varied aspect, rotation,
 colour, texture (including patches of real photos) and shading, plus unannotated distractors,
 pasted with occlusion and truncation onto crops of real photographs. See :func:`generate`; named
-regimes in :data:`PRESETS` ("voc07", sized like PASCAL VOC 2007, the default; "small", small
-objects), measured by
+regimes in :data:`PRESETS` ("voc07", sized like PASCAL VOC 2007, its classes with typical looks,
+the default; "voc07_shape", the same with shape alone telling a class; "small", small objects),
+measured by
 :func:`set_statistics` against :data:`VOC07_REFERENCE`.
 """
 

@@ -54,6 +54,10 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     assert 0 <= bb0["map"] <= 1 and set(bb0["ap"]) and bb0["train_s"] > 0 and bb0["test_s_per_image"] > 0
     assert bb0["commands"][0].startswith("python tools/train_det.py") and "--set seed=0" in bb0["commands"][0]
     assert (records / "data" / "voc07-8-3-s0.md").read_text().startswith("| statistic |")
+    probe = json.loads((records / "data" / "voc07-8-3-s0-probe.json").read_text())
+    assert 0 <= probe["top1"] <= 1 and probe["dataset"]["typicality"] > 0
+    # what the demo draws at its default threshold (score > 0), over the test images
+    assert bb0["demo"]["threshold"] == 0 and 0 <= bb0["demo"]["precision"] <= 1 and 0 <= bb0["demo"]["recall"] <= 1
     # the stage table of the one training: a second run of reproduce trains and tests nothing
     stages = (Path(bb0["work_dir"]) / "stages.json").read_text()
     capsys.readouterr()
@@ -96,10 +100,29 @@ def test_unknown_table_and_bad_spec_are_one_line_errors(tiny_table, tmp_path):
 def test_the_repository_tables_load_and_resolve():
     """Every reported table's spec loads, and every row's config resolves with train_det's rules."""
     specs = reproduce.load_specs(reproduce.TOOLS / "configs")
-    assert [s.id for s in specs] == ["main", "methods", "table9", "e2e", "table2"]
+    assert [s.id for s in specs] == ["main", "methods", "table9", "table9_shape", "e2e", "table2"]
     for spec in specs:
         for row in spec.rows:
             assert len(reproduce.config_sha1(spec, row, 0)) == 40
+
+
+def test_a_preset_that_draws_other_images_makes_its_records_stale():
+    """A detector record keeps its preset's settings: one written on voc07 before its classes had
+    typical looks (no settings kept, or typicality 0) is not of today's voc07; voc07_shape is that set."""
+    specs = {s.id: s for s in reproduce.load_specs(reproduce.TOOLS / "configs")}
+    main, shape = specs["main"], specs["table9_shape"]
+    row = main.rows[0]
+    now = reproduce.resolved(main, row, 0)
+    assert now[1]["synthetic"]["compose"]["typicality"] > 0
+    before = {"config_sha1": "0" * 40, "test_set": [], "resolved": [now[0], dict(main.data)]}
+    assert not reproduce.is_current(before, row, now, "1" * 40)
+    shapes_only = json.loads(json.dumps(now))
+    shapes_only[1]["synthetic"]["compose"]["typicality"] = 0.0
+    assert not reproduce.is_current({**before, "resolved": shapes_only}, row, now, "1" * 40)
+    shape_now = reproduce.resolved(shape, shape.rows[-1], 0)  # ftfc7 bb: the main job's config
+    assert shape_now[1]["synthetic"] == shapes_only[1]["synthetic"] and shape_now[0] == now[0]
+    with pytest.raises(InputError, match="unknown data preset"):
+        reproduce.data_spec(dataclasses.replace(main, data={**main.data, "preset": "voc12"}))
 
 
 def test_a_record_written_before_a_key_was_renamed_stays_current():
