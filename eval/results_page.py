@@ -104,6 +104,21 @@ def per_class_table(spec: TableSpec, records: Path) -> str:
     return "\n".join(lines)
 
 
+def demo_lines(spec: TableSpec, records: Path) -> list[str]:
+    """What tools/demo.py draws at its default threshold, per row that recorded it: precision and
+    recall over the test images (mean ± std over seeds), or nothing."""
+    lines = []
+    for row in spec.rows:
+        runs = [r for r in row_records(spec, row, records) if r.get("demo")]
+        if runs:
+            threshold = runs[0]["demo"]["threshold"]
+            lines.append(f"- {row.name}: precision {_pct([r['demo']['precision'] for r in runs])} %, recall "
+                         f"{_pct([r['demo']['recall'] for r in runs])} % (score > {threshold:g}, "
+                         f"{len(runs)} seed{'s' if len(runs) > 1 else ''})")
+    return ["What `tools/demo.py` draws at its default threshold, over the test images "
+            "(`tools/eval_voc.py --threshold`):", "", *lines, ""] if lines else []
+
+
 def provenance(spec: TableSpec, records: Path) -> str:
     """Where the figures come from: runs, machines, devices, dates and commits of the records."""
     runs = [r for row in spec.rows for r in row_records(spec, row, records)]
@@ -122,6 +137,8 @@ def table_section(spec: TableSpec, records: Path, repo: Path) -> str:
     """One table's section of the results page."""
     table = classifier_table if spec.kind == "classifier" else detector_table
     parts = [f"## {spec.title}", "", spec.question, "", table(spec, records, repo), ""]
+    if spec.kind == "detector":
+        parts += demo_lines(spec, records)
     if spec.paper_source:
         parts += [f"Paper: {spec.paper_source}", ""]
     if spec.reduced:

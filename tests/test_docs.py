@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.results_page import detector_table
-from eval.run_records import load_spec, write_record
+from eval.results_page import demo_lines, detector_table
+from eval.run_records import load_spec, read_record, write_record
 from tools import render_docs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +39,11 @@ def test_a_hand_edited_figure_differs_from_its_render(tmp_path):
                       "machine": "m", "date": "d", "train_s": 60.0, "test_s_per_image": 0.2})
     table = detector_table(spec, records, tmp_path)
     assert "**24.7 ± 0.8**" in table and "24.1 / 25.3" in table and "58.0" in table
+    assert demo_lines(spec, records) == []  # records without the demo's precision / recall: no line
+    for seed, (p, r) in enumerate(((0.6, 0.5), (0.7, 0.6))):
+        path = spec.record_path(records, spec.rows[0], seed)
+        write_record(path, {**read_record(path), "demo": {"threshold": 0.0, "precision": p, "recall": r}})
+    assert "- A: precision 65.0 ± 7.1 %, recall 55.0 ± 7.1 % (score > 0, 2 seeds)" in demo_lines(spec, records)
     edited = table.replace("24.7 ± 0.8", "26.0 ± 0.8")
     assert edited != detector_table(spec, records, tmp_path)
     readme = (ROOT / "README.md").read_text()
