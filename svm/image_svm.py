@@ -32,8 +32,9 @@ class ImageSVMConfig:
     # sides see vectors of norm 1).
     l2_normalise: bool = True
     # The paper states no C for these SVMs. On vectors of norm 1 a C does not depend on the trunk's
-    # feature length or scale; 1 is liblinear's default and on our sets within ~1 point of the best
-    # of {0.1, 1, 10} (tools/image_svm.py --C measures it).
+    # feature length or scale; 1 is liblinear's default. MobileNetV2 pool5 at 224 (2026-12-07, 2-core
+    # CPU): C 0.1 / 1 / 10 gave mAP 42.7 / 56.9 / 55.7 on a voc07-preset set (120 trainval, 80 test)
+    # and mean class accuracy 49.8 / 51.3 / 51.8 on the embedded folder (40 per class, 10 splits).
     C: float = 1.0
     max_iter: int = 10000  # liblinear's iterations; a few hundred images converge in far fewer
 
