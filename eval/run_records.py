@@ -12,6 +12,7 @@ Spec (YAML)::
     kind: detector                         # detector (mAP) or classifier (top-1 error)
     data: {preset: voc07, num_trainval: 400, num_test: 200, seed: 0}   # tools/make_synthetic.py
     seeds: [0, 1, 2]
+    trunk: {table: table2, row: spp_single, seed: 0}   # optional: start from this classifier run
     reduced: ...                           # what differs from the paper's setting, and why
     paper_source: ...                      # where the paper's figures come from
     notes: ...                             # prose under the table (no figures: they would drift)
@@ -69,6 +70,9 @@ class TableSpec:
     reduced: str = ""
     paper_source: str = ""
     notes: str = ""
+    # (table, row, seed) of a classifier row whose trained network the detector rows start from
+    # (its conv layers and fc6 / fc7), or None for the trunk the rows' configs name
+    trunk: tuple[str, str, int] | None = None
 
     def record_path(self, records: Path, row: RowSpec, seed: int) -> Path:
         return records / self.id / f"{row.id}-s{seed}.json"
@@ -121,7 +125,17 @@ def load_spec(folder: Path) -> TableSpec:
     seeds = tuple(int(s) for s in _need(spec, "seeds", list, where))
     return TableSpec(Path(folder).name, _need(spec, "title", str, where), _need(spec, "question", str, where),
                      kind, dict(_need(spec, "data", dict, where)), seeds, rows, str(spec.get("reduced", "")),
-                     str(spec.get("paper_source", "")), str(spec.get("notes", "")))
+                     str(spec.get("paper_source", "")), str(spec.get("notes", "")), _trunk(spec, kind, where))
+
+
+def _trunk(spec: Mapping[str, Any], kind: str, where: Path) -> tuple[str, str, int] | None:
+    """The spec's ``trunk: {table, row, seed}``: the classifier run a detector table starts from."""
+    entry = spec.get("trunk")
+    if entry is None:
+        return None
+    if kind != "detector" or not isinstance(entry, dict) or set(entry) != {"table", "row", "seed"}:
+        raise InputError(where, "trunk must be {table: T, row: R, seed: S} (a classifier row) in a detector table")
+    return str(entry["table"]), str(entry["row"]), int(entry["seed"])
 
 
 def load_specs(configs: Path) -> list[TableSpec]:

@@ -100,10 +100,12 @@ def test_unknown_table_and_bad_spec_are_one_line_errors(tiny_table, tmp_path):
 def test_the_repository_tables_load_and_resolve():
     """Every reported table's spec loads, and every row's config resolves with train_det's rules."""
     specs = reproduce.load_specs(reproduce.TOOLS / "configs")
-    assert [s.id for s in specs] == ["main", "methods", "table9", "table9_shape", "e2e", "table2"]
+    assert [s.id for s in specs] == ["main", "methods", "table9", "table10", "table9_shape", "e2e", "table2"]
     for spec in specs:
+        source = reproduce.trunk_run(spec, specs)
+        trunk = reproduce.resolved(*source) if source else None
         for row in spec.rows:
-            assert len(reproduce.config_sha1(spec, row, 0)) == 40
+            assert len(reproduce.sha1_of(reproduce.resolved(spec, row, 0, trunk))) == 40
 
 
 def test_a_preset_that_draws_other_images_makes_its_records_stale():
@@ -149,3 +151,28 @@ def test_a_classifier_record_written_before_typical_looks_stays_current():
     assert reproduce.is_current(old, row, now, "1" * 40)
     looks = reproduce.resolved(spec, dataclasses.replace(row, set=(*row.set, "data.typicality=0.9")), 0)
     assert not reproduce.is_current(old, row, looks, "1" * 40)  # a set with typical looks is another set
+
+
+def test_a_table_that_starts_from_a_classifier_run_keys_its_records_on_that_run():
+    """Table 10's rows start from Table 2's SPP single-size classifier, seed 0: its work dir is their
+    features.pretrained and its config is part of theirs, so retraining it makes them stale."""
+    specs = reproduce.load_specs(reproduce.TOOLS / "configs")
+    spec = next(s for s in specs if s.id == "table10")
+    source = reproduce.trunk_run(spec, specs)
+    assert [source[0].id, source[1].id, source[2]] == ["table2", "spp_single", 0]
+    trunk = reproduce.resolved(*source)
+    now = reproduce.resolved(spec, spec.rows[0], 0, trunk)
+    assert now[0]["features"]["pretrained"] == str(reproduce.work_dir(reproduce.RUNS_DIR, reproduce.sha1_of(trunk)))
+    assert now[0]["features"]["backbone"] == "zf5" and now[1]["trunk"] == trunk
+    other = reproduce.resolved(source[0], dataclasses.replace(source[1], set=("train.epochs=9",)), 0)
+    assert reproduce.resolved(spec, spec.rows[0], 0, other)[0]["features"]["pretrained"] != now[0]["features"]["pretrained"]
+    assert not reproduce.is_current({"config_sha1": "0" * 40, "test_set": [], "resolved": now}, spec.rows[0],
+                                    reproduce.resolved(spec, spec.rows[0], 0, other), "1" * 40)
+    with pytest.raises(InputError, match="no classifier row 'nope'"):
+        reproduce.trunk_run(dataclasses.replace(spec, trunk=("table2", "nope", 0)), specs)
+
+
+def test_a_bad_trunk_entry_is_a_one_line_error(tiny_table):
+    (tiny_table / "tiny" / "table.yaml").write_text(TINY_TABLE.replace("seeds: [0]", "seeds: [0]\ntrunk: table2"))
+    with pytest.raises(InputError, match="trunk must be"):
+        load_spec(tiny_table / "tiny")
