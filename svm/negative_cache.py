@@ -3,12 +3,15 @@
 Most hard negatives of one class are background windows that other classes also cache, so a
 window's feature row is stored once, in a block per image, and each class keeps only keys
 (image index, window index) into those blocks, the way R-CNN's caches key their rows. A block row is
-freed as soon as no class references it any more.
+freed as soon as no class references it any more. The blocks live in a ``svm.row_store.RowStore``,
+which keeps them in memory up to its budget and in files beyond it, with the same rows either way.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from svm.row_store import RowStore
 
 _EMPTY_KEYS = np.zeros((0, 2), dtype=np.int64)
 
@@ -16,13 +19,18 @@ _EMPTY_KEYS = np.zeros((0, 2), dtype=np.int64)
 class NegativeCache:
     """Negative feature rows of every image, shared between K classes.
 
-    Memory: ``num_rows * D * 4`` bytes, where ``num_rows`` is the number of distinct windows any
-    class still caches (at most the sum of the per-class counts).
+    Size: ``num_rows * D * 4`` bytes, where ``num_rows`` is the number of distinct windows any
+    class still caches (at most the sum of the per-class counts), in memory or, past the store's
+    budget, on disk.
+
+    Args:
+        num_classes: K. dim: D.
+        store: holds the blocks under the keys ("neg", image) (None: a store of its own, unbounded).
     """
 
-    def __init__(self, num_classes: int, dim: int) -> None:
+    def __init__(self, num_classes: int, dim: int, store: RowStore | None = None) -> None:
         self.dim = dim
-        self._blocks: dict[int, np.ndarray] = {}  # image -> (B, D) float32 rows
+        self.store = store if store is not None else RowStore(dim)  # ("neg", image) -> (B, D) float32 rows
         self._windows: dict[int, np.ndarray] = {}  # image -> (B,) ascending window ids of the rows
         self._keys = [_EMPTY_KEYS for _ in range(num_classes)]  # (M_k, 2) sorted (image, window)
 
@@ -33,7 +41,8 @@ class NegativeCache:
 
     @property
     def nbytes(self) -> int:
-        return sum(int(b.nbytes) for b in self._blocks.values())
+        """Bytes of the stored rows, in memory and on disk."""
+        return self.num_rows * self.dim * 4
 
     def count(self, k: int) -> int:
         """Number of negatives cached for class k."""
@@ -66,7 +75,7 @@ class NegativeCache:
             wanted = np.union1d(self._windows.get(image, np.zeros(0, np.int64)),
                                 np.concatenate([np.asarray(w, np.int64) for w in windows]))
             self._windows[image] = wanted
-            self._blocks[image] = np.ascontiguousarray(features[wanted], dtype=np.float32)
+            self.store.put(("neg", image), features[wanted])
         return added
 
     def features(self, k: int) -> np.ndarray:
@@ -77,7 +86,7 @@ class NegativeCache:
         ends = np.append(starts[1:], keys.shape[0])
         for image, s, e in zip(images.tolist(), starts, ends):
             rows = np.searchsorted(self._windows[image], keys[s:e, 1])
-            out[s:e] = self._blocks[image][rows]
+            out[s:e] = self.store.get(("neg", image))[rows]
         return out
 
     def keep(self, k: int, index: np.ndarray) -> None:
@@ -90,10 +99,11 @@ class NegativeCache:
         for image in touched.tolist():
             used = np.unique(np.concatenate([self._image_windows(c, image) for c in range(len(self._keys))]))
             if used.size == 0:
-                del self._blocks[image], self._windows[image]
+                self.store.drop(("neg", image))
+                del self._windows[image]
             elif used.size < self._windows[image].size:
                 rows = np.searchsorted(self._windows[image], used)
-                self._blocks[image] = self._blocks[image][rows].copy()  # copy: release the old block
+                self.store.put(("neg", image), self.store.get(("neg", image))[rows])  # a copy: the old block goes
                 self._windows[image] = used
 
     def _image_windows(self, k: int, image: int) -> np.ndarray:

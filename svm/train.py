@@ -31,13 +31,20 @@ at most K (Nc + E + R) rows of D float32, the positives P rows, and one training
 liblinear's sparse copy). VOC 2007 trainval with SPP's 12,800-d pool5, K = 20, R = 2500,
 P ~ 12,600, P_k <= 4,700: store <= 10.0 GiB, positives 0.6 GiB, training <= 5.1 GiB; about 16 GiB
 in the worst case (no negative shared between classes); fc7 (4096-d) needs a third of that.
+The store and the positives are held by one ``svm.row_store.RowStore``: in memory up to
+``memory_budget`` bytes, in files of ``spill_dir`` past it, so that the memory they take is bounded
+whatever the images; the rows read back are the rows written, so the SVMs are bit-identical to an
+unbounded run's. The fits' transient copies are bounded by the cap, not by the budget.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import ExitStack
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -50,6 +57,7 @@ from svm.model import LinearSVMs
 from svm.negative_cache import NegativeCache
 from svm.pool import MIN_POOLED_ENTRIES, FitResult, SolverPool
 from svm.regions import RegionSet, check_region_set
+from svm.row_store import RowStore
 from svm.solver import log_fit
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,8 @@ def train_svms(
     classes: Sequence[int] | None = None,
     workers: int = 1,
     min_pooled_entries: int = MIN_POOLED_ENTRIES,
+    memory_budget: int | None = None,
+    spill_dir: Path | None = None,
 ) -> LinearSVMs:
     """Train one linear SVM per class with one pass of hard-negative mining (see the module doc).
 
@@ -83,11 +93,19 @@ def train_svms(
         workers: processes fitting classes at once (1: one after another, in this process); the
             result does not depend on it.
         min_pooled_entries: smaller fits run in this process (``svm.pool``).
+        memory_budget: bytes the positives and the negative cache may take in memory (None: no
+            bound); the rest goes to ``spill_dir``; the result does not depend on it.
+        spill_dir: a folder of this pass alone, deleted before and after it (None: a temporary one).
     Returns:
         the trained SVMs, weights (D, K), bias (K,).
     """
-    with threadpool_limits(limits=1, user_api="blas"), SolverPool(workers, min_pooled_entries) as pool:
-        trainer = HardNegativeMiner(num_classes, cfg, feature_scale, classes, pool)
+    if spill_dir is not None:
+        shutil.rmtree(spill_dir, ignore_errors=True)  # a killed pass's files: this pass starts afresh
+    with ExitStack() as stack:
+        stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+        pool = stack.enter_context(SolverPool(workers, min_pooled_entries))
+        trainer = HardNegativeMiner(num_classes, cfg, feature_scale, classes, pool, memory_budget, spill_dir)
+        stack.callback(trainer.close)
         regions = load_regions(image_ids[0]) if image_ids else None
         for i, image_id in enumerate(tqdm(image_ids, desc="SVM hard-negative mining", disable=not progress)):
             assert regions is not None
@@ -102,7 +120,8 @@ class HardNegativeMiner:
     """The state of one mining pass: the current SVMs, the positives and the negative cache."""
 
     def __init__(self, num_classes: int, cfg: SVMConfig, feature_scale: float,
-                 classes: Sequence[int] | None = None, pool: SolverPool | None = None) -> None:
+                 classes: Sequence[int] | None = None, pool: SolverPool | None = None,
+                 memory_budget: int | None = None, spill_dir: Path | None = None) -> None:
         if num_classes < 1:
             raise InputError("SVM training", f"num_classes must be >= 1, got {num_classes}")
         self.k, self.cfg, self.scale = num_classes, cfg, float(feature_scale)
@@ -110,11 +129,20 @@ class HardNegativeMiner:
         self.dim: int | None = None
         self.weights = np.zeros((0, num_classes), np.float32)  # (D, K) once D is known
         self.bias = np.zeros(num_classes, np.float32)
-        self.positives: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
+        self.num_pos = np.zeros(num_classes, np.int64)  # positives of class k: the store's ("pos", k)
         self.num_added = np.zeros(num_classes, np.int64)
-        self.cache = NegativeCache(num_classes, 0)
+        self.budget, self.spill_dir = memory_budget, spill_dir
+        self.store = RowStore(0)
+        self.cache = NegativeCache(num_classes, 0, self.store)
         self.capped = np.zeros(num_classes, bool)
         self.pool = pool or SolverPool(1)
+
+    def close(self) -> None:
+        """Delete the rows spilled to disk; logs how much was spilled."""
+        if self.store.spills:
+            log.info("SVM store: %d entries were spilled to disk (memory budget %.2f GiB)", self.store.spills,
+                     (self.budget or 0) / 2**30)
+        self.store.close()
 
     def visit(self, index: int, image_id: str, regions: RegionSet,
               wait: bool = True) -> list[tuple[int, Future[FitResult]]]:
@@ -127,20 +155,22 @@ class HardNegativeMiner:
         if self.dim is None:
             self.dim = int(regions.features.shape[1])
             self.weights = np.zeros((self.dim, self.k), np.float32)
-            self.cache = NegativeCache(self.k, self.dim)
+            self.store = RowStore(self.dim, self.budget, self.spill_dir)
+            self.cache = NegativeCache(self.k, self.dim, self.store)
         x = regions.features.astype(np.float32) * np.float32(self.scale)  # (R, D)
         for k in self.classes:
             rows = np.flatnonzero(regions.gt_labels == k)
             if rows.size:
-                self.positives[k].append(x[rows])
+                self.store.append(("pos", k), x[rows])
+                self.num_pos[k] += rows.size
         scores = x @ self.weights + self.bias  # (R, K)
         windows = [np.zeros(0, np.int64)] * self.k
         for k in self.classes:
             hard = hard_negatives(scores[:, k], regions.overlaps[:, k], regions.boxes,
                                   self.cfg.neg_overlap, self.cfg.hard_threshold, self.cfg.neg_dedupe_iou)
-            windows[k] = hard if self.positives[k] else hard[: self._room(k)]
+            windows[k] = hard if self.num_pos[k] else hard[: self._room(k)]
         self.num_added += np.asarray(self.cache.add(index, x, windows), np.int64)
-        due = [k for k in self.classes if self.num_added[k] >= self.cfg.retrain_every and self.positives[k]]
+        due = [k for k in self.classes if self.num_added[k] >= self.cfg.retrain_every and self.num_pos[k]]
         fits = [(k, self._start(k)) for k in due]
         if wait:
             self.apply(fits)
@@ -157,9 +187,7 @@ class HardNegativeMiner:
 
     def _start(self, k: int) -> Future[FitResult]:
         """Start fitting class k on all its positives and cached negatives."""
-        if len(self.positives[k]) > 1:  # consolidate so the list does not keep growing
-            self.positives[k] = [np.concatenate(self.positives[k])]
-        return self.pool.submit(self.positives[k][0], self.cache.features(k), self.cfg, f"class {k}")
+        return self.pool.submit(self.store.get(("pos", k)), self.cache.features(k), self.cfg, f"class {k}")
 
     def apply(self, fits: Sequence[tuple[int, Future[FitResult]]], evict: bool = True) -> None:
         """Take the finished fits, in class order: new weights, then (``evict``) the cache's eviction."""
@@ -173,15 +201,16 @@ class HardNegativeMiner:
                 if (neg_scores >= self.cfg.evict_threshold).sum() > keep.size:
                     log.warning("class %d: cache capped at %d negatives (memory guard)", k, keep.size)
                 self.cache.keep(k, keep)
-            log.info("class %d: %d negatives cached; store %d rows, %.2f GiB", k, self.cache.count(k),
-                     self.cache.num_rows, self.cache.nbytes / 2**30)
+            log.info("class %d: %d negatives cached; store %d rows, %.2f GiB in memory, %.2f GiB on disk", k,
+                     self.cache.count(k), self.cache.num_rows, self.store.ram_bytes / 2**30,
+                     self.store.disk_bytes / 2**30)
 
     def finish(self) -> LinearSVMs:
         """Retrain every class on everything it holds and return the SVMs."""
         if self.dim is None:
             raise InputError("SVM training", "no training images were given")
         for k in self.classes:
-            if not self.positives[k]:
+            if not self.num_pos[k]:
                 raise InputError("SVM training", f"class {k} has no ground-truth window (no positive)")
             if self.cache.count(k) == 0:
                 raise InputError("SVM training", f"class {k} has no negative window (IoU < "

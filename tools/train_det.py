@@ -75,6 +75,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None,
                    help="processes for proposals and for fitting SVMs (default: all cores; under torchrun, this "
                         "node's cores / its ranks; 1: serial); does not change the result")
+    p.add_argument("--memory-gb", type=float, default=None, metavar="GB",
+                   help="memory the SVM stage may hold its positives and negative cache in, the rest going to "
+                        "files in WORK_DIR/svm_spill (default: half of the memory available when the stage "
+                        "starts); does not change the result")
     p.add_argument("--overlap", action="store_true", help="deprecated: " + OVERLAP_GONE)
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
@@ -102,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warn_gone_flags(args)
     if args.checkpoint_every < 1:
         raise InputError("--checkpoint-every", f"must be >= 1, got {args.checkpoint_every}")
+    if args.memory_gb is not None and not args.memory_gb > 0:
+        raise InputError("--memory-gb", f"must be > 0, got {args.memory_gb}")
     cfg = resolve_config(args)
     d, device = init_from_env(args.device, args.threads)  # a plain run: SINGLE, torch.device(args.device)
     try:
@@ -135,11 +141,13 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
     meter = StageMeter()
     train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,
                    checkpoint_every=args.checkpoint_every, d=d, meter=meter,
-                   untrained=untrained)
+                   untrained=untrained, memory_gb=args.memory_gb)
     if d.is_main:
-        log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
         record_stages(work, meter)
         log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
+        # last, so that the log ends with it
+        log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores; disk: what the stage "
+                 "wrote, its cache folder's size):\n%s", meter.table())
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.linear_model import Ridge
+from tqdm import tqdm
 
 from data.boxes import decode, encode
 from data.errors import InputError, check_config
@@ -96,6 +97,7 @@ def fit_bbox_regressors(
     num_classes: int,
     cfg: BBoxRegConfig,
     feature_scale: float,
+    progress: bool = False,
 ) -> BBoxRegressors:
     """Fit one ridge regressor per class (R-CNN appendix C).
 
@@ -104,6 +106,7 @@ def fit_bbox_regressors(
         boxes: (N, 4) the proposals. gt_boxes: (N, 4) each proposal's matched GT (highest IoU).
         labels: (N,) class of the matched GT. ious: (N,) IoU of each proposal with it.
         num_classes: K. cfg: the recipe. feature_scale: the SVMs' feature scale.
+        progress: a tqdm bar over the classes (a class of VOC 2007 fits in minutes).
     Returns:
         the regressors; a class without any training proposal gets zero deltas (boxes unchanged).
     """
@@ -111,7 +114,7 @@ def fit_bbox_regressors(
     dim = features.shape[1]
     weights = np.zeros((num_classes, dim, 4), np.float32)
     bias = np.zeros((num_classes, 4), np.float32)
-    for k in range(num_classes):
+    for k in tqdm(range(num_classes), desc="box regression", disable=not progress):
         sel = np.flatnonzero((labels == k) & (ious >= cfg.min_iou))
         if sel.size == 0:
             log.warning("box regression: class %d has no proposal with IoU >= %.2f; left as identity",

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from detection.runtime.distributed import SINGLE, Dist
-from detection.runtime.usage import StageMeter
+from detection.runtime.usage import StageMeter, disk_bytes
 from detection.workdir import TRAINING_VERSION, WorkDir
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class Stage:
         main_only: rank 0 alone runs it and every stage after it.
         after: run by rank 0 once the stage is recorded (deleting what its outputs now hold).
         timed: a row of the stage table (a step with nothing to do for this method has none).
+        disk: the files and folders it writes, whose size its row of the stage table gives (None: no size).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Stage:
     main_only: bool = False
     after: Callable[[], None] | None = None
     timed: bool = True
+    disk: Callable[[], Sequence[Path]] | None = None
 
 
 class StageBook:
@@ -115,7 +117,8 @@ def run_stages(stages: Sequence[Stage], book: StageBook, meter: StageMeter) -> N
                 stage.load()
             continue
         if stage.timed:
-            with meter.stage(stage.name):
+            paths = stage.disk
+            with meter.stage(stage.name, (lambda: disk_bytes(paths())) if paths is not None else None):
                 stage.make()
         else:
             stage.make()

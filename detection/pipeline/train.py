@@ -36,6 +36,7 @@ from detection.features.rcnn_cache import CachedRCNNSource
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
+from detection.pipeline.disk import CacheEstimate, check_disk_space, training_estimates
 from detection.pipeline.mining_features import (
     bbox_sample_rows,
     features_folder,
@@ -62,8 +63,10 @@ from detection.workdir import (
     trains_trunk,
     trunk_weights_file,
 )
+from proposals.store import cache_folder as proposal_cache_folder
 from svm.model import LinearSVMs, compute_feature_scale
 from svm.regions import RegionSet
+from svm.row_store import memory_budget_bytes
 from svm.train import train_svms
 
 log = logging.getLogger(__name__)
@@ -92,7 +95,8 @@ def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: P
 
 def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Sequence[ImageWindows],
               source: Pool5Source, head: FcHead, progress: bool, entries: Path | None = None,
-              d: Dist = SINGLE, workers: int = 1, untrained: Sequence[str] = ()) -> None:
+              d: Dist = SINGLE, workers: int = 1, untrained: Sequence[str] = (),
+              memory_budget: int | None = None) -> None:
     """Stage 4: SVMs on ``cfg.svm_layer`` features; keeps bbox-regression samples on the way.
 
     ``entries``: a folder of the sharded feature pass (``mining_features``) to read each image's
@@ -101,6 +105,8 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
     each comes out as in one process); rank 0 gathers them and writes the SVMs and the samples.
     ``workers`` processes fit the classes due at once while the next image's features are computed
     here; the SVMs do not depend on it (``svm.train``). The ``untrained`` classes keep w = 0, b = 0.
+    ``memory_budget``: bytes the SVMs' positives and negative cache may hold in memory, the rest
+    going to WORK_DIR/svm_spill (None: no bound); the SVMs do not depend on it either.
     """
     scale, pool_scale = estimate_scales(dataset, windows, source, head, cfg.svm_layer, cfg.svm.target_norm, cfg.seed)
     scale, pool_scale = d.broadcast((scale, pool_scale))  # the same on every rank, rank 0's to be sure
@@ -131,26 +137,41 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
     ids = [r.image_id for r in dataset.records]
     trained = [k for k, name in enumerate(dataset.classes) if name not in set(untrained)]
     classes = [k for k in trained if k % d.world == d.rank] if d.active else trained
+    spill = work.root / ("svm_spill" if not d.active else f"svm_spill.rank{d.rank}")
     svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, classes=classes,
-                      workers=workers)
+                      workers=workers, memory_budget=memory_budget, spill_dir=spill)
     if d.active:  # every rank's classes into one model
         weights, bias = svms.weights.copy(), svms.bias.copy()
         for ks, w, b in d.all_gather((classes, svms.weights[:, classes], svms.bias[classes])):
             weights[:, ks], bias[ks] = w, b
         svms = LinearSVMs(weights, bias, svms.feature_scale)
     if d.is_main:
-        save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale),
-                    **{k: np.concatenate(v) for k, v in samples.items()})
+        save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale), **{k: stack(v) for k, v in samples.items()})
         svms.save(work.svms)
 
 
-def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int) -> None:
+def stack(chunks: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate(chunks)``, emptying ``chunks`` as it copies them: the peak is the result and one chunk,
+    not twice the result (VOC 2007's box-regression samples: ~160k x pool5's 16,000 float16, 5 GB)."""
+    out = np.empty((sum(len(c) for c in chunks), *chunks[0].shape[1:]), chunks[0].dtype)
+    at = 0
+    chunks.reverse()
+    while chunks:
+        c = chunks.pop()  # from the end: the first chunk, as the list was reversed
+        out[at:at + len(c)] = c
+        at += len(c)
+    return out
+
+
+def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int, progress: bool = False) -> None:
     """Stage 5: per-class ridge regressors on the samples that stage 4 kept."""
     s = load_arrays(work.bbox_samples, BBOX_SAMPLES_LAYOUT)
     if s is None:
         raise InputError(work.bbox_samples, "missing or corrupt; rerun the svm stage (drop --resume)")
-    regs = fit_bbox_regressors(s["x"].astype(np.float32), s["boxes"], s["gt"], s["labels"], s["ious"],
-                               num_classes, cfg.bbox, float(s["pool_scale"]))
+    # float16 as stored: each class's rows become float32 in fit_bbox_regressors, the same values
+    # without a float32 copy of all the samples (VOC 2007: ~160k x pool5's D)
+    regs = fit_bbox_regressors(s["x"], s["boxes"], s["gt"], s["labels"], s["ious"],
+                               num_classes, cfg.bbox, float(s["pool_scale"]), progress)
     regs.save(work.bbox)
 
 
@@ -158,7 +179,7 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
                    workers: int, resume: bool, progress: bool = True,
                    checkpoint_every: int = CHECKPOINT_EVERY,
                    d: Dist = SINGLE, meter: StageMeter | None = None,
-                   untrained: Sequence[str] = ()) -> None:
+                   untrained: Sequence[str] = (), memory_gb: float | None = None) -> None:
     """Run every stage not yet done for ``cfg`` on the training split ``dataset`` (``stages.run_stages``
     says what done means and how a run resumes).
 
@@ -175,13 +196,17 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
 
     ``untrained``: classes without a training object, left out (``data.class_counts.check_trainable``):
     they get no SVM, and meta.json lists them so that detection never reports them.
+
+    ``memory_gb``: the SVM stage's memory budget in GiB (None: ``svm.row_store.memory_budget_bytes``
+    derives it from the memory available when the stage starts); does not change the model.
     """
     book = StageBook(work, TRAIN_STAGES, resume, d)
     book.meta.update({"classes": list(dataset.classes), "untrained_classes": list(untrained),
                       **dataset_source(dataset), "train_split": dataset.split, "cache_dir": str(work.cache)})
     book.write()
-    run = _Training(cfg, work, dataset, device, workers, progress, checkpoint_every, d, untrained, book)
+    run = _Training(cfg, work, dataset, device, workers, progress, checkpoint_every, d, untrained, book, memory_gb)
     run.open_network()
+    check_disk_space(run.disk_estimates())  # before any stage: a full disk hours in loses the hours
     run_stages(run.stages(), book, meter or StageMeter())
     if isinstance(run.source, CachedRCNNSource):
         log.info("%s", run.source.summary())
@@ -194,12 +219,14 @@ class _Training:
     """What the stages of one training run share: the network, its pool5 source, the windows."""
 
     def __init__(self, cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device: torch.device, workers: int,
-                 progress: bool, checkpoint_every: int, d: Dist, untrained: Sequence[str], book: StageBook) -> None:
+                 progress: bool, checkpoint_every: int, d: Dist, untrained: Sequence[str], book: StageBook,
+                 memory_gb: float | None = None) -> None:
         self.cfg, self.work, self.dataset, self.device, self.workers = cfg, work, dataset, device, workers
         self.progress, self.checkpoint_every, self.d, self.untrained, self.book = (progress, checkpoint_every, d,
                                                                                   untrained, book)
         self.e2e, self.spp = trains_trunk(cfg), cfg.method == "spp"
         self.windows: list[ImageWindows] = []
+        self.memory_gb = memory_gb
 
     def open_network(self) -> None:
         """The trunk (weights named in meta.json) and the pool5 source the stages train on."""
@@ -222,16 +249,42 @@ class _Training:
         """The recipe (the module's docstring), in order."""
         work, e2e = self.work, self.e2e
         return [
-            Stage("proposals", self.proposals, always=True),
-            Stage("conv5", self.conv5, always=True, timed=self.spp),
-            Stage("finetune", self.finetune, lambda: (work.head, *([work.trunk] if e2e else [])),
-                  load=self.load_finetuned, after=lambda: work.finetune_ckpt.unlink(missing_ok=True)),
+            Stage("proposals", self.proposals, always=True,
+                  disk=lambda: (proposal_cache_folder(work.cache / "proposals", self.cfg.proposals),)),
+            Stage("conv5", self.conv5, always=True, timed=self.spp, disk=self.conv5_folder),
+            Stage("finetune", self.finetune, self.finetuned, load=self.load_finetuned, disk=self.finetuned,
+                  after=lambda: work.finetune_ckpt.unlink(missing_ok=True)),
             *([Stage("conv5 of the fine-tuned trunk", self.conv5_finetuned, always=True, recorded=False,
                      timed=self.spp)] if e2e else []),
-            Stage("svm", self.svm, lambda: (work.svms, work.bbox_samples), after=self.drop_mining_entries),
-            Stage("bbox", lambda: fit_bbox(self.cfg, work, self.dataset.num_classes), lambda: (work.bbox,),
-                  main_only=True),
+            Stage("svm", self.svm, lambda: (work.svms, work.bbox_samples), after=self.drop_mining_entries,
+                  disk=lambda: (work.svms, work.bbox_samples, *self.pool5_cache())),
+            Stage("bbox", lambda: fit_bbox(self.cfg, work, self.dataset.num_classes, self.progress), lambda: (work.bbox,),
+                  main_only=True, disk=lambda: (work.bbox,)),
         ]
+
+    def disk_estimates(self) -> list[CacheEstimate]:
+        """What this run's caches will still write (``detection.pipeline.disk``), logged."""
+        work = self.work
+        folders = {"proposals": proposal_cache_folder(work.cache / "proposals", self.cfg.proposals),
+                   **{"conv5": f for f in self.conv5_folder() if self.spp}, **{"rcnn_pool5": f for f in self.pool5_cache()},
+                   "mining_features": work.root / "mining_features", "work": work.root}
+        estimates = training_estimates(self.cfg, self.info, self.dataset.records, folders, self.d.active)
+        log.info("caches still to write: about %.2f GiB (%s)", sum(e.nbytes for e in estimates) / 2**30,
+                 ", ".join(f"{e.name} {e.nbytes / 2**30:.2f} GiB" for e in estimates))
+        return estimates
+
+    def finetuned(self) -> tuple[Path, ...]:
+        """What fine-tuning writes: head.pt (e2e: and trunk.pt)."""
+        return (self.work.head, *([self.work.trunk] if self.e2e else []))
+
+    def conv5_folder(self) -> tuple[Path, ...]:
+        """The conv5 cache folder this run fills (e2e: the fixed blocks')."""
+        cache = getattr(self.regions if self.e2e else self.source, "cache", None)
+        return (cache.folder,) if cache is not None else ()
+
+    def pool5_cache(self) -> tuple[Path, ...]:
+        """R-CNN's pool5 cache folder (features.rcnn_cache), filled by fine-tuning and the SVM pass."""
+        return (self.source.folder,) if isinstance(self.source, CachedRCNNSource) else ()
 
     def proposals(self) -> None:
         """1. Selective search (per-image cache, continues where it stopped; sharded over ranks)."""
@@ -288,8 +341,11 @@ class _Training:
         if self.entries is not None:  # the feature pass sharded by image, then the mining by class
             sharded_feature_pass(cfg, self.entries, self.dataset.records, self.windows, self.source, self.head, d,
                                  self.progress)
+        budget = memory_budget_bytes(self.memory_gb)
+        log.info("SVM stage: positives and negative cache held in memory up to %s, the rest on disk",
+                 "no bound" if budget is None else f"{budget / 2**30:.2f} GiB")
         mine_svms(cfg, self.work, self.dataset, self.windows, self.source, self.head, self.progress, self.entries, d,
-                  self.workers, self.untrained)
+                  self.workers, self.untrained, budget)
 
     def drop_mining_entries(self) -> None:
         """svms.npz and bbox_samples.npz hold the result of the sharded feature pass now."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +64,20 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def disk_bytes(paths: Iterable[Path]) -> int:
+    """Bytes of the files ``paths`` and of every file under the folders among them (missing: 0)."""
+    total = 0
+    for path in paths:
+        try:
+            if Path(path).is_dir():
+                total += sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+            elif Path(path).is_file():
+                total += Path(path).stat().st_size
+        except OSError:  # removed while we looked (another run's temporary file)
+            continue
+    return total
+
+
 @dataclass(frozen=True)
 class StageUsage:
     """One row of the stage table.
@@ -71,12 +85,15 @@ class StageUsage:
     Attributes:
         name: the stage. wall: wall-clock seconds. cpu: CPU seconds of the process tree.
         cores: cores available; utilisation = cpu / wall / cores (1.0: every core busy throughout).
+        disk: bytes on disk of what the stage writes (its cache folder, its outputs) once it is
+            done, None when not measured.
     """
 
     name: str
     wall: float
     cpu: float
     cores: int
+    disk: int | None = None
 
     @property
     def cores_busy(self) -> float:
@@ -104,12 +121,14 @@ class StageMeter:
         self._start = (time.perf_counter(), tree_cpu_seconds())
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def stage(self, name: str, disk: Callable[[], int] | None = None) -> Iterator[None]:
+        """Time the block as stage ``name``; ``disk`` (called at its end) gives the bytes it has on disk."""
         wall, cpu = time.perf_counter(), tree_cpu_seconds()
         try:
             yield
         finally:
-            self.rows.append(StageUsage(name, time.perf_counter() - wall, tree_cpu_seconds() - cpu, self.cores))
+            self.rows.append(StageUsage(name, time.perf_counter() - wall, tree_cpu_seconds() - cpu, self.cores,
+                                        disk() if disk is not None else None))
 
     def total(self) -> StageUsage:
         """Everything since the meter was made (stages, and the time between them)."""
@@ -117,21 +136,34 @@ class StageMeter:
                           self.cores)
 
     def records(self) -> list[dict[str, float | str]]:
-        """The stage table as data: ``[{"stage", "wall_s", "cpu_s"}, ...]``, the total last."""
-        return [{"stage": row.name, "wall_s": round(row.wall, 2), "cpu_s": round(row.cpu, 2)}
+        """The stage table as data: ``[{"stage", "wall_s", "cpu_s"[, "disk_bytes"]}, ...]``, the total last."""
+        return [{"stage": row.name, "wall_s": round(row.wall, 2), "cpu_s": round(row.cpu, 2),
+                 **({"disk_bytes": row.disk} if row.disk is not None else {})}
                 for row in [*self.rows, self.total()]]
 
     def table(self) -> str:
-        """The stage table: wall time, CPU seconds, cores busy (CPU / wall) and utilisation of all cores."""
+        """The stage table: wall time, CPU seconds, cores busy (CPU / wall), utilisation of all cores
+        and, when any stage measured it, the bytes on disk of what each stage wrote (the total: their sum)."""
         rows = [*self.rows, self.total()]
+        sizes = [row.disk for row in self.rows if row.disk is not None]
         w = max(len(row.name) for row in rows)
-        lines = [f"{'stage':<{w}} {'wall':>9} {'CPU s':>9} {'cores busy':>10} {f'util ({self.cores} cores)':>16}"]
+        head = f"{'stage':<{w}} {'wall':>9} {'CPU s':>9} {'cores busy':>10} {f'util ({self.cores} cores)':>16}"
+        lines = [head + (f" {'disk':>9}" if sizes else "")]
         for row in rows:
             ratio = row.wall >= _MIN_WALL_FOR_RATIO
             busy = f"{row.cores_busy:.2f}" if ratio else "-"
             util = f"{100 * row.utilisation:.0f}%" if ratio else "-"
-            lines.append(f"{row.name:<{w}} {_clock(row.wall):>9} {row.cpu:>9.1f} {busy:>10} {util:>16}")
+            disk = sum(sizes) if row.name == "total" and row is rows[-1] else row.disk
+            size = f" {_size(disk) if disk is not None else '-':>9}" if sizes else ""
+            lines.append(f"{row.name:<{w}} {_clock(row.wall):>9} {row.cpu:>9.1f} {busy:>10} {util:>16}{size}")
         return "\n".join(lines)
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} B"
 
 
 def _clock(seconds: float) -> str:

@@ -24,7 +24,7 @@ def _run(work: WorkDir, resume: bool, calls: list[str]) -> StageMeter:
               Stage("refill", lambda: calls.append("make refill"), recorded=False),
               Stage("b", make("b"), lambda: (work.root / "b.out",), load=lambda: calls.append("load b"),
                     after=lambda: calls.append("after b")),
-              Stage("c", make("c"), lambda: (work.root / "c.out",), main_only=True)]
+              Stage("c", make("c"), lambda: (work.root / "c.out",), main_only=True, disk=lambda: (work.root / "c.out",))]
     meter = StageMeter()
     run_stages(stages, StageBook(work, NAMES, resume), meter)
     return meter
@@ -40,6 +40,7 @@ def test_a_first_run_makes_every_stage_in_order_and_records_them(tmp_path):
     assert calls == ["make a", "make refill", "make b", "after b", "make c"]
     assert _done(work) == ["a", "b", "c"]
     assert "refill" in meter.table() and "b" in meter.table()
+    assert [row.disk for row in meter.rows] == [None, None, None, 1]  # what each stage names: c.out, 1 byte
 
 
 def test_a_resumed_run_loads_what_is_done_and_remakes_only_the_always_stages(tmp_path):

@@ -3,7 +3,7 @@
 import multiprocessing as mp
 import time
 
-from detection.runtime.usage import StageMeter, StageUsage, tree_cpu_seconds
+from detection.runtime.usage import StageMeter, StageUsage, disk_bytes, tree_cpu_seconds
 
 
 def test_tree_cpu_counts_forkserver_workers_and_the_table_shows_each_stage():
@@ -33,3 +33,27 @@ def test_a_stage_shorter_than_a_second_shows_no_ratio():
     lines = meter.table().splitlines()
     assert lines[1].split()[-2:] == ["-", "-"]
     assert lines[2].split()[-2:] == ["1.70", "85%"]
+
+
+def test_the_disk_column_gives_each_stage_its_bytes_and_the_total_their_sum(tmp_path):
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "a.npz").write_bytes(b"x" * 3000)
+    (tmp_path / "model.npz").write_bytes(b"x" * 100)
+    meter = StageMeter(cores=2)
+    with meter.stage("cached", lambda: disk_bytes([tmp_path / "cache", tmp_path / "gone"])):
+        pass
+    with meter.stage("model", lambda: disk_bytes([tmp_path / "model.npz"])):
+        pass
+    with meter.stage("no files"):
+        pass
+    lines = meter.table().splitlines()
+    assert lines[0].split()[-1] == "disk"
+    assert lines[1].endswith("2.9 KiB") and lines[2].endswith("100 B") and lines[3].endswith("-")
+    assert lines[4].endswith("3.0 KiB")  # the total
+    assert [r.get("disk_bytes") for r in meter.records()] == [3000, 100, None, None]
+
+
+def test_without_disk_figures_the_table_has_no_disk_column():
+    meter = StageMeter(cores=2)
+    meter.rows.append(StageUsage("work", wall=10.0, cpu=17.0, cores=2))
+    assert "disk" not in meter.table() and "disk_bytes" not in meter.records()[0]
