@@ -44,6 +44,7 @@ from data.cache import atomic_write_text, params_key
 from data.errors import InputError
 from data.synthetic.classify_folder import write_class_folder
 from data.voc import load_voc
+from detection.classification.config import EmbeddedSetConfig
 from detection.classification.dataset import class_files
 from detection.classification.workdir import load_classifier
 from detection.config import check_trunk_source, load_train_config, trunk_source
@@ -93,7 +94,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=CALTECH_TEST_PER_CLASS,
         help=f"folder: at most this many test images per class (default {CALTECH_TEST_PER_CLASS})",
     )
-    p.add_argument("--typicality", type=float, default=0.0, help="--embedded: share of typical looks (default 0)")
+    p.add_argument("--typicality", type=float, default=EmbeddedSetConfig().typicality,
+                   help="--embedded: share of typical looks (default: the classification set's, %(default)s)")
     p.add_argument("--backbone", choices=BACKBONES, default="mobilenet_v2", help="frozen trunk (default mobilenet_v2)")
     p.add_argument(
         "--pretrained",

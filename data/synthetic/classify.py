@@ -1,10 +1,10 @@
 """The embedded classification set: one object with context per image, or background only.
 
 SPP-net's first half trains classifiers on whole images of any size and aspect (ImageNet). Our
-stand-in draws, per sample, ONE of the detection set's 12 shapes (same renderer, fills,
+stand-in draws, per sample, ONE of the detection set's 12 shapes (same renderer, fills, looks,
 backgrounds and distractors) with context around it, at the object's OWN aspect ratio: the image
-is the object's box grown by a random margin on each side, so a tall arrow gives a tall image and
-nothing is warped. A 13th class, ``background``, is the same recipe without the object: its image
+is the object's box grown to a random scale (the object spans 35-95 % of the image's side) with the
+object anywhere inside, so a tall arrow gives a tall image and nothing is warped. A 13th class, ``background``, is the same recipe without the object: its image
 size comes from a rendered (and discarded) random object, so the size and aspect of an image say
 nothing about its class.
 
@@ -35,7 +35,10 @@ BACKGROUND_CLASS = "background"
 CLASSES: tuple[str, ...] = (BACKGROUND_CLASS, *SHAPES)  # label 0 = background, shape k = k + 1
 SPLIT_CODES = {"train": 10, "test": 11}
 assert not set(SPLIT_CODES.values()) & set(DETECTION_SPLIT_CODES.values()), "streams must stay disjoint"
-MARGIN = (0.15, 0.6)  # context on each side, as a fraction of the object's box side
+# The object's side over its image's, log-uniform: ImageNet's objects fill anything from a third of
+# the photo to most of it, and multi-size training (SPP-net sec. 2.4) is about that variety of scale.
+# The median (~0.58) is what a margin of 0.15-0.6 object sides on each side gave before (2026-12-07).
+OBJECT_SHARE = (0.35, 0.95)
 MAX_ASPECT = 3.0  # images are grown (more context) until longer / shorter side <= this
 
 
@@ -50,33 +53,32 @@ def _blend(canvas: np.ndarray, alpha: np.ndarray, fill: np.ndarray, x0: int, y0:
     canvas[ya:yb, xa:xb] = a * fill[ya - y0:yb - y0, xa - x0:xb - x0] + (1 - a) * canvas[ya:yb, xa:xb]
 
 
-def _frame(obj_hw: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, int]:
-    """(H, W, y0, x0): an image around an (h, w) object with random context, aspect <= MAX_ASPECT."""
+def _frame(obj_hw: tuple[int, int], s: float, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """(H, W, y0, x0): an image around an (h, w) object whose sides are the share ``s`` of the
+    image's, anywhere inside it; aspect <= MAX_ASPECT (more context across a long thin object)."""
     h, w = obj_hw
-    top, bottom, left, right = (rng.uniform(*MARGIN) * s for s in (h, h, w, w))
-    H, W = h + top + bottom, w + left + right
-    if W > MAX_ASPECT * H:  # a long thin object: more context above and below
-        extra = W / MAX_ASPECT - H
-        top, H = top + extra / 2, H + extra
-    elif H > MAX_ASPECT * W:
-        extra = H / MAX_ASPECT - W
-        left, W = left + extra / 2, W + extra
-    return int(round(H)), int(round(W)), int(round(top)), int(round(left))
+    H, W = max(h / s, w / s / MAX_ASPECT), max(w / s, h / s / MAX_ASPECT)
+    y0, x0 = rng.uniform(0, H - h), rng.uniform(0, W - w)
+    return int(round(H)), int(round(W)), int(round(y0)), int(round(x0))
 
 
-def draw_sample(label: int, side: int, rng: np.random.Generator, typicality: float = 0.0) -> np.ndarray:
+def draw_sample(label: int, side: int, rng: np.random.Generator, typicality: float = 0.0,
+                object_share: tuple[float, float] = OBJECT_SHARE) -> np.ndarray:
     """One image of class ``CLASSES[label]`` at shorter side ``side``: (H, W, 3) uint8 RGB; the object
-    takes one of its class's typical looks with probability ``typicality`` (as in the detection set).
+    takes one of its class's typical looks with probability ``typicality`` (as in the detection set)
+    and spans a log-uniform ``object_share`` of the image's sides.
 
     Steps: 1. render the object (a random one for background) at ~1.3x the final size;
     2. frame it with random context; 3. background photo and 0-2 distractors; 4. paste the object
     (not for background); 5. sensor noise; 6. resize so that the shorter side is ``side``.
     """
-    # 1. the object, longer side ~ 1.3 * side: drawn a little large, shrunk at the end (clean edges)
+    # 1. the object's share of the image's side (log-uniform), then the object, drawn ~1.3x larger
+    # than it will be in the image and shrunk at the end (clean edges)
     shape = int(rng.integers(len(SHAPES))) if label == 0 else label - 1
-    alpha = render(shape, 1.3 * side * rng.uniform(0.8, 1.2), rng)
+    s = float(np.exp(rng.uniform(np.log(object_share[0]), np.log(object_share[1]))))
+    alpha = render(shape, 1.3 * side * s * rng.uniform(0.8, 1.2), rng)
     # 2. the frame
-    H, W, y0, x0 = _frame(alpha.shape, rng)
+    H, W, y0, x0 = _frame(alpha.shape, s, rng)
     # 3. background and clutter (distractors may lie under the object, as in the detection set)
     canvas = make_background((H, W), rng)
     for _ in range(int(rng.integers(0, 3))):
@@ -106,7 +108,8 @@ def sample_rng(split: str, index: int, seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLIT_CODES[split], 3, index])
 
 
-def draw_split(split: str, count: int, side: int, seed: int, typicality: float = 0.0) -> list[tuple[np.ndarray, int]]:
+def draw_split(split: str, count: int, side: int, seed: int, typicality: float = 0.0,
+               object_share: tuple[float, float] = OBJECT_SHARE) -> list[tuple[np.ndarray, int]]:
     """The first ``count`` samples of ``split`` ("train" or "test"): [(image, label)]."""
-    return [(draw_sample(sample_label(i), side, sample_rng(split, i, seed), typicality), sample_label(i))
-            for i in range(count)]
+    return [(draw_sample(sample_label(i), side, sample_rng(split, i, seed), typicality, object_share),
+             sample_label(i)) for i in range(count)]

@@ -23,7 +23,8 @@ MARKER = "folder.json"
 
 
 def _params(per_class: int, side: int, seed: int, typicality: float) -> dict:
-    return {"per_class": per_class, "side": side, "seed": seed, "typicality": typicality, "version": 1}
+    # version 2: objects at varied scales and positions (data.synthetic.classify.OBJECT_SHARE)
+    return {"per_class": per_class, "side": side, "seed": seed, "typicality": typicality, "version": 2}
 
 
 def write_class_folder(root: Path, per_class: int, side: int, seed: int = 0, typicality: float = 0.0) -> Path:

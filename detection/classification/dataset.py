@@ -34,7 +34,7 @@ from detection.classification.config import EmbeddedSetConfig
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
-EMBEDDED_VERSION = 1  # bump when data.synthetic.classify draws different images
+EMBEDDED_VERSION = 2  # bump when data.synthetic.classify draws different images (2: objects at varied scales)
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _embedded_split(split: str, count: int, side: int, data: EmbeddedSetConfig, 
     images, labels = [], []
     for i in tqdm(range(count), desc=f"drawing {split} images", disable=not progress, leave=False):
         images.append(classify.draw_sample(classify.sample_label(i), side, classify.sample_rng(split, i, data.seed),
-                                           data.typicality))
+                                           data.typicality, data.object_share))
         labels.append(classify.sample_label(i))
     pixels, shapes = _pack(images)
     save_arrays(path, pixels=pixels, shapes=shapes, labels=np.asarray(labels, np.int64))
@@ -106,9 +106,7 @@ def embedded_sets(data: EmbeddedSetConfig, side: int, cache_dir: Path, progress:
     (keyed by every parameter)."""
     k = len(classify.CLASSES)
     params = {"train": data.train_per_class * k, "test": data.test_per_class * k, "side": side, "seed": data.seed,
-              "version": EMBEDDED_VERSION}
-    if data.typicality:  # the key of a shape-only set stays what it was before looks existed
-        params["typicality"] = data.typicality
+              "version": EMBEDDED_VERSION, "typicality": data.typicality, "object_share": list(data.object_share)}
     folder = Path(cache_dir) / "cls_embedded" / params_key(params)
     train = _embedded_split("train", data.train_per_class * k, side, data, folder, progress)
     test = _embedded_split("test", data.test_per_class * k, side, data, folder, progress)

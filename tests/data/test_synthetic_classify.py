@@ -36,6 +36,19 @@ def test_draw_split_labels_and_images():
 def test_frame_keeps_aspect_within_limit():
     rng = np.random.default_rng(0)
     for hw in [(10, 200), (200, 10), (50, 60)]:
-        H, W, y0, x0 = classify._frame(hw, rng)
+        H, W, y0, x0 = classify._frame(hw, 0.6, rng)
         assert max(H, W) / min(H, W) <= classify.MAX_ASPECT + 0.05
         assert 0 <= y0 and y0 + hw[0] <= H + 1 and 0 <= x0 and x0 + hw[1] <= W + 1
+
+
+def test_objects_come_at_varied_scales_and_positions():
+    """A square object spans its share of the image's side, anywhere inside it: small and large, left and right, over a few hundred frames."""
+    rng = np.random.default_rng(0)
+    lo, hi = classify.OBJECT_SHARE
+    shares = np.exp(rng.uniform(np.log(lo), np.log(hi), 400))
+    frames = np.array([classify._frame((100, 100), s, rng) for s in shares], float)
+    spans = 100 / frames[:, 1]
+    assert np.allclose(spans, shares, atol=0.01)
+    assert spans.min() < 0.4 and spans.max() > 0.9
+    centre = (frames[:, 3] + 50) / frames[:, 1]  # the object's centre across the image, 0..1
+    assert centre.min() < 0.35 and centre.max() > 0.65

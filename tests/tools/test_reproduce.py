@@ -140,17 +140,18 @@ def test_a_record_written_before_a_key_was_renamed_stays_current():
     assert not reproduce.is_current(old, row, now, "1" * 40)
 
 
-def test_a_classifier_record_written_before_typical_looks_stays_current():
-    """data.typicality came later; at 0 it draws the same images, so older records still match."""
+def test_a_classifier_record_of_the_set_before_looks_and_varied_scales_is_stale():
+    """The classification set drew every object at one scale and fill before data.typicality and
+    data.object_share: a record without them is of another set, whatever typicality it is read at."""
     spec = next(s for s in reproduce.load_specs(reproduce.TOOLS / "configs") if s.id == "table2")
     row = spec.rows[0]
     now = reproduce.resolved(spec, row, 0)
     before = json.loads(json.dumps(now))
-    del before[0]["data"]["typicality"]
+    del before[0]["data"]["typicality"], before[0]["data"]["object_share"]
     old = {"kind": "classifier", "config_sha1": "0" * 40, "test_set": [], "resolved": before}
+    assert not reproduce.is_current(old, row, now, "1" * 40)
+    old["resolved"] = now
     assert reproduce.is_current(old, row, now, "1" * 40)
-    looks = reproduce.resolved(spec, dataclasses.replace(row, set=(*row.set, "data.typicality=0.9")), 0)
-    assert not reproduce.is_current(old, row, looks, "1" * 40)  # a set with typical looks is another set
 
 
 def test_a_table_that_starts_from_a_classifier_run_keys_its_records_on_that_run():

@@ -37,12 +37,15 @@ def test_embedded_sets_are_cached_and_balanced(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_typical_looks_change_the_images_and_the_cache_key(tmp_path):
-    plain, _ = embedded_sets(EmbeddedSetConfig(1, 1), 24, tmp_path, progress=False)
+def test_typical_looks_and_object_scales_change_the_images_and_the_cache_key(tmp_path):
+    plain, _ = embedded_sets(EmbeddedSetConfig(1, 1, typicality=0.0), 24, tmp_path, progress=False)
     typical, _ = embedded_sets(EmbeddedSetConfig(1, 1, typicality=1.0), 24, tmp_path, progress=False)
-    assert len(list((tmp_path / "cls_embedded").iterdir())) == 2
-    assert typical.labels.tolist() == plain.labels.tolist()
+    small, _ = embedded_sets(EmbeddedSetConfig(1, 1, typicality=0.0, object_share=(0.3, 0.3)), 24, tmp_path,
+                             progress=False)
+    assert len(list((tmp_path / "cls_embedded").iterdir())) == 3
+    assert typical.labels.tolist() == plain.labels.tolist() == small.labels.tolist()
     assert not np.array_equal(typical.images[1], plain.images[1])  # an object (label 0 is background)
+    assert not np.array_equal(small.images[1], plain.images[1])
 
 
 def _write(path, h=20, w=30, seed=0):
