@@ -158,7 +158,8 @@ def process(spec: TableSpec, row: RowSpec, seed: int, args: argparse.Namespace, 
     sha1 = sha1_of(now)
     current = is_current(old, row, now, sha1)
     if args.list or (current and not force):
-        print(f"{spec.id}/{row.id} seed {seed}: {'recorded' if current else 'to run'} ({path})")
+        state = "recorded" if current else "STALE, to run" if old else "to run"  # stale: of another config or data
+        print(f"{spec.id}/{row.id} seed {seed}: {state} ({path})")
         if current and not args.list and "resolved" not in old:  # an older record: keep its config
             write_record(path, {**old, "resolved": now})
         return now

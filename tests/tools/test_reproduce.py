@@ -177,3 +177,10 @@ def test_a_bad_trunk_entry_is_a_one_line_error(tiny_table):
     (tiny_table / "tiny" / "table.yaml").write_text(TINY_TABLE.replace("seeds: [0]", "seeds: [0]\ntrunk: table2"))
     with pytest.raises(InputError, match="trunk must be"):
         load_spec(tiny_table / "tiny")
+
+
+def test_every_record_in_the_repository_is_current(capsys):
+    """A record whose config or data changed since is a stale figure on the results page: remove it
+    (git rm) or run it again."""
+    assert reproduce.main(["--list"]) == 0
+    assert "STALE" not in capsys.readouterr().out
