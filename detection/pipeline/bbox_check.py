@@ -30,7 +30,7 @@ from detection.models.bbox_regression import (
     fit_bbox_regressors,
     predict_deltas,
 )
-from detection.pipeline.train import BBOX_SAMPLES_LAYOUT
+from detection.pipeline.svm_stage import BBOX_SAMPLES_LAYOUT
 from detection.workdir import Detector, WorkDir
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from detection.pipeline.train import stack
+from detection.pipeline.svm_stage import stack
 
 
 def test_stack_gives_concatenate_bit_for_bit_and_empties_the_list():
