@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from data.errors import InputError
+from data.records import ImageRecord
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -43,6 +44,11 @@ def read_image(path: str | Path) -> np.ndarray:
     if img is None:
         raise InputError(path, "cannot decode image (corrupt or not an image file)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def record_image(record: ImageRecord) -> np.ndarray:
+    """The image of ``record``: its pixels when it holds them (``ImageRecord.from_array``), else its file read."""
+    return record.pixels if record.pixels is not None else read_image(record.path)
 
 
 def size_mismatch(path: str | Path, size: tuple[int, int], expected: tuple[int, int]) -> str:

@@ -8,7 +8,7 @@ coordinates of the ORIGINAL image (width = x2 - x1). Sizes are (height, width). 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,8 @@ class ImageRecord:
         labels: (G,) int64 class ids in 0..K-1.
         difficult: (G,) bool, VOC "difficult" (COCO: iscrowd).
         truncated: (G,) bool, VOC "truncated".
+        pixels: the image itself, (H, W, 3) uint8 RGB, when it is held in memory rather than read
+            from ``path`` (an array handed to the Python API, :meth:`from_array`); None otherwise.
     """
 
     image_id: str
@@ -35,6 +37,7 @@ class ImageRecord:
     labels: np.ndarray
     difficult: np.ndarray
     truncated: np.ndarray
+    pixels: np.ndarray | None = None
 
     @property
     def num_objects(self) -> int:
@@ -46,6 +49,13 @@ class ImageRecord:
         return cls(image_id=Path(path).stem, path=Path(path), size=(int(size[0]), int(size[1])),
                    boxes=np.zeros((0, 4), np.float32), labels=np.zeros(0, np.int64),
                    difficult=np.zeros(0, bool), truncated=np.zeros(0, bool))
+
+    @classmethod
+    def from_array(cls, image: np.ndarray, image_id: str = "image") -> ImageRecord:
+        """An image to detect on, held in memory: (H, W, 3) uint8 RGB (as ``data.images.read_image`` gives)."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}")
+        return replace(cls.unannotated(Path(image_id), image.shape[:2]), pixels=image)
 
 
 @dataclass(frozen=True)

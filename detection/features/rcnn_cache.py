@@ -77,8 +77,8 @@ class CachedRCNNSource:
     def pool5(self, record: ImageRecord, boxes: torch.Tensor, sw: Stopwatch | None = None) -> torch.Tensor:
         """(R, 4) windows in original-image pixels -> (R, D) float32 pool5 vectors on the device."""
         wanted = torch.as_tensor(boxes).float().cpu().numpy().reshape(-1, 4)
-        if len(wanted) == 0:
-            return self.source.pool5(record, torch.zeros(0, 4), sw)
+        if len(wanted) == 0 or record.pixels is not None:  # an image in memory has no file to key an entry by
+            return self.source.pool5(record, torch.as_tensor(wanted), sw)
         digest = file_digest(record.path)
         stored, vectors = self._load(record, digest)
         rows = self._lookup(stored, wanted)

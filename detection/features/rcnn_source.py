@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from data.boxes import add_context
-from data.images import read_image
+from data.images import record_image
 from data.records import ImageRecord
 from detection.models.backbones import IMAGENET_MEAN, TrunkInfo, normalise
 from detection.models.spp import pooled_length, pyramid_pool_whole
@@ -105,7 +105,7 @@ class RCNNSource:
         if r == 0:
             return out
         with sw.stage("conv"):
-            image = read_image(record.path)
+            image = record_image(record)
         starts = range(0, r, self.batch_size)
         for s in tqdm(starts, desc=f"R-CNN windows {record.image_id}", leave=False,
                       disable=not self.progress or r < _PROGRESS_MIN):

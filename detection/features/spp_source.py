@@ -18,7 +18,7 @@ from typing import Protocol
 import torch
 
 from data.boxes import choose_scales, project_to_cells
-from data.images import read_image
+from data.images import record_image
 from data.records import ImageRecord
 from detection.features.conv5 import Conv5Cache, Conv5Maps, compute_conv5
 from detection.models.backbones import TrunkInfo
@@ -142,10 +142,10 @@ class SPPSource:
         self.share_identical = share_identical
 
     def conv5(self, record: ImageRecord) -> Conv5Maps:
-        if self.cache is not None:
+        if self.cache is not None and record.pixels is None:  # an image in memory has no file to key an entry by
             maps = self.cache.get(record)
             return Conv5Maps(tuple(m.to(self.device) for m in maps.maps), maps.scales)
-        return compute_conv5(self.trunk, read_image(record.path), self.shorter_sides, self.device)
+        return compute_conv5(self.trunk, record_image(record), self.shorter_sides, self.device)
 
     @torch.no_grad()  # conv is fixed (SPP-net fine-tunes fc only); no_grad keeps outputs usable for training
     def pool5_shared(self, record: ImageRecord, boxes: torch.Tensor,

@@ -73,3 +73,14 @@ def test_another_image_under_the_same_id_or_another_trunk_is_recomputed(tmp_path
     assert other.folder != cache.folder
     other.pool5(_record(tmp_path, seed=2), BOXES)
     assert other.computed == 4
+
+
+def test_an_image_in_memory_is_pooled_by_the_source_and_never_cached(tmp_path):
+    """ImageRecord.from_array has no file to key an entry by: its vectors are the source's, nothing stored."""
+    from data.images import read_image
+
+    record, trunk = _record(tmp_path), _trunk()
+    want = RCNNSource(trunk, INFO, LEVELS, 4, 2, CPU).pool5(record, BOXES)
+    cached = _cached(tmp_path / "cache", trunk)
+    assert torch.equal(cached.pool5(ImageRecord.from_array(read_image(record.path), "a"), BOXES), want)
+    assert cached.computed == 0 and not any((tmp_path / "cache").rglob("*.npz"))

@@ -1,6 +1,7 @@
 """The detection read-out: score threshold, per-class NMS, the cap, clipping."""
 
 import numpy as np
+import pytest
 import torch
 
 from detection.inference.detect import DetectConfig, _select
@@ -79,3 +80,24 @@ def test_detect_image_is_fc_then_svm_scores_then_per_class_nms_of_the_windows():
     assert [int(c) for c in det.labels] == [c for _, c, _ in want]
     assert np.allclose(det.scores, [s for s, _, _ in want])
     assert np.allclose(det.boxes, [b for *_, b in want])
+
+
+@pytest.mark.slow
+def test_an_image_in_memory_gets_the_detections_of_its_file(tiny_voc, tiny_workdir):
+    """The Python API's ImageRecord.from_array: the same pixels, the same detections as from the file."""
+    from data.images import read_image
+    from data.records import ImageRecord
+    from detection.inference.detect import detect_image
+    from detection.workdir import open_detector
+
+    detector = open_detector(tiny_workdir, torch.device("cpu"))
+    path = sorted((tiny_voc / "JPEGImages").glob("test_*.jpg"))[0]
+    image = read_image(path)
+    boxes = torch.tensor([[10.0, 10.0, 120.0, 90.0], [0.0, 0.0, 60.0, 60.0], [40.0, 30.0, 200.0, 180.0]])
+    from_file = detect_image(ImageRecord.unannotated(path, image.shape[:2]), boxes, detector.source, detector.model,
+                             detector.cfg.test)
+    in_memory = detect_image(ImageRecord.from_array(image), boxes, detector.source, detector.model, detector.cfg.test)
+    assert len(from_file.scores) and np.array_equal(from_file.scores, in_memory.scores)
+    assert np.array_equal(from_file.boxes, in_memory.boxes) and np.array_equal(from_file.labels, in_memory.labels)
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        ImageRecord.from_array(image.astype(np.float32))
