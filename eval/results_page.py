@@ -3,7 +3,8 @@ page and the README's table. Pure functions of the files: rendering twice gives 
 a test can tell a page that differs from its records (a hand-edited figure) from one that does not.
 
 Every figure is a mean ± sample standard deviation over the recorded seeds (``eval.across_seeds``),
-with each seed's value beside it; times are medians over the seeds.
+with each seed's value beside it (an image_svm table of one record on a folder: over its random
+splits); times are medians over the seeds.
 """
 
 from __future__ import annotations
@@ -89,16 +90,63 @@ def classifier_table(spec: TableSpec, records: Path, repo: Path) -> str:
     return _table(spec, records, repo, "top-1 error %, centre crop | full image | each seed (crop)", 2, scores)
 
 
-def per_class_table(spec: TableSpec, records: Path) -> str:
-    """Markdown: AP % per class (mean ± std over seeds), one column per row that has records."""
+def image_svm_values(runs: list[dict[str, Any]]) -> tuple[list[float], str]:
+    """The figures an image_svm row's mean ± spread is over, and its "each" cell: each record's mean
+    where there are several (seeds), else the one record's scores (a folder's random splits)."""
+    if len(runs) > 1:
+        values = [r["mean"] for r in runs]
+        return values, " / ".join(f"{100 * v:.1f}" for v in values)
+    scores = runs[0]["scores"]
+    return scores, f"{len(scores)} splits" if len(scores) > 1 else f"{100 * scores[0]:.1f}"
+
+
+def _flags(spec: TableSpec, row: RowSpec) -> str:
+    """An image_svm row's flags of tools/image_svm.py, and the classifier run whose trunk it uses."""
+    trunk = row.trunk or spec.trunk
+    flags = f"`{' '.join(row.args)}`" if row.args else "(defaults)"
+    return flags + (f" on {trunk[0]} / {trunk[1]} seed {trunk[2]}" if trunk else "")
+
+
+def image_svm_table(spec: TableSpec, records: Path, repo: Path) -> str:
+    """Markdown: one line per row: the SVMs' mAP (a detection set) or mean class accuracy (a folder),
+    mean ± std over the seeds' records (or over one record's splits), each seed (or the split count),
+    the paper's, seconds per vector computed, the SVMs' seconds, the row's flags."""
+    metric = "mean class accuracy %" if spec.on_folder else "mAP %"
+    lines = [f"| row | {metric} | each seed / splits | paper | vectors, s / image | SVMs, s | flags |",
+             "|---|---|---|---|---|---|---|"]
+    for row in spec.rows:
+        runs = row_records(spec, row, records)
+        cells = ["not run yet", "", _paper(row.paper), "", ""]
+        if runs:
+            values, each = image_svm_values(runs)
+            cells = [f"**{_pct(values)}**{_seeds_note(spec, runs)}", each, _paper(row.paper),
+                     _median([r.get("vector_s_per_image") for r in runs], ".3f"),
+                     _median([r.get("svm_s") for r in runs], ".1f")]
+        lines.append(f"| {row.name} | {' | '.join(cells)} | {_flags(spec, row)} |")
+    return "\n".join(lines)
+
+
+def command_lines(spec: TableSpec, records: Path) -> list[str]:
+    """The command each row's first record ran (the others differ in --seed), or nothing."""
+    lines = []
+    for row in spec.rows:
+        runs = [r for r in row_records(spec, row, records) if r.get("commands")]
+        if runs:
+            lines.append(f"- {row.name} (seed {runs[0]['seed']}): `{runs[0]['commands'][-1]}`")
+    return ["<details><summary>Commands</summary>", "", *lines, "", "</details>", ""] if lines else []
+
+
+def per_class_table(spec: TableSpec, records: Path, key: str = "ap") -> str:
+    """Markdown: AP % (or ``key``'s per-class figure) per class (mean ± std over seeds), one column
+    per row that has records."""
     rows = [(row, row_records(spec, row, records)) for row in spec.rows]
     rows = [(row, runs) for row, runs in rows if runs]
     if not rows:
         return ""
-    classes = list(rows[0][1][0]["ap"])
+    classes = list(rows[0][1][0][key])
     lines = ["| class | " + " | ".join(row.name for row, _ in rows) + " |", "|---|" + "---|" * len(rows)]
     for c in classes:
-        cells = [_pct([r["ap"][c] for r in runs]) if all(r["ap"].get(c) is not None for r in runs) else "n/a"
+        cells = [_pct([r[key][c] for r in runs]) if all(r[key].get(c) is not None for r in runs) else "n/a"
                  for _, runs in rows]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -135,7 +183,7 @@ def provenance(spec: TableSpec, records: Path) -> str:
 
 def table_section(spec: TableSpec, records: Path, repo: Path) -> str:
     """One table's section of the results page."""
-    table = classifier_table if spec.kind == "classifier" else detector_table
+    table = {"classifier": classifier_table, "detector": detector_table, "image_svm": image_svm_table}[spec.kind]
     parts = [f"## {spec.title}", "", spec.question, "", table(spec, records, repo), ""]
     if spec.kind == "detector":
         parts += demo_lines(spec, records)
@@ -147,10 +195,13 @@ def table_section(spec: TableSpec, records: Path, repo: Path) -> str:
         parts += [spec.notes.strip(), ""]
     parts += [f"Reproduce: `python tools/reproduce.py {spec.id} && python tools/render_docs.py` "
               f"(records in `docs/results/records/{spec.id}/`). {provenance(spec, records)}", ""]
-    if spec.kind == "detector":
-        per_class = per_class_table(spec, records)
+    if spec.kind != "classifier":
+        per_class = per_class_table(spec, records, "ap" if spec.kind == "detector" else "per_class")
+        what = "accuracy" if spec.on_folder else "AP"
         if per_class:
-            parts += ["<details><summary>AP per class</summary>", "", per_class, "", "</details>", ""]
+            parts += [f"<details><summary>{what} per class</summary>", "", per_class, "", "</details>", ""]
+    if spec.kind == "image_svm":
+        parts += command_lines(spec, records)
     return "\n".join(parts)
 
 
@@ -160,15 +211,22 @@ def readme_table(specs: Sequence[TableSpec], records: Path) -> str:
     for spec in specs:
         for row in [r for r in spec.rows if r.readme]:
             runs = row_records(spec, row, records)
-            if spec.kind == "classifier":
-                ours = _pct([r["top1"]["center_crop"] for r in runs]) + " % top-1 error" if runs else "not run yet"
-                test = "-"
-            else:
-                ours = _pct([r["map"] for r in runs]) + " mAP" if runs else "not run yet"
-                test = _median([r.get("test_s_per_image") for r in runs], ".3f") if runs else "-"
+            ours, test = _readme_cells(spec, runs) if runs else ("not run yet", "-")
             seeds = f" ({len(runs)} seeds)" if runs else ""
+            if spec.kind == "image_svm" and len(runs) == 1 and len(runs[0]["scores"]) > 1:
+                seeds = f" ({len(runs[0]['scores'])} splits)"
             train = _median([r["train_s"] / 60 for r in runs if r["train_s"] is not None], ".1f")
             anchor = re.sub(r"[^a-z0-9 -]", "", spec.title.lower()).replace(" ", "-")  # GitHub's heading anchor
             lines.append(f"| {row.name} | {ours}{seeds} | {_paper(row.paper)} | {train} | {test} | "
                          f"[{spec.id}](docs/results.md#{anchor}) |")
     return "\n".join(lines)
+
+
+def _readme_cells(spec: TableSpec, runs: list[dict[str, Any]]) -> tuple[str, str]:
+    """A README row's figure and its test seconds per image (image_svm: per vector computed)."""
+    if spec.kind == "classifier":
+        return _pct([r["top1"]["center_crop"] for r in runs]) + " % top-1 error", "-"
+    if spec.kind == "image_svm":
+        unit = " % class accuracy" if spec.on_folder else " mAP"
+        return _pct(image_svm_values(runs)[0]) + unit, _median([r.get("vector_s_per_image") for r in runs], ".3f")
+    return _pct([r["map"] for r in runs]) + " mAP", _median([r.get("test_s_per_image") for r in runs], ".3f")

@@ -9,10 +9,12 @@ Spec (YAML)::
 
     title: SPP-net against R-CNN           # the section's heading
     question: ...                          # what the table answers, one sentence
-    kind: detector                         # detector (mAP) or classifier (top-1 error)
+    kind: detector                         # detector (mAP), classifier (top-1 error) or image_svm
     data: {preset: voc07, num_trainval: 400, num_test: 200, seed: 0}   # tools/make_synthetic.py
+                                           # (seed: each = the record's seed)
     seeds: [0, 1, 2]
     trunk: {table: table2, row: spp_single, seed: 0}   # optional: start from this classifier run
+                                           # (also a row key: that row only)
     reduced: ...                           # what differs from the paper's setting, and why
     paper_source: ...                      # where the paper's figures come from
     notes: ...                             # prose under the table (no figures: they would drift)
@@ -24,6 +26,12 @@ Spec (YAML)::
         test_set: []                       # test-time --set pairs (tools/test_det.py)
         paper: 58.0                        # the paper's figure (mAP %, or top-1 error %), or null
         readme: true                       # also a row of the README's table
+
+A table of kind ``image_svm`` (whole-image SPP + linear SVMs, tools/image_svm.py) has no config
+files: a row is the tool's flags, ``args: [--levels, "6"]``; a ``trunk`` becomes the tool's
+``--backbone zf5 --pretrained <the classifier run's work dir>``. Its ``data`` is
+either a detection set as above (VOC 2007's classification task) or the embedded classification set
+as a folder, ``{embedded: 60, train_per_class: 30, test_per_class: 30}`` (the tool's flags).
 """
 
 from __future__ import annotations
@@ -39,21 +47,25 @@ import yaml
 from data.cache import atomic_write_text
 from data.errors import InputError
 
-KINDS = ("detector", "classifier")
+KINDS = ("detector", "classifier", "image_svm")
+ROW_KEYS = {"id", "name", "config", "args", "trunk", "set", "test_set", "paper", "readme"}
 SPEC_FILE = "table.yaml"
 
 
 @dataclass(frozen=True)
 class RowSpec:
-    """One row of a table: a training config (+ overrides) and how it is tested."""
+    """One row of a table: a training config (+ overrides) and how it is tested, or (image_svm) the
+    tool's flags."""
 
     id: str
     name: str
-    config: Path
+    config: Path | None  # None for an image_svm row
     set: tuple[str, ...] = ()
     test_set: tuple[str, ...] = ()
     paper: float | None = None
     readme: bool = False
+    args: tuple[str, ...] = ()  # image_svm: tools/image_svm.py's flags
+    trunk: tuple[str, str, int] | None = None  # the table's trunk, for this row only
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,12 @@ class TableSpec:
     def record_path(self, records: Path, row: RowSpec, seed: int) -> Path:
         return records / self.id / f"{row.id}-s{seed}.json"
 
+    @property
+    def on_folder(self) -> bool:
+        """Whether it runs on the embedded classification set as an image folder (an image_svm
+        table's ``data: {embedded: N, ...}``) rather than on an embedded detection set."""
+        return self.kind == "image_svm" and "embedded" in self.data
+
 
 def _need(spec: Mapping[str, Any], key: str, kind: type, where: Path) -> Any:
     value = spec.get(key)
@@ -85,21 +103,30 @@ def _need(spec: Mapping[str, Any], key: str, kind: type, where: Path) -> Any:
     return value
 
 
-def _row(entry: Any, folder: Path, where: Path) -> RowSpec:
+def _row(entry: Any, folder: Path, where: Path, kind: str) -> RowSpec:
     if not isinstance(entry, dict):
         raise InputError(where, f"each row must be a mapping, got {entry!r}")
-    unknown = set(entry) - {"id", "name", "config", "set", "test_set", "paper", "readme"}
+    name = entry.get("id")
+    unknown = set(entry) - ROW_KEYS
     if unknown:
-        raise InputError(where, f"row {entry.get('id')!r}: unknown keys {sorted(unknown)}")
-    config = (folder / _need(entry, "config", str, where)).resolve()
-    if not config.is_file():
-        raise InputError(where, f"row {entry.get('id')!r}: config {config} not found")
+        raise InputError(where, f"row {name!r}: unknown keys {sorted(unknown)}")
+    if kind == "image_svm":  # the tool's flags, no config file
+        if "config" in entry or not isinstance(entry.get("args", []), list):
+            raise InputError(where, f"row {name!r}: an image_svm row has args: [FLAG, ...] and no config")
+        config = None
+    else:
+        if "args" in entry:
+            raise InputError(where, f"row {name!r}: args belong to image_svm rows; a {kind} row has a config")
+        config = (folder / _need(entry, "config", str, where)).resolve()
+        if not config.is_file():
+            raise InputError(where, f"row {name!r}: config {config} not found")
     paper = entry.get("paper")
     if paper is not None and not isinstance(paper, (int, float)):
-        raise InputError(where, f"row {entry.get('id')!r}: paper must be a number or null")
+        raise InputError(where, f"row {name!r}: paper must be a number or null")
     return RowSpec(_need(entry, "id", str, where), _need(entry, "name", str, where), config,
                    tuple(entry.get("set") or ()), tuple(entry.get("test_set") or ()),
-                   None if paper is None else float(paper), bool(entry.get("readme", False)))
+                   None if paper is None else float(paper), bool(entry.get("readme", False)),
+                   tuple(str(a) for a in entry.get("args") or ()), _trunk(entry, kind, where))
 
 
 def load_spec(folder: Path) -> TableSpec:
@@ -118,7 +145,7 @@ def load_spec(folder: Path) -> TableSpec:
     kind = _need(spec, "kind", str, where)
     if kind not in KINDS:
         raise InputError(where, f"kind must be one of {KINDS}")
-    rows = tuple(_row(e, Path(folder), where) for e in _need(spec, "rows", list, where))
+    rows = tuple(_row(e, Path(folder), where, kind) for e in _need(spec, "rows", list, where))
     ids = [r.id for r in rows]
     if len(set(ids)) != len(ids):
         raise InputError(where, f"row ids repeat: {ids}")
@@ -129,12 +156,13 @@ def load_spec(folder: Path) -> TableSpec:
 
 
 def _trunk(spec: Mapping[str, Any], kind: str, where: Path) -> tuple[str, str, int] | None:
-    """The spec's ``trunk: {table, row, seed}``: the classifier run a detector table starts from."""
+    """The spec's (or a row's) ``trunk: {table, row, seed}``: the classifier run it starts from."""
     entry = spec.get("trunk")
     if entry is None:
         return None
-    if kind != "detector" or not isinstance(entry, dict) or set(entry) != {"table", "row", "seed"}:
-        raise InputError(where, "trunk must be {table: T, row: R, seed: S} (a classifier row) in a detector table")
+    if kind == "classifier" or not isinstance(entry, dict) or set(entry) != {"table", "row", "seed"}:
+        raise InputError(where, "trunk must be {table: T, row: R, seed: S} (a classifier row) in a detector "
+                                "or image_svm table")
     return str(entry["table"]), str(entry["row"]), int(entry["seed"])
 
 

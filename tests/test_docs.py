@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.results_page import demo_lines, detector_table
+from eval.results_page import demo_lines, detector_table, image_svm_table, readme_table, table_section
 from eval.run_records import load_spec, read_record, write_record
 from tools import render_docs
 
@@ -52,6 +52,39 @@ def test_a_hand_edited_figure_differs_from_its_render(tmp_path):
     assert hand != readme
     assert render_docs.replace_block(hand, render_docs.README_BEGIN, render_docs.README_END,
                                      block.strip("\n"), "README.md") == readme
+
+
+def test_an_image_svm_table_renders_mean_and_spread_over_seeds_or_splits(tmp_path):
+    """Whole-image SVMs: on a detection set, mean ± std over the seeds' records (each seed's figure
+    beside it); on a folder, one record's mean ± std over its random splits; the row's flags and the
+    command each row ran are on the page, and a typed-over figure differs from the render."""
+    folder = tmp_path / "configs" / "t"
+    folder.mkdir(parents=True)
+    rows = ("rows:\n  - {id: a, name: A, args: [--levels, '6'], paper: 78.39, readme: true}\n"
+            "  - {id: b, name: B, args: [], trunk: {table: t2, row: r, seed: 0}}\n")
+    (folder / "table.yaml").write_text("title: T\nquestion: q?\nkind: image_svm\n"
+                                       "data: {num_trainval: 2, num_test: 1, seed: each}\nseeds: [0, 1]\n" + rows)
+    spec, records = load_spec(folder), tmp_path / "records"
+    for seed, value in ((0, 0.601), (1, 0.623)):
+        write_record(spec.record_path(records, spec.rows[0], seed),
+                     {"seed": seed, "mean": value, "std": 0.0, "scores": [value], "per_class": {"c": value},
+                      "config_sha1": "x", "commit": "c", "machine": "m", "device": "cpu", "date": "d", "train_s": 2.0,
+                      "svm_s": 2.0,
+                      "vector_s_per_image": 0.05, "commands": [f"python tools/image_svm.py --levels 6 --seed {seed}"]})
+    table = image_svm_table(spec, records, tmp_path)
+    assert "| A | **61.2 ± 1.6** | 60.1 / 62.3 | 78.39 | 0.050 | 2.0 | `--levels 6` |" in table
+    assert "| B | not run yet |  | - |  |  | (defaults) on t2 / r seed 0 |" in table
+    assert "- A (seed 0): `python tools/image_svm.py --levels 6 --seed 0`" in table_section(spec, records, tmp_path)
+    assert "| A | 61.2 ± 1.6 mAP (2 seeds) | 78.39 |" in readme_table([spec], records)
+    assert table.replace("61.2 ± 1.6", "63.0 ± 1.6") != image_svm_table(spec, records, tmp_path)
+    (folder / "table.yaml").write_text("title: T\nquestion: q?\nkind: image_svm\ndata: {embedded: 60}\n"
+                                       "seeds: [0]\n" + rows)
+    spec = load_spec(folder)
+    path = spec.record_path(records, spec.rows[0], 0)
+    write_record(path, {**read_record(path), "scores": [0.5, 0.6, 0.7], "mean": 0.6})
+    table = image_svm_table(spec, records, tmp_path)
+    assert "| row | mean class accuracy % |" in table and "| A | **60.0 ± 10.0** | 3 splits | 78.39 |" in table
+    assert "| A | 60.0 ± 10.0 % class accuracy (3 splits) |" in readme_table([spec], records)
 
 
 def test_the_readme_is_a_short_user_guide():

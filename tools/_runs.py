@@ -73,17 +73,35 @@ def record_probe(root: Path, records: Path, device: str) -> None:
                                        sort_keys=True) + "\n")
 
 
-def ensure_data(spec: TableSpec, runs: Path, records: Path, device: str) -> Path | None:
-    """The table's embedded dataset (tools/make_synthetic.py, which does nothing when the folder holds
-    the same set already and writes it again when the preset changed); None for a classifier."""
-    if spec.kind == "classifier":
+def detection_set(spec: TableSpec) -> bool:
+    """Whether the table runs on an embedded detection set (tools/make_synthetic.py): every detector
+    table, and an image_svm table unless it runs on the embedded classification set as a folder."""
+    return spec.kind != "classifier" and not spec.on_folder
+
+
+def data_seed(spec: TableSpec, seed: int) -> int:
+    """The seed of the table's dataset for the record of ``seed``: the spec's ``data.seed`` (default
+    0), or ``seed`` itself where it is ``each`` (one dataset per record: a spread over data)."""
+    value = spec.data.get("seed", 0)
+    if value == "each":
+        return seed
+    if not isinstance(value, int):
+        raise InputError(f"{spec.id}/table.yaml", f"data.seed must be an integer or 'each', got {value!r}")
+    return value
+
+
+def ensure_data(spec: TableSpec, runs: Path, records: Path, device: str, seed: int = 0) -> Path | None:
+    """The dataset of the table's record of ``seed`` (tools/make_synthetic.py, which does nothing when
+    the folder holds the same set already and writes it again when the preset changed); None for a
+    table without a detection set."""
+    if not detection_set(spec):
         return None
-    d = spec.data
-    root = runs / "data" / f"{d.get('preset', 'voc07')}-{d['num_trainval']}-{d['num_test']}-s{d.get('seed', 0)}"
+    d, s = spec.data, data_seed(spec, seed)
+    root = runs / "data" / f"{d.get('preset', 'voc07')}-{d['num_trainval']}-{d['num_test']}-s{s}"
     (root / ".complete").unlink(missing_ok=True)  # the marker of earlier versions: make_synthetic would refuse it
     execute(tool("make_synthetic.py", "--out", str(root), "--preset", str(d.get("preset", "voc07")),
                  "--num-trainval", str(d["num_trainval"]), "--num-test", str(d["num_test"]),
-                 "--seed", str(d.get("seed", 0))), f"{spec.id}: dataset")
+                 "--seed", str(s)), f"{spec.id}: dataset")
     record_statistics(root, str(d.get("preset", "voc07")), records)
     record_probe(root, records, device)
     return root
@@ -99,7 +117,7 @@ def run_detector(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argp
                  extra: Sequence[str] = ()) -> dict:
     """Train (unless done) and test one row x seed (``extra``: --set pairs before the row's own);
     the record's scores, times and commands."""
-    data = ensure_data(spec, args.runs_dir, args.records, args.device)
+    data = ensure_data(spec, args.runs_dir, args.records, args.device, seed)
     work = work_dir(args.runs_dir, sha1)
     sets = [a for pair in (f"seed={seed}", *extra, *row.set) for a in ("--set", pair)]
     train = tool("train_det.py", "--data-root", str(data), "--work-dir", str(work), "--cache-dir",

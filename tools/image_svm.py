@@ -34,7 +34,6 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,7 @@ import torch
 
 from data.cache import atomic_write_text, params_key
 from data.errors import InputError
+from data.synthetic.classify import OBJECT_SHARE
 from data.synthetic.classify_folder import write_class_folder
 from data.voc import load_voc
 from detection.classification.config import EmbeddedSetConfig
@@ -51,6 +51,7 @@ from detection.config import check_trunk_source, load_train_config, trunk_source
 from detection.features.image_vectors import LAYERS, VIEWS, ImageVectorCache, ImageVectorConfig
 from detection.models.backbones import BACKBONES
 from detection.models.head import FcHead
+from detection.runtime.config_io import config_to_dict
 from detection.workdir import build_network, trunk_weights_file
 from eval.image_classification import (
     CALTECH_SPLITS,
@@ -129,6 +130,25 @@ def parse_levels(text: str) -> tuple[int, ...]:
     except ValueError:
         raise InputError("--levels", f"expected comma-separated integers such as 6,3,2,1, got {text!r}") from None
     return levels
+
+
+def vector_config(args: argparse.Namespace) -> ImageVectorConfig:
+    return ImageVectorConfig(args.side, args.view, parse_levels(args.levels), args.layer)
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """Everything besides the images that decides the figure, as plain data: the trunk, how an image
+    becomes a vector, the SVMs and the protocol (the --json carries them; tools/reproduce.py keys its
+    records on them, so it builds them from the flags without running)."""
+    out = {"backbone": args.backbone, "pretrained": args.pretrained, **config_to_dict(vector_config(args)),
+           **config_to_dict(ImageSVMConfig(C=args.C)), "seed": args.seed}
+    if args.data_root is not None:
+        return out | {"train_split": args.train_split, "test_split": args.test_split}
+    out |= {"splits": args.splits, "train_per_class": args.train_per_class, "test_per_class": args.test_per_class}
+    if args.embedded is not None:  # what draws the folder's images
+        out |= {"embedded": args.embedded, "embedded_side": EMBEDDED_SIDE, "embedded_seed": EMBEDDED_SEED,
+                "typicality": args.typicality, "object_share": list(OBJECT_SHARE)}
+    return out
 
 
 def open_network(
@@ -246,7 +266,7 @@ def embedded_folder(args: argparse.Namespace) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
-    vcfg = ImageVectorConfig(args.side, args.view, parse_levels(args.levels), args.layer)
+    vcfg = vector_config(args)
     svm_cfg = ImageSVMConfig(C=args.C)
     if min(args.splits, args.train_per_class, args.test_per_class) < 1:
         raise InputError("--splits", "--splits, --train-per-class and --test-per-class must be >= 1")
@@ -263,12 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = np.array(result["scores"])
     result |= {
         "data": data,
-        "backbone": args.backbone,
-        "pretrained": args.pretrained,
-        **asdict(vcfg),
-        "C": svm_cfg.C,
-        "l2_normalise": svm_cfg.l2_normalise,
-        "seed": args.seed,
+        **settings(args),
+        "computed_images": cache.computed,  # the others' vectors came from the cache
         "mean": float(scores.mean()),
         "std": float(scores.std()),
     }

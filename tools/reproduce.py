@@ -1,21 +1,24 @@
 """Train and test every row x seed of the reported tables, and write one run record for each.
 
 A table is a folder under tools/configs/ (table.yaml: its rows, seeds, data and the paper's figures;
-one config file per row). For each row and seed this writes the embedded dataset when it is not
-there yet (tools/make_synthetic.py), trains (tools/train_det.py, or tools/train_cls.py for a
-classifier table) into a work dir named by the hash of the resolved config, tests it
-(tools/test_det.py) and writes docs/results/records/<table>/<row>-s<seed>.json: the scores (mAP and AP
-per class, or top-1 error), train time, test seconds per image, the resolved config and its hash,
-commit, machine and date. A record of the same resolved config is not run again (an option removed
-from the code since does not count; a changed value or a new option does), so an interrupted
-reproduce continues where it stopped (every tool it runs resumes too) and rows that share a training (Table 9's
-"ftfc7" and "ftfc7 bb") train once. Per-image caches (proposals, conv5 maps) are shared by every
-row of every table. Then tools/render_docs.py renders docs/results.md and the README's table.
+one config file per row, or an image_svm row's flags). For each row and seed this writes the embedded
+dataset when it is not there yet (tools/make_synthetic.py), trains (tools/train_det.py, or
+tools/train_cls.py for a classifier table) into a work dir named by the hash of the resolved config,
+tests it (tools/test_det.py), or for an image_svm table runs tools/image_svm.py (whole-image SPP +
+linear SVMs), and writes docs/results/records/<table>/<row>-s<seed>.json: the scores (mAP and AP
+per class, top-1 error, or the SVMs' mAP / accuracy per split), train time, test seconds per image,
+the resolved config and its hash, commit, machine and date. A record of the same resolved config is
+not run again (an option removed from the code since does not count; a changed value or a new
+option does), so an interrupted reproduce continues where it stopped (every tool it runs resumes
+too) and rows that share a training (Table 9's "ftfc7" and "ftfc7 bb") train once. Per-image caches
+(proposals, conv5 maps, image vectors) are shared by every row of every table. Then
+tools/render_docs.py renders docs/results.md and the README's table.
 
 Examples:
   python tools/reproduce.py --list                      # every table's rows, seeds and whether recorded
   python tools/reproduce.py main                        # the main job, 3 seeds
   python tools/reproduce.py table9 --rows pool5 --seeds 0
+  python tools/reproduce.py table7 --rows spp one_level   # whole-image SPP + SVMs, two ablation rows
   python tools/reproduce.py main table9 && python tools/render_docs.py
 """
 
@@ -41,7 +44,9 @@ from detection.runtime.config_io import config_to_dict, fill_added, load_datacla
 from detection.speed.report import machine as cpu_and_gpu
 from eval.run_records import RowSpec, TableSpec, load_specs, read_record, still_current, write_record
 from tools._cli import run_cli, setup_logging
-from tools._runs import run_classifier, run_detector, shown, work_dir
+from tools._image_svm_runs import run_image_svm
+from tools._image_svm_runs import settings as image_svm_settings
+from tools._runs import data_seed, detection_set, run_classifier, run_detector, shown, work_dir
 
 log = logging.getLogger("reproduce")
 TOOLS = Path(__file__).resolve().parent
@@ -66,45 +71,61 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def data_spec(spec: TableSpec) -> dict:
-    """The table's data as records keep it: its table.yaml entry and, for a detector table, the
-    settings of its preset (data.synthetic.PRESETS), so that a preset that changes what it draws
-    makes the table's records stale, as a changed config does."""
-    if spec.kind == "classifier":
+def data_spec(spec: TableSpec, seed: int = 0) -> dict:
+    """The data of the table's record of ``seed`` as records keep it: its table.yaml entry (``seed:
+    each`` as the seed it stands for) and, for a detection set, the settings of its preset
+    (data.synthetic.PRESETS), so that a preset that changes what it draws makes the table's records
+    stale, as a changed config does."""
+    if not detection_set(spec):
         return dict(spec.data)
     preset = str(spec.data.get("preset", "voc07"))
     if preset not in PRESETS:
         raise InputError(f"{spec.id}/table.yaml", f"unknown data preset {preset!r}; presets: {sorted(PRESETS)}")
-    return {**spec.data, "synthetic": config_to_dict(PRESETS[preset])}
+    each = {"seed": data_seed(spec, seed)} if "seed" in spec.data else {}
+    return {**spec.data, **each, "synthetic": config_to_dict(PRESETS[preset])}
 
 
 def resolved(spec: TableSpec, row: RowSpec, seed: int, trunk: list | None = None,
              runs: Path = RUNS_DIR) -> list:
-    """The resolved config (the rules of the training tool) and the data it trains on, as plain data;
-    for a table that starts from a classifier run (``trunk``: that run's resolved config), its work
-    dir under ``runs`` as ``features.pretrained`` and its config beside the data."""
-    overrides = [f"seed={seed}", *trunk_overrides(trunk, runs), *row.set]
+    """The resolved config (the rules of the training tool; an image_svm row's: the tool's settings)
+    and the data it trains on, as plain data; for a row that starts from a classifier run (``trunk``:
+    that run's resolved config), its work dir under ``runs`` as ``features.pretrained`` (image_svm:
+    ``--pretrained``) and its config beside the data."""
+    data = {**data_spec(spec, seed), **({"trunk": trunk} if trunk else {})}
+    extra = trunk_overrides(trunk, runs, spec.kind)
+    if spec.kind == "image_svm":
+        return [image_svm_settings(spec, row, seed, extra), data]
+    overrides = [f"seed={seed}", *extra, *row.set]
     if spec.kind == "classifier":
         cfg = load_dataclass(ClassifierConfig(), row.config, overrides)
     else:
         cfg = load_train_config(row.config, overrides)
-    return [config_to_dict(cfg), {**data_spec(spec), **({"trunk": trunk} if trunk else {})}]
+    return [config_to_dict(cfg), data]
 
 
-def trunk_overrides(trunk: list | None, runs: Path) -> list[str]:
-    """``features.pretrained=<work dir of the classifier run>`` (work dirs are named by config hash)."""
-    return [f"features.pretrained={work_dir(runs, sha1_of(trunk))}"] if trunk else []
+def trunk_overrides(trunk: list | None, runs: Path, kind: str = "detector") -> list[str]:
+    """``features.pretrained=<work dir of the classifier run>`` (work dirs are named by config hash);
+    for image_svm, the tool's ``--backbone <the classifier's> --pretrained <its work dir>``."""
+    if not trunk:
+        return []
+    work = str(work_dir(runs, sha1_of(trunk)))
+    if kind == "image_svm":
+        return ["--backbone", str(trunk[0]["model"]["backbone"]), "--pretrained", work]
+    return [f"features.pretrained={work}"]
 
 
 def sha1_of(now: list) -> str:
     return hashlib.sha1(json.dumps(now, sort_keys=True).encode()).hexdigest()
 
 
-def trunk_run(spec: TableSpec, specs: Sequence[TableSpec]) -> tuple[TableSpec, RowSpec, int] | None:
-    """The classifier table, row and seed that ``spec``'s detectors start from, or None."""
-    if spec.trunk is None:
+def trunk_run(spec: TableSpec, specs: Sequence[TableSpec],
+              row: RowSpec | None = None) -> tuple[TableSpec, RowSpec, int] | None:
+    """The classifier table, row and seed that ``spec``'s rows (``row``, whose own trunk comes first)
+    start from, or None."""
+    ref = row.trunk if row is not None and row.trunk is not None else spec.trunk
+    if ref is None:
         return None
-    table, row_id, seed = spec.trunk
+    table, row_id, seed = ref
     source = next((s for s in specs if s.id == table and s.kind == "classifier"), None)
     row = next((r for r in source.rows if r.id == row_id), None) if source else None
     if row is None:
@@ -128,7 +149,7 @@ def is_current(old: dict | None, row: RowSpec, now: list, sha1: str) -> bool:
         return True
     if "resolved" not in old:
         return False
-    added = CLASSIFIER_ADDED_KEYS if old.get("kind") == "classifier" else ADDED_KEYS
+    added = {"classifier": CLASSIFIER_ADDED_KEYS, "detector": ADDED_KEYS}.get(old.get("kind", "detector"), {})
     recorded = fill_added(rename_keys(old["resolved"][0], RENAMED_KEYS), added)
     return still_current([recorded, *old["resolved"][1:]], now)
 
@@ -163,13 +184,14 @@ def process(spec: TableSpec, row: RowSpec, seed: int, args: argparse.Namespace, 
         if current and not args.list and "resolved" not in old:  # an older record: keep its config
             write_record(path, {**old, "resolved": now})
         return now
-    run = run_classifier if spec.kind == "classifier" else run_detector
+    run = {"classifier": run_classifier, "detector": run_detector, "image_svm": run_image_svm}[spec.kind]
     load = os.getloadavg()[0]  # a machine busy with other work slows every stage: say so
     record = {"table": spec.id, "row": row.id, "seed": seed, "kind": spec.kind, "config_sha1": sha1,
-              "resolved": now, "config": shown(row.config), "set": list(row.set), "test_set": list(row.test_set),
+              "resolved": now, "config": shown(row.config) if row.config else None, "set": list(row.set),
+              "test_set": list(row.test_set), **({"args": list(row.args)} if spec.kind == "image_svm" else {}),
               "commit": commit(), "machine": machine(), "device": args.device,
               "date": datetime.date.today().isoformat(),
-              **run(spec, row, seed, sha1, args, trunk_overrides(trunk, args.runs_dir))}
+              **run(spec, row, seed, sha1, args, trunk_overrides(trunk, args.runs_dir, spec.kind))}
     record["load_avg"] = [round(load, 2), round(os.getloadavg()[0], 2)]  # 1-min, before and after
     write_record(path, record)
     log.info("recorded %s", path)
@@ -185,11 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(args.tables) - {s.id for s in specs}
     if unknown:
         raise InputError("TABLE", f"no such table {sorted(unknown)}; tables: {[s.id for s in specs]}")
+    trunks: dict[tuple[str, str, int], list] = {}
     for spec in [s for s in specs if not args.tables or s.id in args.tables]:
-        source, trunk = trunk_run(spec, specs), None
-        if source:  # the classifier the rows start from: recorded (and trained) first, like a row of its table
-            trunk = resolved(*source, runs=args.runs_dir) if args.list else process(*source, args)
         for row in [r for r in spec.rows if not args.rows or r.id in args.rows]:
+            source, trunk = trunk_run(spec, specs, row), None
+            if source:  # the classifier the row starts from: recorded (and trained) first, like a row of its table
+                key = (source[0].id, source[1].id, source[2])
+                if key not in trunks:
+                    trunks[key] = resolved(*source, runs=args.runs_dir) if args.list else process(*source, args)
+                trunk = trunks[key]
             for seed in [s for s in spec.seeds if args.seeds is None or s in args.seeds]:
                 process(spec, row, seed, args, trunk, args.force)
     if not args.list:
