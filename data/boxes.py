@@ -58,6 +58,12 @@ def scale_boxes(boxes: Tensor, scale: float) -> Tensor:
     return boxes * scale
 
 
+def hflip_boxes(boxes: Tensor, width: int) -> Tensor:
+    """Boxes of an image of ``width`` pixels -> the same boxes in the image mirrored left to right,
+    (R, 4) -> (R, 4): x1' = width - x2, x2' = width - x1 (continuous pixels: no "- 1")."""
+    return torch.stack((width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]), dim=1)
+
+
 def remove_small_boxes(boxes: Tensor, min_size: float) -> Tensor:
     """Indices (K,) of the boxes whose width and height are both >= min_size."""
     return ops.remove_small_boxes(boxes, min_size)

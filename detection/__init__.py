@@ -10,6 +10,7 @@ sub-package and from those below it, tests/test_layers.py checks):
   training/        labelled windows, fine-tuning, ZF-5 pre-training
   inference/       one image -> detections (fc, SVM scores, box regression, NMS)
   speed/           the SPP-net vs R-CNN timing loop and its report
+  reference/       torchvision's Faster R-CNN on the same trunk: the reference row
   config.py        the config composing every stage's
   workdir.py       a work dir's layout and ``open_detector``, the one way to open a trained one
   pipeline/        training stages, a split's detections, sharding over ranks

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"data": 0, "proposals": 1, "svm": 1, "eval": 1, "detection": 2, "tools": 3}
 # detection/'s sub-packages and top-level modules (detection/__init__.py says what each holds).
 DETECTION_LAYERS = {"runtime": 0, "models": 1, "features": 2, "classification": 2, "training": 3,
-                    "inference": 3, "speed": 4, "config": 4, "workdir": 5, "pipeline": 6}
+                    "inference": 3, "speed": 4, "reference": 4, "config": 4, "workdir": 5, "pipeline": 6}
 
 
 def imported_modules(source: str, filename: str) -> list[tuple[int, str]]:

@@ -113,3 +113,11 @@ def test_paired_iou_is_the_diagonal_of_box_iou():
 def test_shorter_side():
     assert B.shorter_side(B.as_tensor([[0, 0, 10, 30], [5, 5, 45, 25]])).tolist() == [10.0, 20.0]
     assert B.shorter_side(B.as_tensor([])).shape == (0,)
+
+
+def test_hflip_boxes_mirrors_in_continuous_pixels_and_is_its_own_inverse():
+    boxes = torch.tensor([[0.0, 1.0, 10.0, 5.0], [2.5, 0.0, 3.0, 4.0]])
+    flipped = B.hflip_boxes(boxes, 10)
+    assert flipped.tolist() == [[0.0, 1.0, 10.0, 5.0], [7.0, 0.0, 7.5, 4.0]]  # the whole width stays whole
+    assert torch.equal(B.hflip_boxes(flipped, 10), boxes)
+    assert B.hflip_boxes(torch.zeros(0, 4), 10).shape == (0, 4)
