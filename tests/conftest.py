@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,18 @@ TINY_TRAIN = [
     "--set", "finetune.windows_per_image=32",
     "--no-progress", "--workers", "2",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _no_log_file_left_open():
+    """A tool run in-process (``tools.X.main``) logs to its work dir's file until another tool sets up
+    logging: detach and close such file handlers after each test, so that a later test's log lines
+    never land in an earlier test's train.log (the session's tiny work dir's included)."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 @pytest.fixture(scope="session")
