@@ -57,3 +57,22 @@ def tiny_coco(tiny_voc) -> dict[str, Path]:
 
     trainval, test = voc_to_coco(tiny_voc, ["trainval", "test"], tiny_voc.parent / "coco")
     return {"trainval": trainval, "test": test, "image_dir": tiny_voc / "JPEGImages"}
+
+
+@pytest.fixture(scope="session")
+def classifier_dir(tmp_path_factory):
+    """A classifier work dir as tools/train_cls.py leaves it (ZF-5, random weights, fc6 = fc7 = 16)."""
+    import torch
+
+    from detection.classification.config import ClassifierConfig, ModelConfig
+    from detection.classification.network import SPPClassifier
+    from detection.classification.workdir import ClassifierWorkDir
+    from detection.runtime.config_io import save_config
+
+    work = ClassifierWorkDir(tmp_path_factory.mktemp("cls"))
+    cfg = ClassifierConfig(model=ModelConfig(fc6=16, fc7=16))
+    save_config(cfg, work.config)
+    work.write_json(work.meta, {"classes": ["a", "b", "c"]})
+    torch.manual_seed(1)
+    work.save_model(SPPClassifier(cfg.model, 3, cfg.train.crop))
+    return work

@@ -9,16 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from data.synthetic.classify import CLASSES
 from data.synthetic.classify_folder import write_class_folder
 from data.voc_write import write_annotation, write_classes, write_split
-from detection.classification.config import ClassifierConfig, ModelConfig
 from detection.classification.dataset import class_files
-from detection.classification.network import SPPClassifier
-from detection.classification.workdir import ClassifierWorkDir
-from detection.runtime.config_io import save_config
 from tools import image_svm
 from tools._cli import run_cli
 
@@ -135,18 +130,6 @@ def test_the_embedded_set_is_written_once_as_a_class_folder(tmp_path):
     assert stamp == {p: p.stat().st_mtime_ns for p in stamp}  # complete: not written again
 
 
-@pytest.fixture(scope="module")
-def classifier_dir(tmp_path_factory) -> Path:
-    """A classifier work dir as tools/train_cls.py leaves it (ZF-5, random weights, fc6 = fc7 = 16)."""
-    work = ClassifierWorkDir(tmp_path_factory.mktemp("cls"))
-    cfg = ClassifierConfig(model=ModelConfig(fc6=16, fc7=16))
-    save_config(cfg, work.config)
-    work.write_json(work.meta, {"classes": ["a", "b", "c"]})
-    torch.manual_seed(1)
-    work.save_model(SPPClassifier(cfg.model, 3, cfg.train.crop))
-    return work.root
-
-
 def test_fc7_comes_from_a_classifier_work_dir(folder, classifier_dir, tmp_path, capsys):
     out = tmp_path / "fc7.json"
     argv = [
@@ -155,7 +138,7 @@ def test_fc7_comes_from_a_classifier_work_dir(folder, classifier_dir, tmp_path, 
         "--backbone",
         "zf5",
         "--pretrained",
-        str(classifier_dir),
+        str(classifier_dir.root),
         "--layer",
         "fc7",
         "--side",

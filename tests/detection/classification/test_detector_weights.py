@@ -6,24 +6,9 @@ import pytest
 import torch
 
 from data.errors import InputError
-from detection.classification.config import ClassifierConfig, ModelConfig
-from detection.classification.network import SPPClassifier
-from detection.classification.workdir import ClassifierWorkDir, load_classifier
+from detection.classification.workdir import load_classifier
 from detection.config import load_config
-from detection.runtime.config_io import save_config
 from detection.workdir import build_network, classifier_file, new_head, trunk_weights_file
-
-
-@pytest.fixture(scope="module")
-def classifier_dir(tmp_path_factory):
-    """A classifier work dir as tools/train_cls.py leaves it (random weights, fc6 = fc7 = 16)."""
-    work = ClassifierWorkDir(tmp_path_factory.mktemp("cls"))
-    cfg = ClassifierConfig(model=ModelConfig(fc6=16, fc7=16))
-    save_config(cfg, work.config)
-    work.write_json(work.meta, {"classes": ["a", "b", "c"]})
-    torch.manual_seed(1)
-    work.save_model(SPPClassifier(cfg.model, 3, cfg.train.crop))
-    return work
 
 
 def _detector_cfg(path, fc=16):
