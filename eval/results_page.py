@@ -9,6 +9,7 @@ splits); times are medians over the seeds.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -167,6 +168,21 @@ def demo_lines(spec: TableSpec, records: Path) -> list[str]:
             "(`tools/eval_voc.py --threshold`):", "", *lines, ""] if lines else []
 
 
+def picture_lines(spec: TableSpec, records: Path) -> list[str]:
+    """The table's picture (tools/demo.py's grid, drawn by tools/reproduce.py) with what drew it, from
+    its picture.json, or nothing."""
+    path = spec.picture_record_path(records)
+    if spec.picture is None or not path.is_file():
+        return []
+    drawn = json.loads(path.read_text())
+    at = "at the demo's default threshold" if drawn["threshold"] is None else f"score > {drawn['threshold']:g}"
+    rel = Path(drawn["out"]).relative_to("docs") if drawn["out"].startswith("docs/") else Path("..", drawn["out"])
+    return [f"![{spec.title}: detections on the first test images]({rel})", "",
+            f"Detections of the {drawn['row']} seed {drawn['seed']} model ({100 * drawn['map']:.1f} mAP) on the "
+            f"first {len(drawn['images'])} test images, {at}, drawn by `tools/demo.py --grid` on "
+            f"{drawn['date']} (its command: `docs/results/records/{spec.id}/picture.json`).", ""]
+
+
 def provenance(spec: TableSpec, records: Path) -> str:
     """Where the figures come from: runs, machines, devices, dates and commits of the records."""
     runs = [r for row in spec.rows for r in row_records(spec, row, records)]
@@ -186,7 +202,7 @@ def table_section(spec: TableSpec, records: Path, repo: Path) -> str:
     table = {"classifier": classifier_table, "detector": detector_table, "image_svm": image_svm_table}[spec.kind]
     parts = [f"## {spec.title}", "", spec.question, "", table(spec, records, repo), ""]
     if spec.kind == "detector":
-        parts += demo_lines(spec, records)
+        parts += demo_lines(spec, records) + picture_lines(spec, records)
     if spec.paper_source:
         parts += [f"Paper: {spec.paper_source}", ""]
     if spec.reduced:

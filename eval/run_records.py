@@ -18,6 +18,8 @@ Spec (YAML)::
     reduced: ...                           # what differs from the paper's setting, and why
     paper_source: ...                      # where the paper's figures come from
     notes: ...                             # prose under the table (no figures: they would drift)
+    picture: {row: bb, seed: 0, images: 6, out: docs/demo_grid.png}   # optional: tools/demo.py's grid
+                                           # of that record's model on the first test images
     rows:
       - id: spp1                           # the record's name
         name: SPP-net, 1 scale             # the row's label
@@ -85,9 +87,17 @@ class TableSpec:
     # (table, row, seed) of a classifier row whose trained network the detector rows start from
     # (its conv layers and fc6 / fc7), or None for the trunk the rows' configs name
     trunk: tuple[str, str, int] | None = None
+    # (row, seed, number of test images, PNG path relative to the repository root): tools/demo.py's
+    # grid of that record's model, drawn by tools/reproduce.py, or None
+    picture: tuple[str, int, int, str] | None = None
 
     def record_path(self, records: Path, row: RowSpec, seed: int) -> Path:
         return records / self.id / f"{row.id}-s{seed}.json"
+
+    def picture_record_path(self, records: Path) -> Path:
+        """Where tools/reproduce.py keeps how the table's picture was drawn (its model's hash, the
+        command): beside the row records, under a name no row record has."""
+        return records / self.id / "picture.json"
 
     @property
     def on_folder(self) -> bool:
@@ -152,7 +162,23 @@ def load_spec(folder: Path) -> TableSpec:
     seeds = tuple(int(s) for s in _need(spec, "seeds", list, where))
     return TableSpec(Path(folder).name, _need(spec, "title", str, where), _need(spec, "question", str, where),
                      kind, dict(_need(spec, "data", dict, where)), seeds, rows, str(spec.get("reduced", "")),
-                     str(spec.get("paper_source", "")), str(spec.get("notes", "")), _trunk(spec, kind, where))
+                     str(spec.get("paper_source", "")), str(spec.get("notes", "")), _trunk(spec, kind, where),
+                     _picture(spec, rows, seeds, kind, where))
+
+
+def _picture(spec: Mapping[str, Any], rows: tuple[RowSpec, ...], seeds: tuple[int, ...], kind: str,
+             where: Path) -> tuple[str, int, int, str] | None:
+    """The spec's ``picture: {row, seed, images, out}``: a detector row x seed of this table."""
+    entry = spec.get("picture")
+    if entry is None:
+        return None
+    if kind != "detector" or not isinstance(entry, dict) or set(entry) != {"row", "seed", "images", "out"}:
+        raise InputError(where, "picture must be {row: R, seed: S, images: N, out: PNG} in a detector table")
+    if entry["row"] not in {r.id for r in rows} or entry["seed"] not in seeds:
+        raise InputError(where, f"picture: row {entry['row']!r} seed {entry['seed']!r} is not a run of this table")
+    if not isinstance(entry["images"], int) or entry["images"] < 1 or not str(entry["out"]).endswith(".png"):
+        raise InputError(where, "picture: images must be a positive integer and out a .png path")
+    return str(entry["row"]), int(entry["seed"]), int(entry["images"]), str(entry["out"])
 
 
 def _trunk(spec: Mapping[str, Any], kind: str, where: Path) -> tuple[str, str, int] | None:

@@ -90,14 +90,19 @@ def data_seed(spec: TableSpec, seed: int) -> int:
     return value
 
 
+def data_root(spec: TableSpec, runs: Path, seed: int = 0) -> Path:
+    """The folder of the table's embedded detection set for the record of ``seed``."""
+    d = spec.data
+    return runs / "data" / f"{d.get('preset', 'voc07')}-{d['num_trainval']}-{d['num_test']}-s{data_seed(spec, seed)}"
+
+
 def ensure_data(spec: TableSpec, runs: Path, records: Path, device: str, seed: int = 0) -> Path | None:
     """The dataset of the table's record of ``seed`` (tools/make_synthetic.py, which does nothing when
     the folder holds the same set already and writes it again when the preset changed); None for a
     table without a detection set."""
     if not detection_set(spec):
         return None
-    d, s = spec.data, data_seed(spec, seed)
-    root = runs / "data" / f"{d.get('preset', 'voc07')}-{d['num_trainval']}-{d['num_test']}-s{s}"
+    d, s, root = spec.data, data_seed(spec, seed), data_root(spec, runs, seed)
     (root / ".complete").unlink(missing_ok=True)  # the marker of earlier versions: make_synthetic would refuse it
     execute(tool("make_synthetic.py", "--out", str(root), "--preset", str(d.get("preset", "voc07")),
                  "--num-trainval", str(d["num_trainval"]), "--num-test", str(d["num_test"]),

@@ -11,8 +11,10 @@ the resolved config and its hash, commit, machine and date. A record of the same
 not run again (an option removed from the code since does not count; a changed value or a new
 option does), so an interrupted reproduce continues where it stopped (every tool it runs resumes
 too) and rows that share a training (Table 9's "ftfc7" and "ftfc7 bb") train once. Per-image caches
-(proposals, conv5 maps, image vectors) are shared by every row of every table. Then
-tools/render_docs.py renders docs/results.md and the README's table.
+(proposals, conv5 maps, image vectors) are shared by every row of every table. A table with a
+picture (the main job's: docs/demo_grid.png, the README's) gets tools/demo.py's grid of its recorded
+model, drawn again when that record is. Then tools/render_docs.py renders docs/results.md and the
+README's table.
 
 Examples:
   python tools/reproduce.py --list                      # every table's rows, seeds and whether recorded
@@ -46,6 +48,7 @@ from eval.run_records import RowSpec, TableSpec, load_specs, read_record, still_
 from tools._cli import run_cli, setup_logging
 from tools._image_svm_runs import run_image_svm
 from tools._image_svm_runs import settings as image_svm_settings
+from tools._picture import draw_picture, picture_state
 from tools._runs import data_seed, detection_set, run_classifier, run_detector, shown, work_dir
 
 log = logging.getLogger("reproduce")
@@ -218,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 trunk = trunks[key]
             for seed in [s for s in spec.seeds if args.seeds is None or s in args.seeds]:
                 process(spec, row, seed, args, trunk, args.force)
+        if args.list and spec.picture is not None:
+            print(f"{spec.id} picture {spec.picture[3]}: {picture_state(spec, args.records)}")
+        elif not args.list:
+            draw_picture(spec, args, commit())
     if not args.list:
         log.info("render the pages with: python tools/render_docs.py")
     return 0

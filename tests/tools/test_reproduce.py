@@ -7,10 +7,11 @@ import dataclasses
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 
 from data.errors import InputError
-from eval.results_page import detector_table
+from eval.results_page import detector_table, table_section
 from eval.run_records import load_spec
 from tools import reproduce
 
@@ -22,6 +23,7 @@ seeds: [0]
 rows:
   - {id: bb, name: with boxes, config: a.yaml, paper: 58.0, readme: true}
   - {id: nobb, name: without boxes, config: a.yaml, test_set: [test.bbox_reg=false]}
+picture: {row: bb, seed: 0, images: 2, out: PICTURE}
 """
 TINY_CONFIG = """missing_classes: skip
 proposals: {resize_longer: 160, max_proposals: 40}
@@ -36,7 +38,7 @@ finetune: {iterations: 10, batch_size: 16, windows_per_image: 16}
 def tiny_table(tmp_path: Path) -> Path:
     configs = tmp_path / "configs"
     (configs / "tiny").mkdir(parents=True)
-    (configs / "tiny" / "table.yaml").write_text(TINY_TABLE)
+    (configs / "tiny" / "table.yaml").write_text(TINY_TABLE.replace("PICTURE", str(tmp_path / "grid.png")))
     (configs / "tiny" / "a.yaml").write_text(TINY_CONFIG)
     return configs
 
@@ -47,7 +49,7 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     argv = ["--configs", str(tiny_table), "--records", str(records), "--runs-dir", str(runs), "tiny"]
     assert reproduce.main(argv) == 0
     paths = sorted((records / "tiny").glob("*.json"))
-    assert [p.name for p in paths] == ["bb-s0.json", "nobb-s0.json"]
+    assert [p.name for p in paths] == ["bb-s0.json", "nobb-s0.json", "picture.json"]
     bb0, nobb0 = (json.loads((records / "tiny" / n).read_text()) for n in ("bb-s0.json", "nobb-s0.json"))
     assert bb0["work_dir"] == nobb0["work_dir"] and bb0["config_sha1"] == nobb0["config_sha1"]  # one training
     assert nobb0["test_set"] == ["test.bbox_reg=false"] and bb0["test_set"] == []
@@ -58,15 +60,25 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     assert 0 <= probe["top1"] <= 1 and probe["dataset"]["typicality"] > 0
     # what the demo draws at its default threshold (score > 0), over the test images
     assert bb0["demo"]["threshold"] == 0 and 0 <= bb0["demo"]["precision"] <= 1 and 0 <= bb0["demo"]["recall"] <= 1
-    # the stage table of the one training: a second run of reproduce trains and tests nothing
+    # the picture: tools/demo.py's grid of the bb model on the first 2 test images, and what drew it
+    picture = json.loads((records / "tiny" / "picture.json").read_text())
+    grid = cv2.imread(str(tmp_path / "grid.png"))
+    assert picture["config_sha1"] == bb0["config_sha1"] and len(picture["images"]) == 2
+    assert grid is not None and grid.shape[1] == 2 * 400  # two images side by side, 400 px each
+    # the stage table of the one training: a second run of reproduce trains, tests and draws nothing
     stages = (Path(bb0["work_dir"]) / "stages.json").read_text()
+    (tmp_path / "grid.png").write_bytes(b"kept")
     capsys.readouterr()
     assert reproduce.main(argv) == 0
     assert capsys.readouterr().out.count(": recorded (") == 2
     assert (Path(bb0["work_dir"]) / "stages.json").read_text() == stages
+    assert (tmp_path / "grid.png").read_bytes() == b"kept"
+    assert f"tiny picture {tmp_path / 'grid.png'}: drawn" in _listing(argv, capsys)
     # the records render (means over several seeds: tests/test_docs.py)
     table = detector_table(load_spec(tiny_table / "tiny"), records, tmp_path)
     assert f"**{100 * bb0['map']:.1f}** | {100 * bb0['map']:.1f} | 58.0 |" in table
+    section = table_section(load_spec(tiny_table / "tiny"), records, tmp_path)
+    assert f"Detections of the bb seed 0 model ({100 * bb0['map']:.1f} mAP)" in section
     # a record keeps its resolved config: an option removed from the code since (here: one the code
     # never had, and another hash) leaves it current; an older record without it gets it on the next pass
     assert bb0["resolved"] == reproduce.resolved(load_spec(tiny_table / "tiny"), load_spec(tiny_table / "tiny").rows[0], 0)
@@ -77,9 +89,12 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     nobb_path = records / "tiny" / "nobb-s0.json"
     nobb_path.write_text(json.dumps({k: v for k, v in nobb0.items() if k != "resolved"}))
     assert reproduce.main(argv) == 0 and json.loads(nobb_path.read_text())["resolved"] == nobb0["resolved"]
-    # a changed config is a new training (another hash, another value), never a stale record
+    # a changed config is a new training (another hash, another value), never a stale record; the
+    # picture of the model before stays until the new record is there
     (tiny_table / "tiny" / "a.yaml").write_text(TINY_CONFIG.replace("iterations: 10", "iterations: 12"))
     assert _listing(argv, capsys).count("to run") == 2
+    bb_path.write_text(json.dumps({**bb0, "config_sha1": "newer"}))
+    assert "tiny picture" in (out := _listing(argv, capsys)) and "STALE, to draw" in out
 
 
 def _listing(argv: list[str], capsys) -> str:
@@ -184,4 +199,5 @@ def test_every_record_in_the_repository_is_current(capsys):
     """A record whose config or data changed since is a stale figure on the results page: remove it
     (git rm) or run it again."""
     assert reproduce.main(["--list"]) == 0
-    assert "STALE" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "STALE" not in out and "to draw" not in out  # a picture not drawn by the model of its record
