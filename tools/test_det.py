@@ -119,7 +119,8 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
         result = json.loads(scores.read_text())
         result["timing"] = timing(sw, meter)
         atomic_write_text(args.json, json.dumps(result, indent=2))
-    log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores):\n%s", meter.table())
+    log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores; peak RSS: the resident "
+             "memory of this process and its workers):\n%s", meter.table())
     print(table)
     return 0
 

@@ -146,8 +146,9 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
         record_stages(work, meter)
         log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
         # last, so that the log ends with it
-        log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores; disk: what the stage "
-                 "wrote, its cache folder's size):\n%s", meter.table())
+        log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores; peak RSS: the "
+                 "resident memory of this process and its workers; disk: what the stage wrote, its cache "
+                 "folder's size):\n%s", meter.table())
     return 0
 
 

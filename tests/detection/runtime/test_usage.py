@@ -1,9 +1,15 @@
-"""CPU time of the process tree: forkserver workers count although they are not our children."""
+"""CPU time and resident memory of the process tree: forkserver workers and child processes count."""
 
 import multiprocessing as mp
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
-from detection.runtime.usage import StageMeter, StageUsage, disk_bytes, tree_cpu_seconds
+import pytest
+
+from detection.runtime.usage import StageMeter, StageUsage, disk_bytes, tree_cpu_seconds, tree_rss_bytes
 
 
 def test_tree_cpu_counts_forkserver_workers_and_the_table_shows_each_stage():
@@ -57,3 +63,57 @@ def test_without_disk_figures_the_table_has_no_disk_column():
     meter = StageMeter(cores=2)
     meter.rows.append(StageUsage("work", wall=10.0, cpu=17.0, cores=2))
     assert "disk" not in meter.table() and "disk_bytes" not in meter.records()[0]
+
+
+# A child that touches 300 MiB (bytes * n writes every page) and holds it, then says so on stdout.
+_HOG = "import sys, time; b = b'x' * (300 << 20); print('held', flush=True); time.sleep(1.5)"
+_MIB = 2**20
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="the tree's RSS is read from /proc")
+
+
+@needs_proc
+def test_the_peak_rss_counts_a_child_process_memory():
+    """The child's 300 MiB are in the stage's peak: counting this process alone would miss them."""
+    meter = StageMeter(cores=2, rss_interval=0.1)
+    baseline = tree_rss_bytes()
+    with meter.stage("child"):
+        with subprocess.Popen([sys.executable, "-c", _HOG], stdout=subprocess.PIPE, text=True) as child:
+            assert child.stdout.readline() == "held\n"
+            during = tree_rss_bytes()
+            child.wait(timeout=10)
+    peak = meter.rows[0].peak_rss
+    print(f"baseline {baseline / _MIB:.0f} MiB, during {during / _MIB:.0f} MiB, peak {peak / _MIB:.0f} MiB")
+    assert during - baseline >= 250 * _MIB
+    assert peak - baseline >= 250 * _MIB
+    assert not any(t.name == "rss-sampler" for t in threading.enumerate())  # the sampler has stopped
+
+
+@needs_proc
+def test_a_stage_doing_nothing_has_a_peak_near_the_baseline():
+    meter = StageMeter(cores=2, rss_interval=0.1)
+    baseline = tree_rss_bytes()
+    with meter.stage("idle"):
+        time.sleep(0.5)
+    peak = meter.rows[0].peak_rss
+    print(f"baseline {baseline / _MIB:.0f} MiB, peak {peak / _MIB:.0f} MiB")
+    assert peak >= baseline // 2 and peak - baseline < 50 * _MIB
+
+
+def test_the_peak_rss_column_shows_each_stage_and_the_total_the_largest():
+    meter = StageMeter(cores=2)
+    meter.rows.append(StageUsage("old", wall=10.0, cpu=17.0, cores=2))  # a row without the figure
+    meter.rows.append(StageUsage("small", wall=10.0, cpu=17.0, cores=2, peak_rss=300 * _MIB))
+    meter.rows.append(StageUsage("big", wall=10.0, cpu=17.0, cores=2, peak_rss=3 * 2**30))
+    lines = meter.table().splitlines()
+    assert lines[0].endswith("peak RSS")
+    assert lines[1].endswith(" -") and lines[2].endswith("300.0 MiB") and lines[3].endswith("3.0 GiB")
+    assert lines[4].startswith("total") and lines[4].endswith("3.0 GiB")
+    assert [r.get("peak_rss_bytes") for r in meter.records()] == [None, 300 * _MIB, 3 * 2**30, 3 * 2**30]
+
+
+def test_the_stage_keeps_the_peak_between_samples_and_stops_its_sampler_on_error():
+    meter = StageMeter(cores=2, rss_interval=60.0)  # no thread sample: the start and end samples only
+    with pytest.raises(RuntimeError), meter.stage("failed"):
+        raise RuntimeError
+    assert meter.rows[0].peak_rss > 0
+    assert not any(t.name == "rss-sampler" for t in threading.enumerate())
