@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegressionCV
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
+from data.errors import InputError
 from data.images import read_image
 from data.records import ImageRecord
 from detection.features.rcnn_source import warp_windows
@@ -80,9 +81,14 @@ def box_vectors(trunk: torch.nn.Module, records: Sequence[ImageRecord], device: 
 def fit_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
               classes: Sequence[str], seed: int = 0) -> ProbeResult:
     """Logistic regression on standardised ``train`` = (X, y), its inverse regularisation C chosen
-    from :data:`PROBE_CS` by 3-fold cross-validation on ``train`` alone; scored on ``test``."""
+    from :data:`PROBE_CS` by 3-fold cross-validation on ``train`` alone (2-fold where no class has 3
+    objects); scored on ``test``."""
     scaler = StandardScaler().fit(train[0])
-    model = LogisticRegressionCV(Cs=list(PROBE_CS), cv=3, max_iter=3000, random_state=seed)
+    folds = min(3, int(np.bincount(train[1]).max()))  # a tiny set: as many folds as its largest class allows
+    if folds < 2:
+        raise InputError("probe", f"{len(train[1])} training objects, none of a class seen twice: too few to "
+                                  "choose C by cross-validation")
+    model = LogisticRegressionCV(Cs=list(PROBE_CS), cv=folds, max_iter=3000, random_state=seed)
     model.fit(scaler.transform(train[0]), train[1])
     x, y = test
     right = model.predict(scaler.transform(x)) == y

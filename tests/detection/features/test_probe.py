@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
+from data.errors import InputError
 from data.images import read_image
 from data.voc import load_voc
 from detection.features.probe import box_vectors, fit_probe
@@ -58,3 +60,12 @@ def test_a_bad_size_is_one_line(tiny_voc, capsys):
     assert run_cli(probe.main, argv) == 2
     err = capsys.readouterr().err
     assert "--size" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_tiny_set_is_probed_with_fewer_folds_or_refused_in_one_line():
+    """No class with 3 objects: 2 folds (sklearn refuses 3); no class seen twice: a clear error."""
+    x = np.eye(4, dtype=np.float32).repeat(2, axis=0)  # 4 classes x 2 objects
+    y = np.arange(4).repeat(2)
+    assert fit_probe((x, y), (x, y), ["a", "b", "c", "d"]).top1 == 1.0
+    with pytest.raises(InputError, match="none of a class seen twice"):
+        fit_probe((x[::2], y[::2]), (x, y), ["a", "b", "c", "d"])
