@@ -47,6 +47,8 @@ def _seeds_note(spec: TableSpec, runs: list[dict[str, Any]]) -> str:
 
 
 def _config_link(row: RowSpec, repo: Path) -> str:
+    if row.config is None:  # a reference row: tools/faster_rcnn.py's flags
+        return f"`tools/faster_rcnn.py {' '.join(row.args)}`" if row.args else "`tools/faster_rcnn.py` (defaults)"
     rel = row.config.relative_to(repo) if row.config.is_relative_to(repo) else row.config
     extra = "".join(f" `{s}`" for s in (*row.set, *row.test_set))
     return f"[{row.config.name}](../{rel}){extra}"
@@ -199,7 +201,8 @@ def provenance(spec: TableSpec, records: Path) -> str:
 
 def table_section(spec: TableSpec, records: Path, repo: Path) -> str:
     """One table's section of the results page."""
-    table = {"classifier": classifier_table, "detector": detector_table, "image_svm": image_svm_table}[spec.kind]
+    table = {"classifier": classifier_table, "detector": detector_table, "image_svm": image_svm_table,
+             "reference": detector_table}[spec.kind]
     parts = [f"## {spec.title}", "", spec.question, "", table(spec, records, repo), ""]
     if spec.kind == "detector":
         parts += demo_lines(spec, records) + picture_lines(spec, records)
@@ -212,7 +215,7 @@ def table_section(spec: TableSpec, records: Path, repo: Path) -> str:
     parts += [f"Reproduce: `python tools/reproduce.py {spec.id} && python tools/render_docs.py` "
               f"(records in `docs/results/records/{spec.id}/`). {provenance(spec, records)}", ""]
     if spec.kind != "classifier":
-        per_class = per_class_table(spec, records, "ap" if spec.kind == "detector" else "per_class")
+        per_class = per_class_table(spec, records, "per_class" if spec.kind == "image_svm" else "ap")
         what = "accuracy" if spec.on_folder else "AP"
         if per_class:
             parts += [f"<details><summary>{what} per class</summary>", "", per_class, "", "</details>", ""]

@@ -9,7 +9,8 @@ Spec (YAML)::
 
     title: SPP-net against R-CNN           # the section's heading
     question: ...                          # what the table answers, one sentence
-    kind: detector                         # detector (mAP), classifier (top-1 error) or image_svm
+    kind: detector                         # detector (mAP), classifier (top-1 error), image_svm or
+                                           # reference (tools/faster_rcnn.py, mAP)
     data: {preset: voc07, num_trainval: 400, num_test: 200, seed: 0}   # tools/make_synthetic.py
                                            # (seed: each = the record's seed)
     seeds: [0, 1, 2]
@@ -34,6 +35,9 @@ files: a row is the tool's flags, ``args: [--levels, "6"]``; a ``trunk`` becomes
 ``--backbone zf5 --pretrained <the classifier run's work dir>``. Its ``data`` is
 either a detection set as above (VOC 2007's classification task) or the embedded classification set
 as a folder, ``{embedded: 60, train_per_class: 30, test_per_class: 30}`` (the tool's flags).
+
+A table of kind ``reference`` is the reference detector users would pick today (torchvision's Faster
+R-CNN on the same trunk, tools/faster_rcnn.py) on a detection set: a row is that tool's flags too.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ import yaml
 from data.cache import atomic_write_text
 from data.errors import InputError
 
-KINDS = ("detector", "classifier", "image_svm")
+KINDS = ("detector", "classifier", "image_svm", "reference")
+ARGS_KINDS = ("image_svm", "reference")  # rows that are a tool's flags, not a config file
 ROW_KEYS = {"id", "name", "config", "args", "trunk", "set", "test_set", "paper", "readme"}
 SPEC_FILE = "table.yaml"
 
@@ -66,7 +71,7 @@ class RowSpec:
     test_set: tuple[str, ...] = ()
     paper: float | None = None
     readme: bool = False
-    args: tuple[str, ...] = ()  # image_svm: tools/image_svm.py's flags
+    args: tuple[str, ...] = ()  # image_svm: tools/image_svm.py's flags; reference: tools/faster_rcnn.py's
     trunk: tuple[str, str, int] | None = None  # the table's trunk, for this row only
 
 
@@ -120,13 +125,14 @@ def _row(entry: Any, folder: Path, where: Path, kind: str) -> RowSpec:
     unknown = set(entry) - ROW_KEYS
     if unknown:
         raise InputError(where, f"row {name!r}: unknown keys {sorted(unknown)}")
-    if kind == "image_svm":  # the tool's flags, no config file
+    if kind in ARGS_KINDS:  # the tool's flags, no config file
         if "config" in entry or not isinstance(entry.get("args", []), list):
-            raise InputError(where, f"row {name!r}: an image_svm row has args: [FLAG, ...] and no config")
+            raise InputError(where, f"row {name!r}: an {kind} row has args: [FLAG, ...] and no config")
         config = None
     else:
         if "args" in entry:
-            raise InputError(where, f"row {name!r}: args belong to image_svm rows; a {kind} row has a config")
+            raise InputError(where, f"row {name!r}: args belong to image_svm and reference rows; a {kind} row "
+                                    "has a config")
         config = (folder / _need(entry, "config", str, where)).resolve()
         if not config.is_file():
             raise InputError(where, f"row {name!r}: config {config} not found")

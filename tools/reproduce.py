@@ -5,7 +5,7 @@ one config file per row, or an image_svm row's flags). For each row and seed thi
 dataset when it is not there yet (tools/make_synthetic.py), trains (tools/train_det.py, or
 tools/train_cls.py for a classifier table) into a work dir named by the hash of the resolved config,
 tests it (tools/test_det.py), or for an image_svm table runs tools/image_svm.py (whole-image SPP +
-linear SVMs), and writes docs/results/records/<table>/<row>-s<seed>.json: the scores (mAP and AP
+linear SVMs), for a reference table tools/faster_rcnn.py (torchvision's Faster R-CNN), and writes docs/results/records/<table>/<row>-s<seed>.json: the scores (mAP and AP
 per class, top-1 error, or the SVMs' mAP / accuracy per split), train time, test seconds per image,
 the resolved config and its hash, commit, machine and date. A record of the same resolved config is
 not run again (an option removed from the code since does not count; a changed value or a new
@@ -49,6 +49,8 @@ from tools._cli import run_cli, setup_logging
 from tools._image_svm_runs import run_image_svm
 from tools._image_svm_runs import settings as image_svm_settings
 from tools._picture import draw_picture, picture_state
+from tools._reference_runs import run_reference
+from tools._reference_runs import settings as reference_settings
 from tools._runs import data_seed, detection_set, run_classifier, run_detector, shown, work_dir
 
 log = logging.getLogger("reproduce")
@@ -90,7 +92,7 @@ def data_spec(spec: TableSpec, seed: int = 0) -> dict:
 
 def resolved(spec: TableSpec, row: RowSpec, seed: int, trunk: list | None = None,
              runs: Path = RUNS_DIR) -> list:
-    """The resolved config (the rules of the training tool; an image_svm row's: the tool's settings)
+    """The resolved config (the rules of the training tool; an image_svm or reference row's: the tool's settings)
     and the data it trains on, as plain data; for a row that starts from a classifier run (``trunk``:
     that run's resolved config), its work dir under ``runs`` as ``features.pretrained`` (image_svm:
     ``--pretrained``) and its config beside the data."""
@@ -98,6 +100,8 @@ def resolved(spec: TableSpec, row: RowSpec, seed: int, trunk: list | None = None
     extra = trunk_overrides(trunk, runs, spec.kind)
     if spec.kind == "image_svm":
         return [image_svm_settings(spec, row, seed, extra), data]
+    if spec.kind == "reference":
+        return [reference_settings(spec, row, seed), data]
     overrides = [f"seed={seed}", *extra, *row.set]
     if spec.kind == "classifier":
         cfg = load_dataclass(ClassifierConfig(), row.config, overrides)
@@ -187,7 +191,8 @@ def process(spec: TableSpec, row: RowSpec, seed: int, args: argparse.Namespace, 
         if current and not args.list and "resolved" not in old:  # an older record: keep its config
             write_record(path, {**old, "resolved": now})
         return now
-    run = {"classifier": run_classifier, "detector": run_detector, "image_svm": run_image_svm}[spec.kind]
+    run = {"classifier": run_classifier, "detector": run_detector, "image_svm": run_image_svm,
+           "reference": run_reference}[spec.kind]
     load = os.getloadavg()[0]  # a machine busy with other work slows every stage: say so
     record = {"table": spec.id, "row": row.id, "seed": seed, "kind": spec.kind, "config_sha1": sha1,
               "resolved": now, "config": shown(row.config) if row.config else None, "set": list(row.set),

@@ -66,3 +66,41 @@ def test_a_missing_dataset_or_split_ends_in_one_line(tiny_voc, tmp_path, capsys)
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ")
     assert not (tmp_path / "w").exists()  # nothing written before the data is read
+
+
+REFERENCE_TABLE = """title: Tiny reference
+question: does it run?
+kind: reference
+data: {preset: voc07, num_trainval: 6, num_test: 3, seed: 0}
+seeds: [0]
+rows:
+  - {id: frcnn, name: Faster R-CNN, args: [--iterations, "2", --min-size, "64"], readme: true}
+"""
+
+
+@pytest.mark.slow
+def test_reproduce_records_a_reference_row_and_renders_it(tmp_path, capsys):
+    """tools/reproduce.py on a reference table: the row is tools/faster_rcnn.py's flags, its record
+    keys on the resolved config they give, and it renders as a detector row."""
+    from eval.results_page import table_section
+    from eval.run_records import load_spec
+    from tools import reproduce
+
+    (tmp_path / "configs" / "tiny").mkdir(parents=True)
+    (tmp_path / "configs" / "tiny" / "table.yaml").write_text(REFERENCE_TABLE)
+    records = tmp_path / "records"
+    argv = ["--configs", str(tmp_path / "configs"), "--records", str(records), "--runs-dir", str(tmp_path / "runs"),
+            "tiny"]
+    assert reproduce.main(argv) == 0
+    record = json.loads((records / "tiny" / "frcnn-s0.json").read_text())
+    assert record["kind"] == "reference" and record["resolved"][0]["iterations"] == 2
+    assert record["resolved"][0]["min_size"] == 64 and record["resolved"][0]["seed"] == 0
+    assert 0 <= record["map"] <= 1 and record["train_s"] > 0 and record["steps"] == 2 and record["test_images"] == 3
+    assert record["commands"][0].startswith("python tools/faster_rcnn.py --data-root") and "--resume" in record["commands"][0]
+    capsys.readouterr()
+    assert reproduce.main([*argv, "--list"]) == 0 and ": recorded (" in capsys.readouterr().out
+    (tmp_path / "configs" / "tiny" / "table.yaml").write_text(REFERENCE_TABLE.replace('"64"', '"96"'))
+    assert reproduce.main([*argv, "--list"]) == 0 and "STALE, to run (" in capsys.readouterr().out  # another config
+    section = table_section(load_spec(tmp_path / "configs" / "tiny"), records, tmp_path)
+    assert f"| Faster R-CNN | **{100 * record['map']:.1f}** |" in section
+    assert "`tools/faster_rcnn.py --iterations 2 --min-size 96`" in section

@@ -79,7 +79,7 @@ def test_only_image_svm_rows_have_args_and_no_config(tiny_table):
     with pytest.raises(InputError, match="args: \\[FLAG, ...\\] and no config"):
         load_spec(tiny_table / "tiny")
     (tiny_table / "tiny" / "table.yaml").write_text(TINY_TABLE.replace("kind: image_svm", "kind: detector"))
-    with pytest.raises(InputError, match="args belong to image_svm rows"):
+    with pytest.raises(InputError, match="args belong to image_svm and reference rows"):
         load_spec(tiny_table / "tiny")
 
 
