@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from data.errors import InputError
-from data.synthetic import PRESETS
+from data.synthetic import PRESETS, record_settings
 from detection.classification.config import ADDED_KEYS as CLASSIFIER_ADDED_KEYS
 from detection.classification.config import ClassifierConfig
 from detection.config import ADDED_KEYS, RENAMED_KEYS, load_train_config
@@ -87,7 +87,7 @@ def data_spec(spec: TableSpec, seed: int = 0) -> dict:
     if preset not in PRESETS:
         raise InputError(f"{spec.id}/table.yaml", f"unknown data preset {preset!r}; presets: {sorted(PRESETS)}")
     each = {"seed": data_seed(spec, seed)} if "seed" in spec.data else {}
-    return {**spec.data, **each, "synthetic": config_to_dict(PRESETS[preset])}
+    return {**spec.data, **each, "synthetic": record_settings(config_to_dict(PRESETS[preset]))}
 
 
 def resolved(spec: TableSpec, row: RowSpec, seed: int, trunk: list | None = None,

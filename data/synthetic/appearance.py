@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data.synthetic.shapes import CLASSES
+from data.synthetic.shapes import BASE_CLASSES, CLASSES
 
 LOOK_SEED = 0x5EED
 # The look each class shares with its partner (by name), the pairs a shape alone confuses most.
@@ -33,12 +33,23 @@ SHARED_LOOK: dict[str, str] = {
     "circle": "round", "ellipse": "round", "ring": "hollow", "crescent": "hollow",
     "square": "boxy", "notched_square": "boxy", "star5": "spiky", "star6": "spiky",
     "hexagon": "polygon", "triangle": "polygon", "cross": "pointer", "arrow": "pointer",
+    # the classes of 20-class sets only
+    "pentagon": "gabled", "house": "gabled", "trapezoid": "tapered", "semicircle": "tapered",
+    "chevron": "bent", "l_shape": "bent", "heart": "pointed", "drop": "pointed",
 }  # fmt: skip
 assert set(SHARED_LOOK) == set(CLASSES), "every class needs a shared look"
-# Every look by name: the classes' own, then the shared ones. A look's kind and first colour follow
-# from its place in this list, spread so that no two looks are alike: hues the golden angle apart,
-# kinds in turn. Its second colour, pattern scale and texture photo are drawn from the same place.
-LOOK_NAMES: tuple[str, ...] = (*CLASSES, *dict.fromkeys(SHARED_LOOK[c] for c in CLASSES))
+
+
+def _look_names(classes: tuple[str, ...]) -> tuple[str, ...]:
+    return (*classes, *dict.fromkeys(SHARED_LOOK[c] for c in classes))
+
+
+# Every look by name: the base classes' own, then their shared ones, then the same for the classes
+# added after them (so that a look's place, and the base classes' looks, never change when classes
+# are added). A look's kind and first colour follow from its place in this list, spread so that
+# no two looks are alike: hues the golden angle apart, kinds in turn. Its second colour, pattern
+# scale and texture photo are drawn from the same place.
+LOOK_NAMES: tuple[str, ...] = (*_look_names(BASE_CLASSES), *_look_names(CLASSES[len(BASE_CLASSES):]))
 LOOK_KINDS = ("solid", "stripes", "checker", "texture")  # textures.FILL_KINDS but the weakest (noise, photo)
 OWN_SHARE = 0.9  # of the typical objects, those with their class's own look (the rest: the shared one)
 

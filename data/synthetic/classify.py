@@ -1,12 +1,13 @@
 """The embedded classification set: one object with context per image, or background only.
 
 SPP-net's first half trains classifiers on whole images of any size and aspect (ImageNet). Our
-stand-in draws, per sample, ONE of the detection set's 12 shapes (same renderer, fills, looks,
-backgrounds and distractors) with context around it, at the object's OWN aspect ratio: the image
-is the object's box grown to a random scale (the object spans 35-95 % of the image's side) with the
-object anywhere inside, so a tall arrow gives a tall image and nothing is warped. A 13th class, ``background``, is the same recipe without the object: its image
-size comes from a rendered (and discarded) random object, so the size and aspect of an image say
-nothing about its class.
+stand-in draws, per sample, ONE of the detection set's 12 shapes (``shapes.BASE_CLASSES``, also
+for the 20-class preset; same renderer, fills, looks, backgrounds and distractors) with context
+around it, at the object's OWN aspect ratio: the image is the object's box grown to a random scale
+(the object spans 35-95 % of the image's side) with the object anywhere inside, so a tall arrow
+gives a tall image and nothing is warped. A 13th class, ``background``, is the same recipe without
+the object: its image size comes from a rendered (and discarded) random object, so the size and
+aspect of an image say nothing about its class.
 
 Images are drawn at the shorter side ``side`` (pixels; the tool picks 8/7 of the training crop,
 ImageNet's 256 / 224), so every sample is a (side, W, 3) or (H, side, 3) uint8 RGB array.
@@ -27,7 +28,7 @@ import numpy as np
 from data.synthetic.appearance import pick_look
 from data.synthetic.backgrounds import make_background
 from data.synthetic.generate import SPLIT_CODES as DETECTION_SPLIT_CODES
-from data.synthetic.shapes import CLASSES as SHAPES
+from data.synthetic.shapes import BASE_CLASSES as SHAPES
 from data.synthetic.shapes import render, render_distractor
 from data.synthetic.textures import make_fill
 

@@ -7,7 +7,10 @@ tilted), scales it so that the longer side of the result is the requested size (
 boxes, stretches the rotated shape toward a requested box aspect, by at most a cap that keeps it
 recognisable, and scales it to a requested sqrt of box area) and rasterises it with sub-pixel,
 anti-aliased edges. Pairs meant to be easy to confuse: circle / ring / ellipse / hexagon, square /
-notched_square, star5 / star6, triangle / arrow.
+notched_square, star5 / star6, triangle / arrow; among the 8 classes added for 20-class sets
+(:data:`BASE_CLASSES` are the first 12, which every other set draws): pentagon / house (and
+hexagon), trapezoid / semicircle (a flat base narrowing upward; semicircle / crescent too),
+chevron / l_shape (a bent bar), heart / drop (round with one point).
 """
 
 from __future__ import annotations
@@ -82,7 +85,53 @@ def _arrow(rng: np.random.Generator) -> Polys:
     return [(np.array(pts, float), 255)]
 
 
-# name -> (polygon maker, aspect range: the unit frame's x is stretched by a factor in it).
+def _pentagon(rng: np.random.Generator) -> Polys:
+    t = np.deg2rad(-90.0) + np.linspace(0, 2 * np.pi, 5, endpoint=False)  # a vertex on top
+    r = rng.uniform(0.95, 1.05, 5)
+    return [(np.stack([r * np.cos(t), r * np.sin(t)], 1), 255)]
+
+
+def _house(rng: np.random.Generator) -> Polys:
+    """A square with a gable roof: a pentagon whose base corners are right angles."""
+    eave, apex = rng.uniform(-0.35, 0.05), rng.uniform(-0.15, 0.15)
+    return [(np.array([[-1, 1], [1, 1], [1, eave], [apex, -1], [-1, eave]], float), 255)]
+
+
+def _trapezoid(rng: np.random.Generator) -> Polys:
+    top, shift = rng.uniform(0.3, 0.6), rng.uniform(-0.15, 0.15)  # half the top side; its offset
+    return [(np.array([[-1, 1], [1, 1], [shift + top, -1], [shift - top, -1]], float), 255)]
+
+
+def _semicircle(rng: np.random.Generator) -> Polys:
+    t = np.linspace(np.pi, 2 * np.pi, 33)
+    return [(np.stack([np.cos(t), np.sin(t)], 1), 255)]
+
+
+def _chevron(rng: np.random.Generator) -> Polys:
+    t = rng.uniform(0.45, 0.7)  # the arms' width along x
+    return [(np.array([[-1, -1], [0, 1], [1, -1], [1 - t, -1], [0, 1 - 1.6 * t], [-1 + t, -1]], float), 255)]
+
+
+def _l_shape(rng: np.random.Generator) -> Polys:
+    a, b = rng.uniform(0.45, 0.7), rng.uniform(0.45, 0.7)  # the two bars' widths
+    return [(np.array([[-1, -1], [-1 + a, -1], [-1 + a, 1 - b], [1, 1 - b], [1, 1], [-1, 1]], float), 255)]
+
+
+def _heart(rng: np.random.Generator) -> Polys:
+    t = np.linspace(0, 2 * np.pi, 64, endpoint=False)  # the classic heart curve, extent ~[-1, 1]
+    x = 16 * np.sin(t) ** 3
+    y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+    return [(np.stack([x, y], 1) / 16, 255)]
+
+
+def _drop(rng: np.random.Generator) -> Polys:
+    t = np.linspace(0, 2 * np.pi, 64, endpoint=False)  # a teardrop: round below, pointed on top
+    m = rng.uniform(1.0, 2.0)  # the higher, the thinner the point
+    return [(np.stack([np.sin(t) * np.sin(t / 2) ** m, -np.cos(t)], 1), 255)]
+
+
+# name -> (polygon maker, aspect range: the unit frame's x is stretched by a factor in it). Append
+# new classes at the end: a class id is its place here, and the first 12 are BASE_CLASSES.
 _CLASS_DEFS: dict[str, tuple[Callable[[np.random.Generator], Polys], tuple[float, float]]] = {
     "circle": (_circle_cls, (0.9, 1.1)),
     "ring": (_ring, (0.9, 1.1)),
@@ -96,8 +145,20 @@ _CLASS_DEFS: dict[str, tuple[Callable[[np.random.Generator], Polys], tuple[float
     "cross": (_cross, (0.8, 1.25)),
     "crescent": (_crescent, (0.85, 1.2)),
     "arrow": (_arrow, (1.0, 1.8)),
+    # 20-class sets only (data.synthetic.generate.SyntheticConfig.num_classes), as many as VOC's
+    "pentagon": (_pentagon, (0.9, 1.1)),
+    "house": (_house, (0.8, 1.2)),
+    "trapezoid": (_trapezoid, (1.0, 1.5)),
+    "semicircle": (_semicircle, (0.9, 1.1)),
+    "chevron": (_chevron, (0.85, 1.25)),
+    "l_shape": (_l_shape, (0.8, 1.25)),
+    "heart": (_heart, (0.9, 1.1)),
+    "drop": (_drop, (0.85, 1.1)),
 }
 CLASSES: tuple[str, ...] = tuple(_CLASS_DEFS)
+# The classes of every set but the 20-class ones (the 12-class presets, the classification set of
+# data.synthetic.classify): their images must not change when classes are added after them.
+BASE_CLASSES: tuple[str, ...] = CLASSES[:12]
 # Classes told apart by their own aspect alone: stretching a circle would draw an ellipse (and the
 # reverse), so these are never stretched to a requested box aspect.
 FIXED_ASPECT: frozenset[str] = frozenset({"circle", "ellipse"})

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.synthetic import CLASSES, generate
+from data.synthetic import BASE_CLASSES, CLASSES, generate
 from data.synthetic.generate import _class_stream
 from data.synthetic.shapes import render
 from data.voc import load_voc, read_classes, read_split
@@ -49,7 +49,7 @@ def test_images_do_not_depend_on_split_size(synth, tmp_path):
 
 def test_voc_layout_splits_and_flags(synth):
     classes = read_classes(synth)
-    assert classes == CLASSES and len(classes) >= 10
+    assert classes == BASE_CLASSES and len(classes) >= 10  # the default config's
     train, val, trainval, test = (set(read_split(synth, s)) for s in ("train", "val", "trainval", "test"))
     assert train | val == trainval and not train & val and not trainval & test
     assert len(trainval) == 4 and len(test) == 2
@@ -65,10 +65,11 @@ def test_voc_layout_splits_and_flags(synth):
 
 
 def test_class_stream_is_balanced():
-    counts = Counter(_class_stream(0, "trainval", 10 * len(CLASSES) + 5))
-    assert set(counts) == set(range(len(CLASSES)))
-    assert max(counts.values()) - min(counts.values()) <= 1
-    assert _class_stream(0, "trainval", 30) != _class_stream(0, "test", 30)
+    for k in (len(BASE_CLASSES), len(CLASSES)):
+        counts = Counter(_class_stream(0, "trainval", 10 * k + 5, k))
+        assert set(counts) == set(range(k))
+        assert max(counts.values()) - min(counts.values()) <= 1
+    assert _class_stream(0, "trainval", 30, 12) != _class_stream(0, "test", 30, 12)
 
 
 @pytest.mark.parametrize("class_id", range(len(CLASSES)))

@@ -4,7 +4,7 @@ import numpy as np
 
 from data.synthetic import classify
 from data.synthetic.generate import SPLIT_CODES as DETECTION_CODES
-from data.synthetic.shapes import CLASSES as SHAPES
+from data.synthetic.shapes import BASE_CLASSES as SHAPES
 
 
 def test_classes_are_background_then_the_detection_shapes():

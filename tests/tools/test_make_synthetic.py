@@ -16,7 +16,7 @@ def test_make_synthetic_idempotent(tmp_path, capsys):
     assert main(["--out", str(out), *ARGS]) == 0
     assert "wrote" in capsys.readouterr().out
     manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest["num_trainval"] == 2 and manifest["seed"] == 3
+    assert manifest["num_trainval"] == 2 and manifest["seed"] == 3 and manifest["num_classes"] == 12
     stamp = (out / "JPEGImages" / "trainval_000000.jpg").stat().st_mtime_ns
     assert main(["--out", str(out), *ARGS]) == 0
     assert "nothing to do" in capsys.readouterr().out
@@ -56,3 +56,11 @@ def test_make_synthetic_presets_and_statistics_table(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out and json.loads((voc / MANIFEST).read_text())["preset"] == "small"
     assert main(["--out", str(voc), *ARGS]) == 0  # no --preset: the default one
     assert f"| {DEFAULT_PRESET} trainval |" in capsys.readouterr().out
+
+
+def test_make_synthetic_20_classes(tmp_path, capsys):
+    out = tmp_path / "voc20"
+    assert main(["--out", str(out), *ARGS, "--preset", "voc07_20"]) == 0
+    assert "20 classes" in capsys.readouterr().out
+    assert json.loads((out / MANIFEST).read_text())["num_classes"] == 20
+    assert len((out / "classes.txt").read_text().split()) == 20

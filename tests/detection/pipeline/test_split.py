@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from data.errors import InputError
-from data.synthetic import CLASSES, generate
+from data.synthetic import BASE_CLASSES, generate
 from data.voc import load_voc
 from detection.config import load_config
 from detection.pipeline.split import detect_split
@@ -33,7 +33,7 @@ def _same(a, b) -> bool:
 
 def test_an_image_replaced_under_the_same_id_is_detected_again(tiny_test_set, tmp_path):
     """A regenerated test set keeps its ids: its detections must not come from the old images."""
-    work = write_work_dir(tmp_path / "w", load_config(None, TINY), classes=CLASSES)
+    work = write_work_dir(tmp_path / "w", load_config(None, TINY), classes=BASE_CLASSES)
     dataset = load_voc(tiny_test_set, "test")
     det = open_detector(work.root, CPU)
     first = detect_split(det, dataset, workers=1, progress=False)
@@ -43,7 +43,7 @@ def test_an_image_replaced_under_the_same_id_is_detected_again(tiny_test_set, tm
     assert cv2.imwrite(str(path), cv2.imread(str(path))[:, ::-1])  # same id and size, mirrored content
     changed = detect_split(det, dataset, workers=1, progress=False)
     assert not _same(changed[ida], first[ida]) and _same(changed[idb], first[idb])
-    fresh_work = write_work_dir(tmp_path / "fresh", load_config(None, TINY), classes=CLASSES)
+    fresh_work = write_work_dir(tmp_path / "fresh", load_config(None, TINY), classes=BASE_CLASSES)
     fresh = detect_split(open_detector(fresh_work.root, CPU), dataset, workers=1, progress=False)
     assert _same(changed[ida], fresh[ida])
 
@@ -61,7 +61,7 @@ def test_detection_with_proposal_workers_equals_serial(tmp_path):
     dataset = load_voc(root, "test")
     runs = {}
     for workers in (1, 2):  # separate work dirs and caches: everything computed afresh
-        work = write_work_dir(tmp_path / f"w{workers}", load_config(None, TINY), classes=CLASSES)
+        work = write_work_dir(tmp_path / f"w{workers}", load_config(None, TINY), classes=BASE_CLASSES)
         runs[workers] = detect_split(open_detector(work.root, CPU), dataset, workers=workers, progress=False)
     assert list(runs[1]) == list(runs[2]) == [r.image_id for r in dataset.records]
     assert all(_same(runs[1][i], runs[2][i]) for i in runs[1])
