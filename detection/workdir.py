@@ -8,7 +8,8 @@ A work dir holds one trained detector::
     trunk.pt           the conv trunk's weights after end-to-end fine-tuning (finetune.mode=e2e only)
     finetune_ckpt.pt   fine-tuning checkpoint (resume)
     svms.npz           per-class SVMs
-    bbox_samples.npz   pool5 features of proposals near a ground truth (bbox-regression data)
+    bbox_samples.npz   proposals near a ground truth, their boxes and matches (bbox-regression data)
+    bbox_samples_x.npy their pool5 rows, float16 (written as the svm stage goes; read memory-mapped)
     bbox.npz           per-class box regressors
     train.log          the log of every run
     cache/             per-image caches (proposals, conv5 maps, pre-trained ZF-5 ...); --cache-dir
@@ -73,6 +74,7 @@ class WorkDir:
     finetune_ckpt = property(lambda self: self.root / "finetune_ckpt.pt")
     svms = property(lambda self: self.root / "svms.npz")
     bbox_samples = property(lambda self: self.root / "bbox_samples.npz")
+    bbox_samples_x = property(lambda self: self.root / "bbox_samples_x.npy")  # their pool5 rows
     bbox = property(lambda self: self.root / "bbox.npz")
     log_file = property(lambda self: self.root / "train.log")
     stages = property(lambda self: self.root / "stages.json")  # each train_det run's stage table, appended

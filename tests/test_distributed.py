@@ -80,6 +80,7 @@ def test_two_processes_train_the_single_process_model(one_and_two):
         a, b = np.load(one / name), np.load(two / name)
         for key in a.files:
             np.testing.assert_allclose(b[key], a[key], rtol=0, atol=atol, err_msg=f"{name}: {key}")
+    assert (one / "bbox_samples_x.npy").read_bytes() == (two / "bbox_samples_x.npy").read_bytes()  # their pool5 rows
 
 
 def test_two_processes_detect_what_one_does(one_and_two):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
 import torch
 from sklearn.linear_model import Ridge
 from tqdm import tqdm
@@ -25,6 +26,7 @@ from data.errors import InputError, check_config
 from data.linear_model import load_linear_model, save_linear_model
 
 log = logging.getLogger(__name__)
+ROW_CHUNK = 4096  # rows read at once by the chunked fit (4096 x 16,000 float32: 260 MB)
 
 
 @dataclass(frozen=True)
@@ -78,14 +80,58 @@ def _check_inputs(features: np.ndarray, boxes: np.ndarray, gt_boxes: np.ndarray,
         raise InputError(where, f"labels must lie in 0..{num_classes - 1}")
 
 
-def _fit_one(x: np.ndarray, targets: np.ndarray, cfg: BBoxRegConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge fit of (M, 4) targets on (M, D) scaled features -> weights (D, 4), bias (4,)."""
+def _target_scale(targets: np.ndarray, cfg: BBoxRegConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(4,) mean and std the (M, 4) targets are standardised by (0 and 1 without normalisation)."""
     mean, std = np.zeros(4), np.ones(4)
     if cfg.normalize_targets:
         mean, std = targets.mean(0), targets.std(0)
         std = np.where(std > 1e-6, std, 1.0)  # a constant coordinate (e.g. one sample) stays as is
+    return mean, std
+
+
+def _fit_one(x: np.ndarray, targets: np.ndarray, cfg: BBoxRegConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge fit of (M, 4) targets on (M, D) scaled features -> weights (D, 4), bias (4,)."""
+    mean, std = _target_scale(targets, cfg)
     ridge = Ridge(alpha=cfg.ridge_lambda, fit_intercept=True).fit(x, (targets - mean) / std)
     return ridge.coef_.T * std, ridge.intercept_ * std + mean
+
+
+def _chunks(sel: np.ndarray) -> list[np.ndarray]:
+    return [sel[i:i + ROW_CHUNK] for i in range(0, len(sel), ROW_CHUNK)]
+
+
+def _fit_one_chunked(features: np.ndarray, sel: np.ndarray, scale: float, targets: np.ndarray,
+                     cfg: BBoxRegConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The ridge fit of :func:`_fit_one` (intercept unpenalised: centred data) from its normal
+    equations, (Xc^T Xc + lambda I) w = Xc^T yc, reading the rows ``sel`` of the (N, D) ``features``
+    (an array or a memory map) ROW_CHUNK at a time: D x D floats in memory instead of M x D, for a
+    class with more samples than dimensions (VOC 2007's largest, at pool5's 16,000)."""
+    mean, std = _target_scale(targets, cfg)
+    y = (targets - mean) / std
+    y_bar = y.mean(0)
+    x_bar = np.zeros(features.shape[1])
+    for part in _chunks(sel):
+        x_bar += (features[part].astype(np.float64) * scale).sum(0)
+    x_bar = (x_bar / len(sel)).astype(np.float32)
+    gram = np.zeros((features.shape[1],) * 2, np.float32)
+    xty = np.zeros((features.shape[1], 4))
+    for i, part in zip(range(0, len(sel), ROW_CHUNK), _chunks(sel)):
+        xc = features[part].astype(np.float32) * np.float32(scale) - x_bar  # (C, D)
+        gram += xc.T @ xc
+        xty += xc.T.astype(np.float64) @ (y[i:i + len(part)] - y_bar)
+    gram[np.diag_indices_from(gram)] += np.float32(cfg.ridge_lambda)
+    w = scipy.linalg.solve(gram, xty.astype(np.float32), assume_a="pos", overwrite_a=True)
+    return w * std, (y_bar - x_bar @ w) * std + mean
+
+
+def _mean_abs_residual(features: np.ndarray, sel: np.ndarray, scale: float, w: np.ndarray, b: np.ndarray,
+                       targets: np.ndarray) -> float:
+    """Mean |x w + b - target| over the rows ``sel`` (read ROW_CHUNK at a time)."""
+    total = 0.0
+    for i, part in zip(range(0, len(sel), ROW_CHUNK), _chunks(sel)):
+        x = features[part].astype(np.float32) * np.float32(scale)
+        total += float(np.abs(x @ w + b - targets[i:i + len(part)]).sum())
+    return total / (4 * len(sel))
 
 
 def fit_bbox_regressors(
@@ -102,7 +148,8 @@ def fit_bbox_regressors(
     """Fit one ridge regressor per class (R-CNN appendix C).
 
     Args:
-        features: (N, D) raw pool5 features of the proposals.
+        features: (N, D) raw pool5 features of the proposals (an array, or a read-only memory map:
+            a class's rows are read when it is fitted, in chunks where it has more than D).
         boxes: (N, 4) the proposals. gt_boxes: (N, 4) each proposal's matched GT (highest IoU).
         labels: (N,) class of the matched GT. ious: (N,) IoU of each proposal with it.
         num_classes: K. cfg: the recipe. feature_scale: the SVMs' feature scale.
@@ -125,10 +172,12 @@ def fit_bbox_regressors(
             raise InputError("box-regression training data", f"class {k} has an empty box")
         targets = encode(torch.as_tensor(src, dtype=torch.float64),
                          torch.as_tensor(dst, dtype=torch.float64)).numpy()  # (M, 4)
-        x = features[sel].astype(np.float32) * np.float32(feature_scale)  # float32: halves memory
-        w, b = _fit_one(x, targets, cfg)
+        if sel.size > dim:  # more rows than dimensions: the normal equations, D x D in memory
+            w, b = _fit_one_chunked(features, sel, feature_scale, targets, cfg)
+        else:  # at most D x D rows in memory (float32: half of float64's)
+            w, b = _fit_one(features[sel].astype(np.float32) * np.float32(feature_scale), targets, cfg)
         weights[k], bias[k] = w, b
-        residual = np.abs(x @ w + b - targets).mean()
+        residual = _mean_abs_residual(features, sel, feature_scale, weights[k], bias[k], targets)
         log.info("box regression class %d: %d proposals, mean |target| %.4f, mean |residual| %.4f",
                  k, sel.size, np.abs(targets).mean(), residual)
     return BBoxRegressors(weights, bias, float(feature_scale))

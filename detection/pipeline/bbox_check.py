@@ -20,7 +20,6 @@ import torch
 from tqdm import tqdm
 
 from data.boxes import box_iou, encode, paired_iou
-from data.cache import load_arrays
 from data.errors import InputError
 from data.records import ImageRecord
 from detection.models.bbox_regression import (
@@ -30,7 +29,7 @@ from detection.models.bbox_regression import (
     fit_bbox_regressors,
     predict_deltas,
 )
-from detection.pipeline.svm_stage import BBOX_SAMPLES_LAYOUT
+from detection.pipeline.bbox_samples import load_samples
 from detection.workdir import Detector, WorkDir
 
 
@@ -87,10 +86,12 @@ class RegressionEffect:
 
 def training_samples(work: WorkDir) -> tuple[RegressionSamples, float]:
     """The samples the work dir's regressors were fitted on, and the feature scale they used."""
-    s = load_arrays(work.bbox_samples, BBOX_SAMPLES_LAYOUT)
+    s = load_samples(work.bbox_samples, work.bbox_samples_x)
     if s is None:
-        raise InputError(work.bbox_samples, "missing or corrupt; rerun the svm stage of tools/train_det.py")
-    return RegressionSamples(s["x"], s["boxes"], s["gt"], s["labels"], s["ious"]), float(s["pool_scale"])
+        raise InputError(work.bbox_samples, "missing, corrupt or without its rows (bbox_samples_x.npy); rerun the "
+                                            "svm stage of tools/train_det.py")
+    return (RegressionSamples(np.asarray(s["x"]), s["boxes"], s["gt"], s["labels"], s["ious"]),  # rows in memory
+            float(s["pool_scale"]))
 
 
 def held_out_samples(detector: Detector, records: Sequence[ImageRecord], proposals: Mapping[str, np.ndarray],

@@ -93,7 +93,7 @@ def training_estimates(cfg: DetectorConfig, info: TrunkInfo, records: Sequence[I
         "rcnn_pool5": lambda r: (windows + len(r.boxes)) * pool5 * itemsize,
         "mining_features": lambda r: ((windows + len(r.boxes)) * layer_length(cfg, info) * 4
                                       + BBOX_SAMPLES_PER_IMAGE * pool5 * 2),
-        "work": lambda r: BBOX_SAMPLES_PER_IMAGE * (pool5 * 2 + 4 * 4 * 2 + 8 + 4),  # bbox_samples.npz
+        "work": lambda r: BBOX_SAMPLES_PER_IMAGE * (pool5 * 2 + 4 * 4 * 2 + 8 + 4),  # bbox_samples(_x)
     }
     out = []
     for name, folder in folders.items():

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from data.cache import ArraySpec, load_arrays, save_arrays
 from data.errors import InputError
 from data.records import Dataset
 from detection.config import DetectorConfig
 from detection.features.spp_source import Pool5Source
 from detection.models.bbox_regression import fit_bbox_regressors
 from detection.models.head import FcHead
+from detection.pipeline.bbox_samples import SampleWriter, load_samples
 from detection.pipeline.mining_features import bbox_sample_rows, layer_features, load_entry
 from detection.runtime.distributed import SINGLE, Dist
 from detection.training.windows import ImageWindows
@@ -29,9 +29,6 @@ from svm.train import train_svms
 log = logging.getLogger(__name__)
 
 FEATURE_SCALE_IMAGES = 20  # images sampled to estimate the mean feature norm (R-CNN: a sample too)
-BBOX_SAMPLES_LAYOUT = {"x": ArraySpec(("R", None), "f"), "boxes": ArraySpec(("R", 4), "f"),
-                       "gt": ArraySpec(("R", 4), "f"), "labels": ArraySpec(("R",), "iu"),
-                       "ious": ArraySpec(("R",), "f"), "pool_scale": ArraySpec((), "f")}
 
 
 def estimate_scales(dataset: Dataset, windows: Sequence[ImageWindows], source: Pool5Source, head: FcHead,
@@ -69,7 +66,7 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
     log.info("feature scales: %s %.4g, pool5 %.4g", cfg.svm_layer, scale, pool_scale)
     index = {r.image_id: i for i, r in enumerate(dataset.records)}
     rng = np.random.default_rng(cfg.seed)
-    samples: dict[str, list[np.ndarray]] = {"x": [], "boxes": [], "gt": [], "labels": [], "ious": []}
+    samples = SampleWriter(work.bbox_samples, work.bbox_samples_x) if d.is_main else None
 
     def load_regions(image_id: str) -> RegionSet:
         i = index[image_id]
@@ -84,48 +81,40 @@ def mine_svms(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, windows: Seq
                 raise InputError(entries / f"{image_id}.npz", "missing, corrupt or not of this run; rerun the "
                                  "same command with --resume")
             features, pool5_near = entry["features"], entry["pool5_near"]
-        for key, value in (("x", pool5_near.astype(np.float16)), ("boxes", w.boxes[near]),
-                           ("gt", w.gt_boxes[near]), ("labels", w.gt_class[near]), ("ious", w.max_iou[near])):
-            if d.is_main:
-                samples[key].append(np.asarray(value))
+        if samples is not None:
+            samples.add(pool5_near, *(np.asarray(v) for v in (w.boxes[near], w.gt_boxes[near], w.gt_class[near],
+                                                                w.max_iou[near])))
         return RegionSet(features, w.boxes.numpy(), w.gt_labels.numpy(), w.overlaps.numpy())
 
     ids = [r.image_id for r in dataset.records]
     trained = [k for k, name in enumerate(dataset.classes) if name not in set(untrained)]
     classes = [k for k in trained if k % d.world == d.rank] if d.active else trained
     spill = work.root / ("svm_spill" if not d.active else f"svm_spill.rank{d.rank}")
-    svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, classes=classes,
-                      workers=workers, memory_budget=memory_budget, spill_dir=spill)
+    try:
+        svms = train_svms(ids, load_regions, dataset.num_classes, cfg.svm, scale, progress, classes=classes,
+                          workers=workers, memory_budget=memory_budget, spill_dir=spill)
+    except BaseException:
+        if samples is not None:
+            samples.abort()
+        raise
     if d.active:  # every rank's classes into one model
         weights, bias = svms.weights.copy(), svms.bias.copy()
         for ks, w, b in d.all_gather((classes, svms.weights[:, classes], svms.bias[classes])):
             weights[:, ks], bias[ks] = w, b
         svms = LinearSVMs(weights, bias, svms.feature_scale)
-    if d.is_main:
-        save_arrays(work.bbox_samples, pool_scale=np.array(pool_scale), **{k: stack(v) for k, v in samples.items()})
+    if samples is not None:
+        samples.finish(pool_scale)
         svms.save(work.svms)
-
-
-def stack(chunks: list[np.ndarray]) -> np.ndarray:
-    """``np.concatenate(chunks)``, emptying ``chunks`` as it copies them: the peak is the result and one chunk,
-    not twice the result (VOC 2007's box-regression samples: ~160k x pool5's 16,000 float16, 5 GB)."""
-    out = np.empty((sum(len(c) for c in chunks), *chunks[0].shape[1:]), chunks[0].dtype)
-    at = 0
-    chunks.reverse()
-    while chunks:
-        c = chunks.pop()  # from the end: the first chunk, as the list was reversed
-        out[at:at + len(c)] = c
-        at += len(c)
-    return out
 
 
 def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int, progress: bool = False) -> None:
     """Stage 5: per-class ridge regressors on the samples that stage 4 kept."""
-    s = load_arrays(work.bbox_samples, BBOX_SAMPLES_LAYOUT)
+    s = load_samples(work.bbox_samples, work.bbox_samples_x)
     if s is None:
-        raise InputError(work.bbox_samples, "missing or corrupt; rerun the svm stage (drop --resume)")
-    # float16 as stored: each class's rows become float32 in fit_bbox_regressors, the same values
-    # without a float32 copy of all the samples (VOC 2007: ~160k x pool5's D)
+        raise InputError(work.bbox_samples, "missing, corrupt or without its rows (bbox_samples_x.npy); rerun the "
+                                            "svm stage (drop --resume)")
+    # float16 rows, memory-mapped: fit_bbox_regressors reads one class's rows at a time (VOC 2007:
+    # ~160k x pool5's D in all)
     regs = fit_bbox_regressors(s["x"], s["boxes"], s["gt"], s["labels"], s["ious"],
                                num_classes, cfg.bbox, float(s["pool_scale"]), progress)
     regs.save(work.bbox)

@@ -147,8 +147,9 @@ class _Training:
                   after=lambda: work.finetune_ckpt.unlink(missing_ok=True)),
             *([Stage("conv5 of the fine-tuned trunk", self.conv5_finetuned, always=True, recorded=False,
                      timed=self.spp)] if e2e else []),
-            Stage("svm", self.svm, lambda: (work.svms, work.bbox_samples), after=self.drop_mining_entries,
-                  disk=lambda: (work.svms, work.bbox_samples, *self.pool5_cache())),
+            Stage("svm", self.svm, lambda: (work.svms, work.bbox_samples, work.bbox_samples_x),
+                  after=self.drop_mining_entries,
+                  disk=lambda: (work.svms, work.bbox_samples, work.bbox_samples_x, *self.pool5_cache())),
             Stage("bbox", lambda: fit_bbox(self.cfg, work, self.dataset.num_classes, self.progress), lambda: (work.bbox,),
                   main_only=True, disk=lambda: (work.bbox,)),
         ]

@@ -91,3 +91,30 @@ def test_bad_inputs_are_input_errors():
         fit_bbox_regressors(f, b[:2], b, np.zeros(3, np.int64), np.ones(3), 2, BBoxRegConfig(), 1.0)
     with pytest.raises(InputError):
         BBoxRegConfig(min_iou=0.0)
+
+
+def test_the_chunked_fit_of_a_class_with_more_rows_than_dims_is_sklearns_ridge(tmp_path, monkeypatch):
+    """A class with more samples than dimensions is fitted from its normal equations, a few rows at a
+    time, from a memory map: the same regressors as sklearn's Ridge on all of them in memory."""
+    from sklearn.linear_model import Ridge
+
+    import detection.models.bbox_regression as br
+
+    monkeypatch.setattr(br, "ROW_CHUNK", 37)  # several chunks, the last one short
+    rng = np.random.default_rng(3)
+    n, d = 300, 12
+    x = (rng.normal(2.0, 1.0, (n, d))).astype(np.float16)  # far from centred: the intercept matters
+    np.save(tmp_path / "x.npy", x)
+    boxes = np.tile(np.asarray([[10, 10, 50, 60]], np.float32), (n, 1)) + rng.uniform(-4, 4, (n, 4)).astype(np.float32)
+    gts = np.tile(np.asarray([[12, 8, 52, 63]], np.float32), (n, 1))
+    labels, ious, cfg = np.zeros(n, np.int64), np.ones(n, np.float32), BBoxRegConfig(ridge_lambda=3.0)
+    regs = fit_bbox_regressors(np.load(tmp_path / "x.npy", mmap_mode="r"), boxes, gts, labels, ious, 1, cfg, 0.5)
+    t = encode(torch.as_tensor(boxes, dtype=torch.float64), torch.as_tensor(gts, dtype=torch.float64)).numpy()
+    mean, std = t.mean(0), t.std(0)
+    ref = Ridge(alpha=3.0).fit(x.astype(np.float64) * 0.5, (t - mean) / std)
+    assert np.allclose(regs.weights[0], ref.coef_.T * std, rtol=1e-3, atol=1e-5)
+    assert np.allclose(regs.bias[0], ref.intercept_ * std + mean, rtol=1e-3, atol=1e-5)
+    # the in-memory path (rows <= dims) on the first 10 rows agrees with the chunked one's formula too
+    few = fit_bbox_regressors(x[:10], boxes[:10], gts[:10], labels[:10], ious[:10], 1, cfg, 0.5)
+    w, b = br._fit_one_chunked(x[:10], np.arange(10), 0.5, t[:10], cfg)
+    assert np.allclose(few.weights[0], w, rtol=1e-3, atol=1e-5) and np.allclose(few.bias[0], b, rtol=1e-3, atol=1e-5)
