@@ -200,7 +200,11 @@ def provenance(spec: TableSpec, records: Path) -> str:
 
 
 def table_section(spec: TableSpec, records: Path, repo: Path) -> str:
-    """One table's section of the results page."""
+    """One table's section of the results page (a scaling table's: where its stage tables are)."""
+    if spec.kind == "scaling":
+        anchor = re.sub(r"[^a-z0-9 -]", "", spec.title.lower()).replace(" ", "-")  # GitHub's heading anchor
+        return "\n".join([f"## {spec.title}", "", spec.question.strip(), "",
+                          f"Its stage tables, exponents and plot are on the [performance page](performance.md#{anchor}).", ""])
     table = {"classifier": classifier_table, "detector": detector_table, "image_svm": image_svm_table,
              "reference": detector_table}[spec.kind]
     parts = [f"## {spec.title}", "", spec.question, "", table(spec, records, repo), ""]

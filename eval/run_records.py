@@ -9,8 +9,8 @@ Spec (YAML)::
 
     title: SPP-net against R-CNN           # the section's heading
     question: ...                          # what the table answers, one sentence
-    kind: detector                         # detector (mAP), classifier (top-1 error), image_svm or
-                                           # reference (tools/faster_rcnn.py, mAP)
+    kind: detector                         # detector (mAP), classifier (top-1 error), image_svm,
+                                           # reference (tools/faster_rcnn.py, mAP) or scaling (below)
     data: {preset: voc07, num_trainval: 400, num_test: 200, seed: 0}   # tools/make_synthetic.py
                                            # (seed: each = the record's seed)
     seeds: [0, 1, 2]
@@ -38,13 +38,27 @@ as a folder, ``{embedded: 60, train_per_class: 30, test_per_class: 30}`` (the to
 
 A table of kind ``reference`` is the reference detector users would pick today (torchvision's Faster
 R-CNN on the same trunk, tools/faster_rcnn.py) on a detection set: a row is that tool's flags too.
+
+A table of kind ``scaling`` measures what each stage costs as the work grows (docs/performance.md
+renders it, ``eval.scaling_page``): a row is a detector row (``config``, ``set``, ``test_set``)
+with its own dataset sizes, ``data: {num_trainval: 1600, num_test: 800}``, merged over the
+table's ``data: {preset: voc07, seed: 0}``; it has no paper figure and no README line. Its records
+keep the stage tables of the training and the test besides the scores::
+
+    kind: scaling
+    data: {preset: voc07, seed: 0}
+    rows:
+      - {id: i1600, name: "1,600 images", config: ../main/spp_mobilenet.yaml,
+         data: {num_trainval: 1600, num_test: 800}}
+      - {id: p500, name: "500 proposals", config: ../main/spp_mobilenet.yaml,
+         data: {num_trainval: 400, num_test: 200}, set: [proposals.max_proposals=500]}
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +67,10 @@ import yaml
 from data.cache import atomic_write_text
 from data.errors import InputError
 
-KINDS = ("detector", "classifier", "image_svm", "reference")
+KINDS = ("detector", "classifier", "image_svm", "reference", "scaling")
 ARGS_KINDS = ("image_svm", "reference")  # rows that are a tool's flags, not a config file
-ROW_KEYS = {"id", "name", "config", "args", "trunk", "set", "test_set", "paper", "readme"}
+ROW_KEYS = {"id", "name", "config", "args", "trunk", "set", "test_set", "paper", "readme", "data"}
+SIZE_KEYS = ("num_trainval", "num_test")  # a scaling row's own data: the dataset's sizes
 SPEC_FILE = "table.yaml"
 
 
@@ -73,6 +88,7 @@ class RowSpec:
     readme: bool = False
     args: tuple[str, ...] = ()  # image_svm: tools/image_svm.py's flags; reference: tools/faster_rcnn.py's
     trunk: tuple[str, str, int] | None = None  # the table's trunk, for this row only
+    data: Mapping[str, Any] = field(default_factory=dict)  # scaling: the sizes merged over the table's data
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,11 @@ class TableSpec:
         """Where tools/reproduce.py keeps how the table's picture was drawn (its model's hash, the
         command): beside the row records, under a name no row record has."""
         return records / self.id / "picture.json"
+
+    def for_row(self, row: RowSpec) -> TableSpec:
+        """The spec as ``row`` runs on it: the table's data with the row's own (a scaling row's
+        sizes) merged over it; the spec itself for a row without data of its own."""
+        return replace(self, data={**self.data, **row.data}) if row.data else self
 
     @property
     def on_folder(self) -> bool:
@@ -142,7 +163,25 @@ def _row(entry: Any, folder: Path, where: Path, kind: str) -> RowSpec:
     return RowSpec(_need(entry, "id", str, where), _need(entry, "name", str, where), config,
                    tuple(entry.get("set") or ()), tuple(entry.get("test_set") or ()),
                    None if paper is None else float(paper), bool(entry.get("readme", False)),
-                   tuple(str(a) for a in entry.get("args") or ()), _trunk(entry, kind, where))
+                   tuple(str(a) for a in entry.get("args") or ()), _trunk(entry, kind, where),
+                   _row_data(entry, kind, where))
+
+
+def _row_data(entry: Mapping[str, Any], kind: str, where: Path) -> dict[str, int]:
+    """A scaling row's ``data: {num_trainval: N, num_test: M}`` (its dataset's sizes), checked; {}
+    for a row of another kind, which may not have one."""
+    name, data = entry.get("id"), entry.get("data")
+    if kind != "scaling":
+        if "data" in entry:
+            raise InputError(where, f"row {name!r}: a row's own data belongs to scaling tables")
+        return {}
+    if "paper" in entry or "readme" in entry:
+        raise InputError(where, f"row {name!r}: a scaling row has no paper figure and no README line")
+    if not isinstance(data, dict) or set(data) != set(SIZE_KEYS) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in data.values()):
+        raise InputError(where, f"row {name!r}: a scaling row has data: {{num_trainval: N, num_test: M}} "
+                                f"(positive integers), got {data!r}")
+    return dict(data)
 
 
 def load_spec(folder: Path) -> TableSpec:
@@ -166,8 +205,12 @@ def load_spec(folder: Path) -> TableSpec:
     if len(set(ids)) != len(ids):
         raise InputError(where, f"row ids repeat: {ids}")
     seeds = tuple(int(s) for s in _need(spec, "seeds", list, where))
+    data = dict(_need(spec, "data", dict, where))
+    if kind == "scaling" and set(data) & set(SIZE_KEYS):
+        raise InputError(where, f"a scaling table's sizes are its rows' (data: {{num_trainval, num_test}} per "
+                                f"row), not the table's: {sorted(set(data) & set(SIZE_KEYS))}")
     return TableSpec(Path(folder).name, _need(spec, "title", str, where), _need(spec, "question", str, where),
-                     kind, dict(_need(spec, "data", dict, where)), seeds, rows, str(spec.get("reduced", "")),
+                     kind, data, seeds, rows, str(spec.get("reduced", "")),
                      str(spec.get("paper_source", "")), str(spec.get("notes", "")), _trunk(spec, kind, where),
                      _picture(spec, rows, seeds, kind, where))
 

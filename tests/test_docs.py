@@ -148,3 +148,29 @@ def test_the_python_example_runs(tiny_voc, tiny_workdir, capsys):
     assert lines and all(line.split()[0] in {"circle", "ring", "ellipse", "square", "notched_square", "triangle",
                                              "hexagon", "star5", "star6", "cross", "crescent", "arrow"}
                          for line in lines)
+
+
+def test_the_scaling_plot_is_rendered_like_a_page(tmp_path):
+    """A scaling table's plot is one of the generated files: the same bytes twice, beside
+    docs/performance.md's section that shows it; none (and no file) before 2 rows have records."""
+    folder = tmp_path / "configs" / "cost"
+    folder.mkdir(parents=True)
+    (folder / "a.yaml").write_text("seed: 0\n")
+    (folder / "table.yaml").write_text(
+        "title: Cost\nquestion: q?\nkind: scaling\ndata: {preset: voc07, seed: 0}\nseeds: [0]\nrows:\n"
+        "  - {id: s, name: S, config: a.yaml, data: {num_trainval: 6, num_test: 3}}\n"
+        "  - {id: l, name: L, config: a.yaml, data: {num_trainval: 12, num_test: 6}}\n")
+    spec, records = load_spec(folder), tmp_path / "records"
+    svg, page = ROOT / "docs" / "cost.svg", ROOT / "docs" / "performance.md"
+    empty = render_docs.scaling_pages([spec], records)
+    assert empty[svg] is None and "## Cost\n\nq?\n\nNot run yet. Its rows: S; L." in empty[page]
+    for row, n in zip(spec.rows, (6, 12)):
+        stage = {"stage": "conv5", "wall_s": 0.5 * n, "cpu_s": 0.9 * n, "peak_rss_bytes": 2**30, "disk_bytes": n}
+        write_record(spec.record_path(records, row, 0),
+                     {"seed": 0, "config_sha1": "x", "commit": "c", "machine": "m", "device": "cpu", "date": "d",
+                      "train_s": 1.0, "images": {"trainval": n, "test": n // 2}, "proposals_per_image": 40,
+                      "train_stages": [stage], "test_stages": [{**stage, "stage": f"proposals + detection ({n // 2} images)"}]})
+    rendered = render_docs.scaling_pages([spec], records)
+    assert rendered == render_docs.scaling_pages([spec], records) and rendered[svg].startswith("<?xml")
+    assert "| train: conv5 | 3 / 5.4 / 1.0 GiB / 6 B | 6 / 10.8 / 1.0 GiB / 12 B | 1.00 |" in rendered[page]
+    assert "![Wall seconds per stage against n, log-log](cost.svg)" in rendered[page]

@@ -91,7 +91,9 @@ def data_seed(spec: TableSpec, seed: int) -> int:
 
 
 def data_root(spec: TableSpec, runs: Path, seed: int = 0) -> Path:
-    """The folder of the table's embedded detection set for the record of ``seed``."""
+    """The folder of the table's embedded detection set for the record of ``seed``, named by its
+    preset, sizes and seed (a scaling row's sizes: of ``spec.for_row(row)``, which tools/reproduce.py
+    passes every run)."""
     d = spec.data
     return runs / "data" / f"{d.get('preset', 'voc07')}-{d['num_trainval']}-{d['num_test']}-s{data_seed(spec, seed)}"
 
@@ -118,21 +120,27 @@ def train_seconds(work: Path) -> float:
     return round(sum(r["stages"][-1]["wall_s"] for r in runs), 1)
 
 
+def results_dir(work: Path, row: RowSpec) -> Path:
+    """Where the test of ``row``'s test-time settings writes into ``work`` (its record.json: the
+    scores and the timing, stage table included)."""
+    return work / f"results-{hashlib.sha1(json.dumps(list(row.test_set)).encode()).hexdigest()[:8]}"
+
+
 def run_detector(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argparse.Namespace,
-                 extra: Sequence[str] = ()) -> dict:
-    """Train (unless done) and test one row x seed (``extra``: --set pairs before the row's own);
-    the record's scores, times and commands."""
+                 extra: Sequence[str] = (), work: Path | None = None, cache: Path | None = None) -> dict:
+    """Train (unless done) and test one row x seed (``extra``: --set pairs before the row's own) in
+    ``work`` (default: the work dir of ``sha1``) with the per-image caches in ``cache`` (default: the
+    one every row shares); the record's scores, times and commands."""
     data = ensure_data(spec, args.runs_dir, args.records, args.device, seed)
-    work = work_dir(args.runs_dir, sha1)
+    work = work or work_dir(args.runs_dir, sha1)
     sets = [a for pair in (f"seed={seed}", *extra, *row.set) for a in ("--set", pair)]
     train = tool("train_det.py", "--data-root", str(data), "--work-dir", str(work), "--cache-dir",
-                 str(args.runs_dir / "cache"), "--config", shown(row.config), *sets,
+                 str(cache or args.runs_dir / "cache"), "--config", shown(row.config), *sets,
                  "--device", args.device, "--resume", "--no-progress")
     meta = json.loads((work / "meta.json").read_text()) if (work / "meta.json").is_file() else {}
     if meta.get("stages_done") != list(TRAIN_STAGES):
         execute(train, f"{spec.id}/{row.id} seed {seed}: train")
-    test_key = hashlib.sha1(json.dumps(list(row.test_set)).encode()).hexdigest()[:8]
-    out = work / f"results-{test_key}"
+    out = results_dir(work, row)
     test = tool("test_det.py", "--work-dir", str(work), "--split", "test", "--out", str(out), "--json",
                 str(out / "record.json"), *[a for pair in row.test_set for a in ("--set", pair)],
                 "--device", args.device, "--no-progress")

@@ -2,6 +2,9 @@
 
 - docs/results.md and the README's results table: from the run records of tools/reproduce.py
   (docs/results/records/) and the table specs (tools/configs/<table>/table.yaml);
+- docs/performance.md's section on how the cost grows (between its scaling markers) and its plot
+  (docs/<table>.svg, drawn the same bytes every time; none before a record): from a scaling table's
+  records;
 - docs/configuration.md: every config key, its default, the recipes' values and its meaning, from
   the config dataclasses and their comments;
 - docs/commands.md: every command's --help.
@@ -32,12 +35,15 @@ from detection.classification.config import ClassifierConfig
 from detection.config import DetectorConfig, load_train_config
 from detection.runtime.config_reference import reference_table
 from eval.results_page import GENERATED, readme_table, table_section
-from eval.run_records import load_specs
+from eval.run_records import TableSpec, load_specs
+from eval.scaling_page import scaling_section
+from eval.scaling_plot import scaling_svg
 from tools._cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 README_BEGIN, README_END = "<!-- results table: begin -->", "<!-- results table: end -->"
 STATS_BEGIN, STATS_END = "<!-- dataset statistics: begin -->", "<!-- dataset statistics: end -->"
+SCALING_BEGIN, SCALING_END = "<!-- scaling section: begin -->", "<!-- scaling section: end -->"
 HELP_WIDTH = "100"  # columns of the --help texts in docs/commands.md, whatever the terminal
 
 RESULTS_INTRO = """# Results against the paper
@@ -152,10 +158,24 @@ def commands_page() -> str:
     return "\n".join(parts)
 
 
-def pages(configs: Path, records: Path) -> dict[Path, str]:
-    """Each generated page's path and its rendered text."""
+def scaling_pages(specs: list[TableSpec], records: Path) -> dict[Path, str | None]:
+    """docs/performance.md with the section of every scaling table between its markers, and each
+    table's plot, docs/<table>.svg (None: no plot, as no axis has 2 records; the file must not be there)."""
+    scaling = [s for s in specs if s.kind == "scaling"]
+    plots = {s.id: scaling_svg(s, records) for s in scaling}
+    sections = [scaling_section(s, records, f"{s.id}.svg" if plots[s.id] else None) for s in scaling]
+    path = REPO / "docs/performance.md"
+    page = replace_block(path.read_text(encoding="utf-8"), SCALING_BEGIN, SCALING_END,
+                         "\n\n".join(sections) or "No scaling table (tools/configs/*/table.yaml, kind: scaling).",
+                         "docs/performance.md")
+    return {path: page, **{REPO / "docs" / f"{table}.svg": svg for table, svg in plots.items()}}
+
+
+def pages(configs: Path, records: Path) -> dict[Path, str | None]:
+    """Each generated page's path and its rendered text (None: a file that must not be there)."""
     readme_path, datasets_path = REPO / "README.md", REPO / "docs/datasets.md"
-    return {REPO / "docs/results.md": results_page(configs, records),
+    return {**scaling_pages(load_specs(configs), records),
+            REPO / "docs/results.md": results_page(configs, records),
             readme_path: replace_block(readme_path.read_text(encoding="utf-8"), README_BEGIN, README_END,
                                        readme_table(load_specs(configs), records), "README.md"),
             datasets_path: replace_block(datasets_path.read_text(encoding="utf-8"), STATS_BEGIN, STATS_END,
@@ -175,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         old = path.read_text(encoding="utf-8") if path.is_file() else None
         if old != text:
             stale.append(path.relative_to(REPO))
-            if not args.check:
+            if not args.check and text is None:
+                path.unlink()  # a plot of records that are gone
+            elif not args.check:
                 atomic_write_text(path, text)
     verb = "differ from what they render" if args.check else "rendered"
     print(f"{verb}: {', '.join(map(str, stale))}" if stale else "every page is up to date")

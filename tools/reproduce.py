@@ -5,16 +5,19 @@ one config file per row, or an image_svm row's flags). For each row and seed thi
 dataset when it is not there yet (tools/make_synthetic.py), trains (tools/train_det.py, or
 tools/train_cls.py for a classifier table) into a work dir named by the hash of the resolved config,
 tests it (tools/test_det.py), or for an image_svm table runs tools/image_svm.py (whole-image SPP +
-linear SVMs), for a reference table tools/faster_rcnn.py (torchvision's Faster R-CNN), and writes docs/results/records/<table>/<row>-s<seed>.json: the scores (mAP and AP
-per class, top-1 error, or the SVMs' mAP / accuracy per split), train time, test seconds per image,
-the resolved config and its hash, commit, machine and date. A record of the same resolved config is
-not run again (an option removed from the code since does not count; a changed value or a new
-option does), so an interrupted reproduce continues where it stopped (every tool it runs resumes
-too) and rows that share a training (Table 9's "ftfc7" and "ftfc7 bb") train once. Per-image caches
-(proposals, conv5 maps, image vectors) are shared by every row of every table. A table with a
-picture (the main job's: docs/demo_grid.png, the README's) gets tools/demo.py's grid of its recorded
-model, drawn again when that record is. Then tools/render_docs.py renders docs/results.md and the
-README's table.
+linear SVMs), for a reference table tools/faster_rcnn.py (torchvision's Faster R-CNN), and writes
+docs/results/records/<table>/<row>-s<seed>.json: the scores (mAP and AP per class, top-1 error, or
+the SVMs' mAP / accuracy per split), train time, test seconds per image, the resolved config and its
+hash, commit, machine and date. A record of the same resolved config is not run again (an option
+removed from the code since does not count; a changed value or a new option does), so an interrupted
+reproduce continues where it stopped (every tool it runs resumes too) and rows that share a training
+(Table 9's "ftfc7" and "ftfc7 bb") train once. Per-image caches (proposals, conv5 maps, image
+vectors) are shared by the rows of every table except a scaling table, whose rows (each with its own
+dataset sizes) train and test like a detector row from cold caches of their own, and whose records
+keep the stage tables of both (wall, CPU, peak memory, disk per stage), which docs/performance.md
+fits. A table with a picture (the main job's: docs/demo_grid.png, the README's) gets tools/demo.py's
+grid of its recorded model, drawn again when that record is. Then tools/render_docs.py renders
+docs/results.md, the README's table and docs/performance.md's scaling section.
 
 Examples:
   python tools/reproduce.py --list                      # every table's rows, seeds and whether recorded
@@ -22,6 +25,7 @@ Examples:
   python tools/reproduce.py table9 --rows pool5 --seeds 0
   python tools/reproduce.py table7 --rows spp one_level   # whole-image SPP + SVMs, two ablation rows
   python tools/reproduce.py main table9 && python tools/render_docs.py
+  python tools/reproduce.py scaling && python tools/render_docs.py   # cost per stage as the work grows
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from tools._picture import draw_picture, picture_state
 from tools._reference_runs import run_reference
 from tools._reference_runs import settings as reference_settings
 from tools._runs import data_seed, detection_set, run_classifier, run_detector, shown, work_dir
+from tools._scaling_runs import run_scaling
 
 log = logging.getLogger("reproduce")
 TOOLS = Path(__file__).resolve().parent
@@ -95,7 +100,9 @@ def resolved(spec: TableSpec, row: RowSpec, seed: int, trunk: list | None = None
     """The resolved config (the rules of the training tool; an image_svm or reference row's: the tool's settings)
     and the data it trains on, as plain data; for a row that starts from a classifier run (``trunk``:
     that run's resolved config), its work dir under ``runs`` as ``features.pretrained`` (image_svm:
-    ``--pretrained``) and its config beside the data."""
+    ``--pretrained``) and its config beside the data. A scaling row's data: its sizes merged over the
+    table's."""
+    spec = spec.for_row(row)
     data = {**data_spec(spec, seed), **({"trunk": trunk} if trunk else {})}
     extra = trunk_overrides(trunk, runs, spec.kind)
     if spec.kind == "image_svm":
@@ -156,7 +163,7 @@ def is_current(old: dict | None, row: RowSpec, now: list, sha1: str) -> bool:
         return True
     if "resolved" not in old:
         return False
-    added = {"classifier": CLASSIFIER_ADDED_KEYS, "detector": ADDED_KEYS}.get(old.get("kind", "detector"), {})
+    added = {"classifier": CLASSIFIER_ADDED_KEYS, "detector": ADDED_KEYS, "scaling": ADDED_KEYS}.get(old.get("kind", "detector"), {})
     recorded = fill_added(rename_keys(old["resolved"][0], RENAMED_KEYS), added)
     return still_current([recorded, *old["resolved"][1:]], now)
 
@@ -192,14 +199,14 @@ def process(spec: TableSpec, row: RowSpec, seed: int, args: argparse.Namespace, 
             write_record(path, {**old, "resolved": now})
         return now
     run = {"classifier": run_classifier, "detector": run_detector, "image_svm": run_image_svm,
-           "reference": run_reference}[spec.kind]
+           "reference": run_reference, "scaling": run_scaling}[spec.kind]
     load = os.getloadavg()[0]  # a machine busy with other work slows every stage: say so
     record = {"table": spec.id, "row": row.id, "seed": seed, "kind": spec.kind, "config_sha1": sha1,
               "resolved": now, "config": shown(row.config) if row.config else None, "set": list(row.set),
               "test_set": list(row.test_set), **({"args": list(row.args)} if spec.kind == "image_svm" else {}),
               "commit": commit(), "machine": machine(), "device": args.device,
               "date": datetime.date.today().isoformat(),
-              **run(spec, row, seed, sha1, args, trunk_overrides(trunk, args.runs_dir, spec.kind))}
+              **run(spec.for_row(row), row, seed, sha1, args, trunk_overrides(trunk, args.runs_dir, spec.kind))}
     record["load_avg"] = [round(load, 2), round(os.getloadavg()[0], 2)]  # 1-min, before and after
     write_record(path, record)
     log.info("recorded %s", path)

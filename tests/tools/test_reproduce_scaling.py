@@ -1,0 +1,80 @@
+"""tools/reproduce.py on a scaling table: each row trains and tests on a dataset of its own sizes,
+from cold caches of its own, and its record keeps the stage tables that docs/performance.md fits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval.run_records import load_spec
+from eval.scaling_page import scaling_section
+from tools import reproduce
+from tools._scaling_runs import merge_runs
+
+TINY_SCALING = """title: How cost grows
+question: does it grow?
+kind: scaling
+data: {preset: voc07, seed: 0}
+seeds: [0]
+rows:
+  - {id: small, name: 6 images, config: a.yaml, data: {num_trainval: 6, num_test: 3}}
+  - {id: large, name: 10 images, config: a.yaml, data: {num_trainval: 10, num_test: 5}}
+"""
+TINY_CONFIG = """missing_classes: skip
+proposals: {resize_longer: 160, max_proposals: 40}
+features: {scales: [160]}
+head: {fc6: 32, fc7: 32}
+finetune: {iterations: 10, batch_size: 16, windows_per_image: 16}
+"""
+
+
+def test_a_resumed_trainings_runs_merge_into_one_stage_table():
+    """Wall and CPU add up over the runs, the peak memory is the largest, the disk the last run's."""
+    runs = [{"cores": 2, "stages": [{"stage": "proposals", "wall_s": 10.0, "cpu_s": 15.0, "disk_bytes": 100,
+                                     "peak_rss_bytes": 500},
+                                    {"stage": "conv5", "wall_s": 5.0, "cpu_s": 9.0, "disk_bytes": 40},
+                                    {"stage": "total", "wall_s": 16.0, "cpu_s": 25.0, "peak_rss_bytes": 500}]},
+            {"cores": 2, "stages": [{"stage": "conv5", "wall_s": 7.0, "cpu_s": 12.5, "disk_bytes": 90,
+                                     "peak_rss_bytes": 800},
+                                    {"stage": "finetune", "wall_s": 3.0, "cpu_s": 6.0},
+                                    {"stage": "total", "wall_s": 11.0, "cpu_s": 19.0, "peak_rss_bytes": 800}]}]
+    assert merge_runs(runs) == [
+        {"stage": "proposals", "wall_s": 10.0, "cpu_s": 15.0, "disk_bytes": 100, "peak_rss_bytes": 500},
+        {"stage": "conv5", "wall_s": 12.0, "cpu_s": 21.5, "disk_bytes": 90, "peak_rss_bytes": 800},
+        {"stage": "finetune", "wall_s": 3.0, "cpu_s": 6.0},
+        {"stage": "total", "wall_s": 27.0, "cpu_s": 44.0, "peak_rss_bytes": 800}]
+    assert merge_runs([]) == []
+
+
+@pytest.mark.slow
+def test_a_scaling_table_is_reproduced_with_its_stage_tables(tmp_path, capsys):
+    configs, records, runs = tmp_path / "configs", tmp_path / "records", tmp_path / "runs"
+    (configs / "scaling").mkdir(parents=True)
+    (configs / "scaling" / "table.yaml").write_text(TINY_SCALING)
+    (configs / "scaling" / "a.yaml").write_text(TINY_CONFIG)
+    argv = ["--configs", str(configs), "--records", str(records), "--runs-dir", str(runs), "scaling"]
+    assert reproduce.main(argv) == 0
+    small, large = (json.loads((records / "scaling" / f"{r}-s0.json").read_text()) for r in ("small", "large"))
+    # each row on a dataset of its sizes, keyed on them, in a work dir with caches of its own
+    assert small["resolved"][1]["num_trainval"] == 6 and large["resolved"][1]["num_test"] == 5
+    assert small["images"] == {"trainval": 6, "test": 3} and large["proposals_per_image"] == 40
+    assert (runs / "data" / "voc07-10-5-s0").is_dir() and small["config_sha1"] != large["config_sha1"]
+    assert small["work_dir"].startswith(str(runs / "scaling")) and f"--cache-dir {small['work_dir']}/cache" in \
+        small["commands"][0]
+    for record in (small, large):
+        train = {s["stage"]: s for s in record["train_stages"]}
+        assert {"proposals", "conv5", "finetune", "svm"} <= set(train) and record["train_stages"][-1]["stage"] == "total"
+        assert all(s["wall_s"] > 0 and s["cpu_s"] >= 0 for s in record["train_stages"])
+        assert train["total"]["peak_rss_bytes"] > 0 and train["conv5"]["disk_bytes"] > 0
+        assert record["test_stages"][0]["stage"].startswith("proposals + detection (")
+        assert record["test_stages"][0]["peak_rss_bytes"] > 0
+    section = scaling_section(load_spec(configs / "scaling"), records, None)
+    assert "### As the images grow (40 proposals per image)" in section
+    assert "| stage | 6 images | 10 images | b (wall) |" in section
+    conv5 = next(line for line in section.splitlines() if line.startswith("| train: conv5 |"))
+    assert conv5.split(" | ")[-1].rstrip(" |").replace(" **> linear**", "").replace(".", "").lstrip("-").isdigit()
+    assert "| test: proposals + detection |" in section and "1 runs" not in section and "2 runs; machine:" in section
+    capsys.readouterr()
+    assert reproduce.main([*argv, "--list"]) == 0
+    assert capsys.readouterr().out.count(": recorded (") == 2

@@ -1,0 +1,72 @@
+"""One record of a scaling table (tools/reproduce.py): a detector row, trained and tested as
+``tools._runs.run_detector`` does, whose record also keeps the stage tables of the training and the
+test and the row's sizes, the figures docs/performance.md fits (``eval.scaling_page``).
+
+A scaling row trains in a work dir of its own (``RUNS/scaling/<hash>``) with per-image caches of
+its own inside it, never the caches every other row shares: a cost is measured from a cold start.
+Shared caches would hand the 1,600-image row the proposals and conv5 maps of the 400 images that
+another run computed (the same preset and seed draw the same first images), and a row of 500
+proposals the conv5 maps of the row of 200, and their stages would look cheaper than they are; the
+400-image row, the main job's config and data, would not train at all. The price: each row writes
+its caches again (docs/performance.md's disk column says how much)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from detection.config import load_config
+from eval.run_records import RowSpec, TableSpec
+from tools._runs import results_dir, run_detector
+
+SCALING_DIR = "scaling"  # under --runs-dir: the scaling rows' work dirs, each with its own caches
+
+
+def scaling_work_dir(runs: Path, sha1: str) -> Path:
+    """Where a scaling row of the resolved config with hash ``sha1`` trains, its caches inside."""
+    return runs / SCALING_DIR / sha1[:12]
+
+
+def merge_runs(runs: Sequence[dict]) -> list[dict]:
+    """One training's stage table from the runs of its ``stages.json`` (a resumed training appends a
+    run): per stage, in the order stages first appear (the total last), wall and CPU seconds summed
+    over the runs, the peak resident memory the largest, the bytes on disk the last run's that
+    measured them.
+
+    Args:
+        runs: ``[{"cores", "stages": [{"stage", "wall_s", "cpu_s"[, "disk_bytes"][, "peak_rss_bytes"]},
+            ..., total last]}, ...]``.
+
+    Returns:
+        ``[{"stage", "wall_s", "cpu_s"[, "peak_rss_bytes"][, "disk_bytes"]}, ...]``, the total last; a
+        key is left out where no run measured it.
+    """
+    merged: dict[str, dict] = {}
+    for run in runs:
+        for row in run["stages"]:
+            into = merged.setdefault(row["stage"], {"stage": row["stage"], "wall_s": 0.0, "cpu_s": 0.0})
+            into["wall_s"] = round(into["wall_s"] + row["wall_s"], 2)
+            into["cpu_s"] = round(into["cpu_s"] + row["cpu_s"], 2)
+            if "peak_rss_bytes" in row:
+                into["peak_rss_bytes"] = max(into.get("peak_rss_bytes", 0), row["peak_rss_bytes"])
+            if "disk_bytes" in row:
+                into["disk_bytes"] = row["disk_bytes"]
+    total = merged.pop("total", None)
+    return [*merged.values(), *([total] if total else [])]
+
+
+def run_scaling(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argparse.Namespace,
+                extra: Sequence[str] = ()) -> dict:
+    """Train (unless done) and test one scaling row x seed from cold caches of its own; the detector
+    record (``run_detector``'s) with ``train_stages`` (:func:`merge_runs` of its stages.json),
+    ``test_stages`` (test_det's ``timing.stages``), ``images`` (trainval and test) and
+    ``proposals_per_image`` (the resolved ``proposals.max_proposals``)."""
+    work = scaling_work_dir(args.runs_dir, sha1)
+    record = run_detector(spec, row, seed, sha1, args, extra, work=work, cache=work / "cache")
+    test = json.loads((results_dir(work, row) / "record.json").read_text())["timing"]
+    return {**record, "train_stages": merge_runs(json.loads((work / "stages.json").read_text())),
+            "test_stages": test["stages"],
+            "images": {"trainval": int(spec.data["num_trainval"]), "test": int(spec.data["num_test"])},
+            "proposals_per_image": load_config(work / "config.yaml", []).proposals.max_proposals}
