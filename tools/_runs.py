@@ -58,18 +58,23 @@ def record_statistics(root: Path, preset: str, records: Path) -> None:
     atomic_write_text(path, format_table(columns) + "\n")
 
 
-def record_probe(root: Path, records: Path, device: str) -> None:
+def record_probe(root: Path, records: Path, device: str, cache: Path) -> None:
     """The linear probe of frozen ImageNet MobileNetV2 features on the dataset's ground-truth boxes
     (tools/probe.py: how much of the classes the pre-trained features tell) into
     records/data/<name>-probe.json with the dataset's manifest; run again when the dataset changed
-    (tools/render_docs.py puts it on docs/datasets.md)."""
+    (tools/render_docs.py puts it on docs/datasets.md). The result is kept in ``cache`` too, keyed
+    by the manifest, so that another records folder on the same dataset copies it."""
     path = records / "data" / f"{root.name}-probe.json"
     manifest = json.loads((root / "synthetic.json").read_text())
     if path.is_file() and json.loads(path.read_text()).get("dataset") == manifest:
         return
-    execute(tool("probe.py", "--data-root", str(root), "--json", str(path), "--device", device, "--no-progress"),
-            f"{root.name}: linear probe")
-    atomic_write_text(path, json.dumps({**json.loads(path.read_text()), "dataset": manifest}, indent=1,
+    key = hashlib.sha1(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    cached = cache / f"{root.name}-{key}.json"
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        execute(tool("probe.py", "--data-root", str(root), "--json", str(cached), "--device", device,
+                     "--no-progress"), f"{root.name}: linear probe")
+    atomic_write_text(path, json.dumps({**json.loads(cached.read_text()), "dataset": manifest}, indent=1,
                                        sort_keys=True) + "\n")
 
 
@@ -110,7 +115,7 @@ def ensure_data(spec: TableSpec, runs: Path, records: Path, device: str, seed: i
                  "--num-trainval", str(d["num_trainval"]), "--num-test", str(d["num_test"]),
                  "--seed", str(s)), f"{spec.id}: dataset")
     record_statistics(root, str(d.get("preset", "voc07")), records)
-    record_probe(root, records, device)
+    record_probe(root, records, device, runs / "cache" / "probe")
     return root
 
 

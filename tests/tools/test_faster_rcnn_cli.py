@@ -71,7 +71,7 @@ def test_a_missing_dataset_or_split_ends_in_one_line(tiny_voc, tmp_path, capsys)
 REFERENCE_TABLE = """title: Tiny reference
 question: does it run?
 kind: reference
-data: {preset: voc07, num_trainval: 6, num_test: 3, seed: 0}
+data: {preset: voc07, num_trainval: 8, num_test: 3, seed: 0}
 seeds: [0]
 rows:
   - {id: frcnn, name: Faster R-CNN, args: [--iterations, "2", --min-size, "64"], readme: true}
@@ -79,7 +79,7 @@ rows:
 
 
 @pytest.mark.slow
-def test_reproduce_records_a_reference_row_and_renders_it(tmp_path, capsys):
+def test_reproduce_records_a_reference_row_and_renders_it(tmp_path, capsys, reproduce_runs):
     """tools/reproduce.py on a reference table: the row is tools/faster_rcnn.py's flags, its record
     keys on the resolved config they give, and it renders as a detector row."""
     from eval.results_page import table_section
@@ -89,7 +89,7 @@ def test_reproduce_records_a_reference_row_and_renders_it(tmp_path, capsys):
     (tmp_path / "configs" / "tiny").mkdir(parents=True)
     (tmp_path / "configs" / "tiny" / "table.yaml").write_text(REFERENCE_TABLE)
     records = tmp_path / "records"
-    argv = ["--configs", str(tmp_path / "configs"), "--records", str(records), "--runs-dir", str(tmp_path / "runs"),
+    argv = ["--configs", str(tmp_path / "configs"), "--records", str(records), "--runs-dir", str(reproduce_runs),
             "tiny"]
     assert reproduce.main(argv) == 0
     record = json.loads((records / "tiny" / "frcnn-s0.json").read_text())

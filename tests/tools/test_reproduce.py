@@ -23,7 +23,7 @@ seeds: [0]
 rows:
   - {id: bb, name: with boxes, config: a.yaml, paper: 58.0, readme: true}
   - {id: nobb, name: without boxes, config: a.yaml, test_set: [test.bbox_reg=false]}
-picture: {row: bb, seed: 0, images: 2, out: PICTURE}
+picture: {row: nobb, seed: 0, images: 2, out: PICTURE}
 """
 TINY_CONFIG = """missing_classes: skip
 proposals: {resize_longer: 160, max_proposals: 40}
@@ -44,8 +44,8 @@ def tiny_table(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, capsys):
-    records, runs = tmp_path / "records", tmp_path / "runs"
+def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, capsys, reproduce_runs):
+    records, runs = tmp_path / "records", reproduce_runs
     argv = ["--configs", str(tiny_table), "--records", str(records), "--runs-dir", str(runs), "tiny"]
     assert reproduce.main(argv) == 0
     paths = sorted((records / "tiny").glob("*.json"))
@@ -60,10 +60,10 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     assert 0 <= probe["top1"] <= 1 and probe["dataset"]["typicality"] > 0
     # what the demo draws at its default threshold (score > 0), over the test images
     assert bb0["demo"]["threshold"] == 0 and 0 <= bb0["demo"]["precision"] <= 1 and 0 <= bb0["demo"]["recall"] <= 1
-    # the picture: tools/demo.py's grid of the bb model on the first 2 test images, and what drew it
+    # the picture: tools/demo.py's grid of the nobb model on the first 2 test images, and what drew it
     picture = json.loads((records / "tiny" / "picture.json").read_text())
     grid = cv2.imread(str(tmp_path / "grid.png"))
-    assert picture["config_sha1"] == bb0["config_sha1"] and len(picture["images"]) == 2
+    assert picture["config_sha1"] == nobb0["config_sha1"] and len(picture["images"]) == 2
     assert grid is not None and grid.shape[1] == 2 * 400  # two images side by side, 400 px each
     # the stage table of the one training: a second run of reproduce trains, tests and draws nothing
     stages = (Path(bb0["work_dir"]) / "stages.json").read_text()
@@ -78,7 +78,7 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     table = detector_table(load_spec(tiny_table / "tiny"), records, tmp_path)
     assert f"**{100 * bb0['map']:.1f}** | {100 * bb0['map']:.1f} | 58.0 |" in table
     section = table_section(load_spec(tiny_table / "tiny"), records, tmp_path)
-    assert f"Detections of the bb seed 0 model ({100 * bb0['map']:.1f} mAP)" in section
+    assert f"Detections of the nobb seed 0 model ({100 * nobb0['map']:.1f} mAP)" in section
     # a record keeps its resolved config: an option removed from the code since (here: one the code
     # never had, and another hash) leaves it current; an older record without it gets it on the next pass
     assert bb0["resolved"] == reproduce.resolved(load_spec(tiny_table / "tiny"), load_spec(tiny_table / "tiny").rows[0], 0)
@@ -93,7 +93,7 @@ def test_a_table_is_reproduced_recorded_and_not_run_twice(tiny_table, tmp_path, 
     # picture of the model before stays until the new record is there
     (tiny_table / "tiny" / "a.yaml").write_text(TINY_CONFIG.replace("iterations: 10", "iterations: 12"))
     assert _listing(argv, capsys).count("to run") == 2
-    bb_path.write_text(json.dumps({**bb0, "config_sha1": "newer"}))
+    nobb_path.write_text(json.dumps({**nobb0, "config_sha1": "newer"}))
     assert "tiny picture" in (out := _listing(argv, capsys)) and "STALE, to draw" in out
 
 

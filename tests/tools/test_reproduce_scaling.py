@@ -18,8 +18,8 @@ kind: scaling
 data: {preset: voc07, seed: 0}
 seeds: [0]
 rows:
-  - {id: small, name: 6 images, config: a.yaml, data: {num_trainval: 6, num_test: 3}}
-  - {id: large, name: 10 images, config: a.yaml, data: {num_trainval: 10, num_test: 5}}
+  - {id: small, name: 8 images, config: a.yaml, data: {num_trainval: 8, num_test: 3}}
+  - {id: large, name: 12 images, config: a.yaml, data: {num_trainval: 12, num_test: 5}}
 """
 TINY_CONFIG = """missing_classes: skip
 proposals: {resize_longer: 160, max_proposals: 40}
@@ -48,33 +48,32 @@ def test_a_resumed_trainings_runs_merge_into_one_stage_table():
 
 
 @pytest.mark.slow
-def test_a_scaling_table_is_reproduced_with_its_stage_tables(tmp_path, capsys):
-    configs, records, runs = tmp_path / "configs", tmp_path / "records", tmp_path / "runs"
+def test_a_scaling_row_is_reproduced_with_its_stage_tables(tmp_path, capsys, reproduce_runs):
+    """One row end to end (the fit and the tables over several rows: tests/eval/test_scaling_page.py,
+    from hand-made records): its dataset of its sizes, its own cold caches, its stage tables."""
+    configs, records, runs = tmp_path / "configs", tmp_path / "records", reproduce_runs
     (configs / "scaling").mkdir(parents=True)
     (configs / "scaling" / "table.yaml").write_text(TINY_SCALING)
     (configs / "scaling" / "a.yaml").write_text(TINY_CONFIG)
     argv = ["--configs", str(configs), "--records", str(records), "--runs-dir", str(runs), "scaling"]
-    assert reproduce.main(argv) == 0
-    small, large = (json.loads((records / "scaling" / f"{r}-s0.json").read_text()) for r in ("small", "large"))
-    # each row on a dataset of its sizes, keyed on them, in a work dir with caches of its own
-    assert small["resolved"][1]["num_trainval"] == 6 and large["resolved"][1]["num_test"] == 5
-    assert small["images"] == {"trainval": 6, "test": 3} and large["proposals_per_image"] == 40
-    assert (runs / "data" / "voc07-10-5-s0").is_dir() and small["config_sha1"] != large["config_sha1"]
+    assert reproduce.main([*argv, "--rows", "small"]) == 0
+    small = json.loads((records / "scaling" / "small-s0.json").read_text())
+    # the row on a dataset of its sizes, keyed on them, in a work dir with caches of its own
+    assert small["resolved"][1]["num_trainval"] == 8 and small["resolved"][1]["num_test"] == 3
+    assert small["images"] == {"trainval": 8, "test": 3} and small["proposals_per_image"] == 40
     assert small["work_dir"].startswith(str(runs / "scaling")) and f"--cache-dir {small['work_dir']}/cache" in \
         small["commands"][0]
-    for record in (small, large):
-        train = {s["stage"]: s for s in record["train_stages"]}
-        assert {"proposals", "conv5", "finetune", "svm"} <= set(train) and record["train_stages"][-1]["stage"] == "total"
-        assert all(s["wall_s"] > 0 and s["cpu_s"] >= 0 for s in record["train_stages"])
-        assert train["total"]["peak_rss_bytes"] > 0 and train["conv5"]["disk_bytes"] > 0
-        assert record["test_stages"][0]["stage"].startswith("proposals + detection (")
-        assert record["test_stages"][0]["peak_rss_bytes"] > 0
+    train = {s["stage"]: s for s in small["train_stages"]}
+    assert {"proposals", "conv5", "finetune", "svm"} <= set(train) and small["train_stages"][-1]["stage"] == "total"
+    assert all(s["wall_s"] > 0 and s["cpu_s"] >= 0 for s in small["train_stages"])
+    assert train["total"]["peak_rss_bytes"] > 0 and train["conv5"]["disk_bytes"] > 0
+    assert small["test_stages"][0]["stage"].startswith("proposals + detection (")
+    assert small["test_stages"][0]["peak_rss_bytes"] > 0
     section = scaling_section(load_spec(configs / "scaling"), records, None)
     assert "### As the images grow (40 proposals per image)" in section
-    assert "| stage | 6 images | 10 images | b (wall) |" in section
     conv5 = next(line for line in section.splitlines() if line.startswith("| train: conv5 |"))
-    assert conv5.split(" | ")[-1].rstrip(" |").replace(" **> linear**", "").replace(".", "").lstrip("-").isdigit()
-    assert "| test: proposals + detection |" in section and "1 runs" not in section and "2 runs; machine:" in section
+    assert conv5.endswith("| - |")  # one record: no exponent yet
     capsys.readouterr()
     assert reproduce.main([*argv, "--list"]) == 0
-    assert capsys.readouterr().out.count(": recorded (") == 2
+    out = capsys.readouterr().out
+    assert out.count(": recorded (") == 1 and "scaling/large seed 0: to run" in out
