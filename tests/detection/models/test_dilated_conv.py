@@ -50,3 +50,17 @@ def test_our_mobilenet_trunk_computes_the_same_map_with_the_same_state_dict():
         assert list(phased.state_dict()) == keys
         assert sum(isinstance(m, PhaseDilatedConv2d) for m in phased.modules()) == 4  # blocks 14-17's 3x3
         torch.testing.assert_close(phased(x), ref)
+
+
+def test_end_to_end_fine_tuning_runs_the_trained_blocks_dilated_convs_phase_by_phase(tmp_path):
+    """make_regions (the e2e training forward) swaps the trained blocks' dilated convs in the trunk
+    itself, so that what fine-tuning trains is what trunk.pt saves; the frozen blocks stay as they are."""
+    from detection.features.config import FeatureConfig
+    from detection.training.e2e_regions import make_regions
+
+    trunk, info = build_trunk("mobilenet_v2", pretrained=False)
+    keys = list(trunk.state_dict())
+    make_regions("spp", FeatureConfig(), 14, trunk, info, tmp_path, torch.device("cpu"))
+    swapped = [name for name, m in trunk.named_modules() if isinstance(m, PhaseDilatedConv2d)]
+    assert len(swapped) == 4 and all(int(name.split(".")[0]) >= 14 for name in swapped)
+    assert list(trunk.state_dict()) == keys
