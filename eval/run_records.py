@@ -21,6 +21,8 @@ Spec (YAML)::
     notes: ...                             # prose under the table (no figures: they would drift)
     picture: {row: bb, seed: 0, images: 6, out: docs/demo_grid.png}   # optional: tools/demo.py's grid
                                            # of that record's model on the first test images
+    orderings:                             # optional: the paper's orderings, checked (eval.orderings)
+      - {better: spp5, worse: spp1, claim: "5 scales over 1"}
     rows:
       - id: spp1                           # the record's name
         name: SPP-net, 1 scale             # the row's label
@@ -42,16 +44,9 @@ R-CNN on the same trunk, tools/faster_rcnn.py) on a detection set: a row is that
 A table of kind ``scaling`` measures what each stage costs as the work grows (docs/performance.md
 renders it, ``eval.scaling_page``): a row is a detector row (``config``, ``set``, ``test_set``)
 with its own dataset sizes, ``data: {num_trainval: 1600, num_test: 800}``, merged over the
-table's ``data: {preset: voc07, seed: 0}``; it has no paper figure and no README line. Its records
-keep the stage tables of the training and the test besides the scores::
-
-    kind: scaling
-    data: {preset: voc07, seed: 0}
-    rows:
-      - {id: i1600, name: "1,600 images", config: ../main/spp_mobilenet.yaml,
-         data: {num_trainval: 1600, num_test: 800}}
-      - {id: p500, name: "500 proposals", config: ../main/spp_mobilenet.yaml,
-         data: {num_trainval: 400, num_test: 200}, set: [proposals.max_proposals=500]}
+table's ``data: {preset: voc07, seed: 0}``; it has no paper figure, no README line and no
+orderings. Its records keep the stage tables of the training and the test besides the scores
+(tools/configs/scaling/table.yaml).
 """
 
 from __future__ import annotations
@@ -111,6 +106,8 @@ class TableSpec:
     # (row, seed, number of test images, PNG path relative to the repository root): tools/demo.py's
     # grid of that record's model, drawn by tools/reproduce.py, or None
     picture: tuple[str, int, int, str] | None = None
+    # the paper's orderings as (better row, worse row, the claim in words): eval.orderings checks them
+    orderings: tuple[tuple[str, str, str], ...] = ()
 
     def record_path(self, records: Path, row: RowSpec, seed: int) -> Path:
         return records / self.id / f"{row.id}-s{seed}.json"
@@ -212,7 +209,21 @@ def load_spec(folder: Path) -> TableSpec:
     return TableSpec(Path(folder).name, _need(spec, "title", str, where), _need(spec, "question", str, where),
                      kind, data, seeds, rows, str(spec.get("reduced", "")),
                      str(spec.get("paper_source", "")), str(spec.get("notes", "")), _trunk(spec, kind, where),
-                     _picture(spec, rows, seeds, kind, where))
+                     _picture(spec, rows, seeds, kind, where), _orderings(spec, rows, kind, where))
+
+
+def _orderings(spec: Mapping[str, Any], rows: tuple[RowSpec, ...], kind: str,
+               where: Path) -> tuple[tuple[str, str, str], ...]:
+    """The spec's ``orderings: [{better: ROW, worse: ROW, claim: TEXT}, ...]``, checked."""
+    entries, ids = spec.get("orderings") or [], {r.id for r in rows}
+    if not isinstance(entries, list) or (entries and kind == "scaling"):
+        raise InputError(where, "orderings must be a list of {better: ROW, worse: ROW, claim: TEXT} (not in a "
+                                "scaling table)")
+    for e in entries:
+        if not isinstance(e, dict) or set(e) != {"better", "worse", "claim"} or not {e["better"], e["worse"]} <= ids:
+            raise InputError(where, f"orderings: {e!r} is not {{better: ROW, worse: ROW, claim: TEXT}} of this "
+                                    "table's rows")
+    return tuple((str(e["better"]), str(e["worse"]), str(e["claim"])) for e in entries)
 
 
 def _picture(spec: Mapping[str, Any], rows: tuple[RowSpec, ...], seeds: tuple[int, ...], kind: str,
