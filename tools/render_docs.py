@@ -58,7 +58,9 @@ noise). "paper" is the paper's figure on PASCAL VOC 2007 with ImageNet-pretraine
 of the method's behaviour, not a target for a synthetic set. Train time is the median over seeds of
 the training's wall time; rows share per-image caches, so a row run after another may reuse its
 proposals and conv5 maps. Test time is the median seconds per image of detection, selective search
-excluded, as the papers time it.
+excluded, as the papers time it. Under a table, "the paper's orderings" compares two of its rows seed
+by seed (the spec's `orderings`): the difference in points, and whether the paper's order holds in
+every seed, is reversed in every seed, or is mixed; a difference under 0.05 points is a tie.
 """
 
 CONFIG_INTRO = """# Configuration
