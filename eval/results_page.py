@@ -196,7 +196,7 @@ def provenance(spec: TableSpec, records: Path) -> str:
     loads = [v for r in runs for v in r.get("load_avg", [])]
     load = (f"1-minute load average {min(loads):.1f}-{max(loads):.1f} at the runs' start and end"
             if loads else "load average not recorded")
-    return (f"{len(runs)} runs; machine: {distinct('machine')} ({load}); device: {distinct('device')}; "
+    return (f"{len(runs)} run{'s' if len(runs) > 1 else ''}; machine: {distinct('machine')} ({load}); device: {distinct('device')}; "
             f"dates: {distinct('date')}; commits: {distinct('commit')}.")
 
 
