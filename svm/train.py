@@ -34,7 +34,10 @@ in the worst case (no negative shared between classes); fc7 (4096-d) needs a thi
 The store and the positives are held by one ``svm.row_store.RowStore``: in memory up to
 ``memory_budget`` bytes, in files of ``spill_dir`` past it, so that the memory they take is bounded
 whatever the images; the rows read back are the rows written, so the SVMs are bit-identical to an
-unbounded run's. The fits' transient copies are bounded by the cap, not by the budget.
+unbounded run's. The fits' transient copies (about 28 bytes per entry) are bounded by the cap and,
+since at most ``workers`` fits are in flight and their copies held together stay within
+``memory_budget`` too (``svm.pool``), by the budget: store + fits <= 2 x ``memory_budget``, one
+fit larger than the budget running alone.
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ def train_svms(
             result does not depend on it.
         min_pooled_entries: smaller fits run in this process (``svm.pool``).
         memory_budget: bytes the positives and the negative cache may take in memory (None: no
-            bound); the rest goes to ``spill_dir``; the result does not depend on it.
+            bound), the rest going to ``spill_dir``, and the bytes the fits in flight may take; the
+            result does not depend on it.
         spill_dir: a folder of this pass alone, deleted before and after it (None: a temporary one).
     Returns:
         the trained SVMs, weights (D, K), bias (K,).
@@ -103,7 +107,7 @@ def train_svms(
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed pass's files: this pass starts afresh
     with ExitStack() as stack:
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
-        pool = stack.enter_context(SolverPool(workers, min_pooled_entries))
+        pool = stack.enter_context(SolverPool(workers, min_pooled_entries, memory_budget))
         trainer = HardNegativeMiner(num_classes, cfg, feature_scale, classes, pool, memory_budget, spill_dir)
         stack.callback(trainer.close)
         regions = load_regions(image_ids[0]) if image_ids else None

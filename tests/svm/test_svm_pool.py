@@ -3,7 +3,7 @@
 import numpy as np
 
 from svm.config import SVMConfig
-from svm.pool import SolverPool
+from svm.pool import FIT_BYTES_PER_ENTRY, SolverPool
 from svm.solver import fit_class
 from svm.train import train_svms
 from tests.svm.test_svm_train import K, _scale, background, make_regions
@@ -49,3 +49,24 @@ def test_small_fits_start_no_process():
     with SolverPool(2, min_entries=100) as pool:
         assert pool.submit(pos, neg, SVMConfig(), "small").done()
         assert pool._executor is None
+
+
+def test_fits_in_flight_are_bounded_by_the_workers_and_the_budget_with_the_same_results():
+    rng = np.random.default_rng(1)
+    pos, neg = rng.normal(1, 1, (20, 5)).astype(np.float32), rng.normal(-1, 1, (60, 5)).astype(np.float32)
+    cfg = SVMConfig(C=1.0)
+    one_fit = FIT_BYTES_PER_ENTRY * (pos.size + neg.size)
+    for budget, most in ((None, 2), (one_fit + one_fit // 2, 1)):  # the workers bound; the budget's, tighter
+        with SolverPool(2, min_entries=0, budget_bytes=budget) as pool:
+            futures = [pool.submit(pos, neg[i:], cfg, f"toy {i}") for i in range(4)]
+            results = [f.result() for f in futures]
+        assert pool.peak_in_flight == most
+        for i, (w, _, neg_scores, _) in enumerate(results):
+            np.testing.assert_array_equal(w, fit_class(pos, neg[i:], cfg, f"toy {i}")[0])
+
+
+def test_a_fit_larger_than_the_budget_still_runs():
+    pos, neg = np.ones((2, 3), np.float32), -np.ones((4, 3), np.float32)
+    with SolverPool(2, min_entries=0, budget_bytes=1) as pool:
+        fits = [pool.submit(pos, neg, SVMConfig(), f"big {i}") for i in range(2)]
+        assert all(np.isfinite(f.result()[1]) for f in fits) and pool.peak_in_flight == 1
