@@ -34,6 +34,7 @@ from data.errors import InputError
 from detection.classification.config import ClassifierConfig
 from detection.config import DetectorConfig, load_train_config
 from detection.runtime.config_reference import reference_table
+from eval.orderings import TIE
 from eval.results_page import GENERATED, readme_table, table_section
 from eval.run_records import TableSpec, load_specs
 from eval.scaling_page import scaling_section
@@ -60,8 +61,8 @@ the training's wall time; rows share per-image caches, so a row run after anothe
 proposals and conv5 maps. Test time is the median seconds per image of detection, selective search
 excluded, as the papers time it. Under a table, "the paper's orderings" compares two of its rows seed
 by seed (the spec's `orderings`): the difference in points, and whether the paper's order holds in
-every seed, is reversed in every seed, or is mixed; a difference under 0.05 points is a tie.
-"""
+every seed, is reversed in every seed, or is mixed; a difference under {tie} points is a tie.
+""".format(tie=TIE)
 
 CONFIG_INTRO = """# Configuration
 
