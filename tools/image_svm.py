@@ -168,10 +168,13 @@ def open_network(
     if vcfg.layer == "pool5":
         return trunk, None
     model, ccfg, _ = load_classifier(source.path, device)
-    if ccfg.model.pool != "spp" or tuple(ccfg.model.levels) != vcfg.levels:
+    if ccfg.model.pool != "spp":  # the no-SPP baseline: its fc6 takes one input size's pool5 only
+        raise InputError(source.path, f"its fc6 takes a {ccfg.model.pool} pool5 (one input size, no pyramid), "
+                                      "which whole-image vectors cannot feed; use --layer pool5")
+    if tuple(ccfg.model.levels) != vcfg.levels:
         raise InputError(
             source.path,
-            f"its fc6 takes a {ccfg.model.pool} pool5 of levels {tuple(ccfg.model.levels)}; "
+            f"its fc6 takes a pyramid of levels {tuple(ccfg.model.levels)}; "
             f"pass --levels {','.join(map(str, ccfg.model.levels))} (or --layer pool5)",
         )
     return trunk, model.head

@@ -159,6 +159,29 @@ def test_fc7_comes_from_a_classifier_work_dir(folder, classifier_dir, tmp_path, 
     assert "--levels 6,3,2,1" in err and len(err.strip().splitlines()) == 1
 
 
+def test_fc7_of_a_no_spp_classifier_is_a_one_line_error_that_says_what_applies(folder, tmp_path, capsys):
+    import torch
+
+    from detection.classification.config import ClassifierConfig, ModelConfig, TrainConfig
+    from detection.classification.network import SPPClassifier
+    from detection.classification.workdir import ClassifierWorkDir
+    from detection.runtime.config_io import save_config
+
+    work = ClassifierWorkDir(tmp_path / "no_spp")  # Table 2's baseline: a fixed pool5, one input size
+    cfg = ClassifierConfig(model=ModelConfig(fc6=16, fc7=16, pool="fixed"), train=TrainConfig(sizes=(112,)))
+    save_config(cfg, work.config)
+    work.write_json(work.meta, {"classes": ["a", "b", "c"]})
+    torch.manual_seed(1)
+    work.save_model(SPPClassifier(cfg.model, 3, cfg.train.crop))
+    argv = ["--folder", str(folder), "--backbone", "zf5", "--pretrained", str(work.root), "--side", "64",
+            "--train-per-class", "2", "--splits", "1", "--cache-dir", str(tmp_path), "--no-progress"]
+    for levels in ([], ["--levels", "6"]):  # no --levels makes a fixed pool5 feed fc6
+        assert run_cli(image_svm.main, [*argv, "--layer", "fc7", *levels]) == 2
+        err = capsys.readouterr().err
+        assert "fixed pool5" in err and "--layer pool5" in err and len(err.strip().splitlines()) == 1
+        assert "--levels" not in err  # no pyramid makes its fc6 take a whole image: no --levels advice
+
+
 @pytest.mark.parametrize("case", ["missing folder", "one image", "bad levels", "zero level", "fc7 of imagenet"])
 def test_bad_input_is_one_line_naming_the_file(case, folder, tmp_path, capsys):
     small = tmp_path / "small"
