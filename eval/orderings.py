@@ -2,7 +2,7 @@
 beats the centre crop", "5 scales beat 1". A table spec names each as two of its rows::
 
     orderings:
-      - {better: spp, worse: one_level, claim: "the pyramid over one level (Table 6 (a))"}
+      - {better: spp5, worse: spp1, claim: "5 scales over 1 (Table 10: 59.2 against 58.0)"}
 
 and the results page says, under the table, by how much the ``better`` row leads on the records,
 paired run by run (the same seed; for a folder table's one record, the same random split), and
@@ -12,25 +12,21 @@ the records like every figure, so that it cannot drift from them.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from eval.across_seeds import mean_std
-from eval.run_records import RowSpec, TableSpec, read_record
+from eval.run_records import RowSpec, TableSpec, runs_by_seed
 
 TIE = 0.05  # points: a difference the page shows as +0.0 is no evidence either way
 
-def runs_by_seed(spec: TableSpec, row: RowSpec, records: Path) -> dict[int, dict[str, Any]]:
-    """{seed: record} of the row's recorded seeds."""
-    found = {seed: read_record(spec.record_path(records, row, seed)) for seed in spec.seeds}
-    return {seed: r for seed, r in found.items() if r is not None}
-
 
 def score(kind: str, record: Mapping[str, Any]) -> list[float]:
-    """A record's figures in points, higher is better: mAP (detector, reference), SVM mAP or mean class
-    accuracy (image_svm: each split's where a record holds several), minus the centre-crop top-1 error
-    (classifier)."""
+    """A record's figures in points, higher is better: mAP (detector, reference), the SVMs' mAP or
+    mean class accuracy (image_svm: one per random split where a record holds several), minus the
+    centre-crop top-1 error (classifier)."""
     if kind == "classifier":
         return [-100 * record["top1"]["center_crop"]]
     if kind == "image_svm":
@@ -40,22 +36,21 @@ def score(kind: str, record: Mapping[str, Any]) -> list[float]:
 
 def paired_differences(spec: TableSpec, better: RowSpec, worse: RowSpec,
                        records: Path) -> tuple[list[float], str]:
-    """better - worse in points, one per pair of runs on the same data, and what a pair is ("seed" or
-    "split"). A table whose rows hold one record of several splits each pairs the splits."""
+    """better - worse in points, one per pair of runs on the same data, and what a pair is: "split"
+    where both rows hold one record of the same random splits (a folder table), else "seed" (each
+    record's figure: the mean over its splits)."""
     a, b = runs_by_seed(spec, better, records), runs_by_seed(spec, worse, records)
     seeds = sorted(set(a) & set(b))
-    if len(seeds) == 1 and spec.kind == "image_svm" and len(a[seeds[0]]["scores"]) > 1:
+    if len(seeds) == 1:
         sa, sb = score(spec.kind, a[seeds[0]]), score(spec.kind, b[seeds[0]])
-        if len(sa) == len(sb):
+        if len(sa) == len(sb) > 1:
             return [x - y for x, y in zip(sa, sb)], "split"
-    def one(r: Mapping[str, Any]) -> float:  # a seed's figure: an image_svm record's mean over its splits
-        return 100 * r["mean"] if spec.kind == "image_svm" else score(spec.kind, r)[0]
-    return [one(a[s]) - one(b[s]) for s in seeds], "seed"
+    return [statistics.fmean(score(spec.kind, a[s])) - statistics.fmean(score(spec.kind, b[s])) for s in seeds], "seed"
 
 
 def verdict(diffs: list[float], tie: float = TIE) -> str:
-    """"holds" when the better row leads in every pair, "reversed" when it trails in every pair, "a
-    tie" when no pair differs by more than ``tie`` points (the page's rounding), else the counts."""
+    """"holds" when the better row leads in every pair by more than ``tie`` points (the page's
+    rounding), "reversed" when it trails in every pair, "a tie" when no pair differs, else the counts."""
     ahead, behind = sum(d > tie for d in diffs), sum(d < -tie for d in diffs)
     if ahead == len(diffs):
         return "holds"

@@ -289,6 +289,12 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
+def runs_by_seed(spec: TableSpec, row: RowSpec, records: Path) -> dict[int, dict[str, Any]]:
+    """{seed: record} of the row's recorded seeds, in the spec's seed order."""
+    found = {seed: read_record(spec.record_path(records, row, seed)) for seed in spec.seeds}
+    return {seed: r for seed, r in found.items() if r is not None}
+
+
 def still_current(recorded: Any, now: Any) -> bool:
     """Whether a record's resolved config ``recorded`` is the config ``now``, key by key: every key of
     ``now`` holds the same value in ``recorded``; a key only in ``recorded`` (an option removed from

@@ -68,7 +68,7 @@ class SolverPool:
         self.workers, self.min_entries, self.budget = max(1, int(workers)), int(min_entries), budget_bytes
         self._executor: ProcessPoolExecutor | None = None
         self._in_flight: dict[Future[FitResult], int] = {}  # fit -> its estimated bytes
-        self.peak_in_flight = 0  # the most fits in flight at once, for the log and the tests
+        self.peak_in_flight = 0  # the most fits in flight at once (what the bound allowed)
 
     def _make_room(self, need: int) -> None:
         """Wait until one more fit of ``need`` bytes may start (see the class doc)."""
