@@ -126,8 +126,9 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
 
 
 def timing(sw: Stopwatch, meter: StageMeter) -> dict:
-    """Test time for the run records: the median seconds per detected image (proposals excluded, cached
-    detections not counted) and the stage table."""
+    """Test time for the run records: the median seconds per detected image (proposals excluded; cached
+    detections, and images whose R-CNN vectors were all read from ``features.rcnn_cache``, not counted)
+    and the stage table."""
     per_image = [sum(stages.values()) for stages in sw.images]
     return {"detected_images": len(per_image), "median_s_per_image": round(statistics.median(per_image), 4)
             if per_image else None, "cores": meter.cores, "stages": meter.records()}

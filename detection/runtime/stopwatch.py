@@ -47,6 +47,10 @@ class Stopwatch:
         self.images.append(dict(self.current))
         self.current = defaultdict(float)
 
+    def drop_image(self) -> None:
+        """Forget the current image's seconds (an image whose work was read from a cache)."""
+        self.current = defaultdict(float)
+
     def reset(self) -> None:
         self.current = defaultdict(float)
         self.images = []
