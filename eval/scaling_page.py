@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.rcnn_projection import projection_table
 from eval.results_page import provenance, row_records
 from eval.run_records import RowSpec, TableSpec
 
@@ -171,8 +172,9 @@ def axis_heading(axis: Axis, found: Sequence[dict[str, Any] | None]) -> str:
 def scaling_section(spec: TableSpec, records: Path, plot: str | None) -> str:
     """A scaling table's section of docs/performance.md: its question, per axis the stage table (the
     first seed's record of each row), the plot (``plot``: its path relative to the page, or None),
-    the spec's notes, the command and where the figures come from; a "not run yet" line in place of
-    the tables when no row has a record."""
+    R-CNN's projected wall per row that measured its speed (``eval.rcnn_projection``), the spec's
+    notes, the command and where the figures come from; a "not run yet" line in place of the tables
+    when no row has a record."""
     command = f"`python tools/reproduce.py {spec.id} && python tools/render_docs.py`"
     parts = [f"## {spec.title}", "", spec.question.strip(), ""]
     found = {row.id: r for row, r in zip(spec.rows, first_records(spec, spec.rows, records))}
@@ -185,6 +187,9 @@ def scaling_section(spec: TableSpec, records: Path, plot: str | None) -> str:
             parts += [axis_heading(axis, rows), "", axis_table(axis, rows), ""]
         if plot:
             parts += [f"![Wall seconds per stage against n, log-log]({plot})", ""]
+        projected = projection_table(spec.rows, [found[r.id] for r in spec.rows])
+        if projected:
+            parts += ["### R-CNN on the same runs, projected", "", projected, ""]
     if spec.reduced:
         parts += [f"Settings: {spec.reduced.strip()}", ""]
     if spec.notes:

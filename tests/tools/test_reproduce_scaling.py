@@ -69,8 +69,12 @@ def test_a_scaling_row_is_reproduced_with_its_stage_tables(tmp_path, capsys, rep
     assert train["total"]["peak_rss_bytes"] > 0 and train["conv5"]["disk_bytes"] > 0
     assert small["test_stages"][0]["stage"].startswith("proposals + detection (")
     assert small["test_stages"][0]["peak_rss_bytes"] > 0
+    # R-CNN timed against SPP-net on the row's own network: the per-window trunk costs more than one conv5 map
+    assert 0 < small["windows_per_image"] <= 40 and small["speed"]["images"] == 2  # 3 test images, 1 a warm-up
+    assert small["speed"]["rcnn_s_per_image"] > small["speed"]["spp_s_per_image"] > 0
     section = scaling_section(load_spec(configs / "scaling"), records, None)
     assert "### As the images grow (40 proposals per image)" in section
+    assert "| 8 images | 8 + 3 |" in section  # R-CNN's projected wall
     conv5 = next(line for line in section.splitlines() if line.startswith("| train: conv5 |"))
     assert conv5.endswith("| - |")  # one record: no exponent yet
     capsys.readouterr()
