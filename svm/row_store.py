@@ -1,4 +1,5 @@
-"""Feature rows kept in memory up to a byte budget, the rest in files on disk (the SVM stage's store).
+"""Feature rows kept in memory up to a byte budget, the rest in files on disk (the SVM stage's store,
+and fine-tuning's pool of windows).
 
 What grows in hard-negative mining is rows of D float32: the positives (with the images) and the
 shared negative cache (up to K x the per-class cap, ``svm.train``'s memory bound). A ``RowStore``
@@ -116,6 +117,23 @@ class RowStore:
         if len(chunks) > 1:  # consolidated once, so a growing entry is not concatenated again and again
             chunks[:] = [np.concatenate(chunks)]
         return chunks[0]
+
+    def take(self, key: Hashable, index: np.ndarray) -> np.ndarray:
+        """(len(index), D) rows ``index`` of entry ``key``: from memory, or only those rows read from
+        its file (a batch drawn across many entries reads a few rows of each, not every entry whole)."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        if key not in self._disk:
+            return self.get(key)[index]
+        path, n = self._disk[key]
+        if len(index) and (index.min() < 0 or index.max() >= n):
+            raise IndexError(f"rows {index.min()}..{index.max()} of an entry of {n} rows")
+        size = self.dim * self.dtype.itemsize
+        out = np.empty((len(index), self.dim), self.dtype)
+        with open(path, "rb") as f:
+            for j, r in enumerate(index):
+                f.seek(int(r) * size)
+                out[j] = np.frombuffer(f.read(size), self.dtype)
+        return out
 
     def drop(self, key: Hashable) -> None:
         """Forget entry ``key`` (and delete its file)."""

@@ -76,9 +76,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="processes for proposals and for fitting SVMs (default: all cores; under torchrun, this "
                         "node's cores / its ranks; 1: serial); does not change the result")
     p.add_argument("--memory-gb", type=float, default=None, metavar="GB",
-                   help="memory the SVM stage may hold its positives and negative cache in, the rest going to "
-                        "files in WORK_DIR/svm_spill, and, again, its SVM fits in flight (default: half of the "
-                        "memory available when the stage starts); does not change the result")
+                   help="memory fine-tuning may hold its pool of windows in (the rest: files in "
+                        "WORK_DIR/finetune_spill) and the SVM stage its positives and negative cache (the rest: "
+                        "WORK_DIR/svm_spill), and, again, its SVM fits in flight (default: half of the memory "
+                        "available when each stage starts); does not change the result")
     p.add_argument("--overlap", action="store_true", help="deprecated: " + OVERLAP_GONE)
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "

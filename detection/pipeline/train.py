@@ -88,8 +88,9 @@ def train_detector(cfg: DetectorConfig, work: WorkDir, dataset: Dataset, device:
     ``untrained``: classes without a training object, left out (``data.class_counts.check_trainable``):
     they get no SVM, and meta.json lists them so that detection never reports them.
 
-    ``memory_gb``: the SVM stage's memory budget in GiB (None: ``svm.row_store.memory_budget_bytes``
-    derives it from the memory available when the stage starts); does not change the model.
+    ``memory_gb``: the memory budget in GiB of fine-tuning's pool of windows and of the SVM stage
+    (None: ``svm.row_store.memory_budget_bytes`` derives it from the memory available when each stage
+    starts); does not change the model.
     """
     book = StageBook(work, TRAIN_STAGES, resume, d)
     book.meta.update({"classes": list(dataset.classes), "untrained_classes": list(untrained),
@@ -208,8 +209,12 @@ class _Training:
                          cfg.finetune, cfg.seed, work.finetune_ckpt, self.progress, self.checkpoint_every)
             atomic_write(work.trunk, lambda f: torch.save(self.trunk.state_dict(), f))
         elif cfg.finetune.enabled:
+            budget = memory_budget_bytes(self.memory_gb)
+            log.info("fine-tuning: the pool of windows held in memory up to %s, the rest on disk",
+                     "no bound" if budget is None else f"{budget / 2**30:.2f} GiB")
+            spill = work.root / ("finetune_spill" if not self.d.active else f"finetune_spill.rank{self.d.rank}")
             finetune(self.head, self.dataset.records, self.windows, self.source, cfg.finetune, cfg.seed,
-                     work.finetune_ckpt, self.progress, self.checkpoint_every, self.d)
+                     work.finetune_ckpt, self.progress, self.checkpoint_every, self.d, budget, spill)
         if self.d.is_main:
             atomic_write(work.head, lambda f: torch.save(self.head.state_dict(), f))
         self.head.eval()

@@ -52,9 +52,10 @@ class FinetuneConfig:
     fg_iou: float = 0.5  # positives: IoU in [0.5, 1]
     bg_iou_low: float = 0.1  # negatives: IoU in [0.1, 0.5)
     bg_iou_high: float = 0.5  # (the upper end of that band)
-    # Windows per image whose pool5 vectors are kept in memory for fine-tuning (float16: memory
-    # = images x windows_per_image x D x 2 bytes); batches are drawn from them across all images.
-    # The paper samples over all windows; this bounds memory and makes a step cost only the fc.
+    # Windows per image whose pool5 vectors are pooled once for fine-tuning (float16: images x
+    # windows_per_image x D x 2 bytes, in memory up to train_det's --memory-gb, on disk past it);
+    # batches are drawn from them across all images. The paper samples over all windows; this makes
+    # a step cost only the fc layers.
     windows_per_image: int = 128
     # Beyond the paper (``detection.training.e2e``): "fc" trains fc6-fc8 on fixed pool5 vectors
     # (SPP-net sec. 4.1, R-CNN's conv fixed too); "e2e" also trains the conv layers, back-propagating

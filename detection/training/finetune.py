@@ -3,8 +3,8 @@
 Mini-batches of ``batch_size`` windows, ``fg_fraction`` of them positives (IoU in [fg_iou, 1] with
 a ground truth, labelled with its class) and the rest negatives (IoU in [bg_iou_low, bg_iou_high),
 labelled background). Since conv is fixed, the pool5 vectors of a sample of every image's windows
-are pooled once (:func:`collect_windows`) and batches are drawn from them, so a step costs only
-the fc layers. ``detection.training.sgd`` runs the steps and their checkpoints.
+are pooled once (:func:`collect_windows`, in memory up to a budget and on disk past it) and batches
+are drawn from them, so a step costs only the fc layers. ``detection.training.sgd`` runs the steps and their checkpoints.
 
 Under torchrun (``d``) the same steps run on every rank, each computing its share:
   1. every rank replays the same window draws for every image, so all ranks know the whole pool's
@@ -21,6 +21,7 @@ A single process is the case world = 1: it holds every row.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,25 +39,27 @@ from detection.runtime.distributed import SINGLE, Dist
 from detection.training.config import FinetuneConfig
 from detection.training.sgd import CHECKPOINT_EVERY, sgd_steps
 from detection.training.windows import ImageWindows, sample_fg_bg, window_labels
+from svm.row_store import RowStore
 
 log = logging.getLogger(__name__)
 
 
 def collect_windows(records: Sequence[ImageRecord], windows: Sequence[ImageWindows], source: Pool5Source,
-                    cfg: FinetuneConfig, rng: np.random.Generator, d: Dist, source_dim: int,
+                    cfg: FinetuneConfig, rng: np.random.Generator, d: Dist, store: RowStore,
                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pool5 vectors of a fixed sample of each image's labelled windows, kept in memory (float16).
+    """Pool5 vectors of a fixed sample of each image's labelled windows, into ``store`` (float16).
 
     Each image contributes up to ``windows_per_image`` windows, ``fg_fraction`` of them positives
     when it has enough; the draws depend only on the windows, so every rank can replay them.
     Mini-batches are then drawn from this pool across all images, as the paper samples over all
-    windows. ``source_dim``: D, the shape of an empty array on a rank without images.
+    windows. The store holds this rank's images' vectors, one entry per image (its index), in memory
+    up to its budget and on disk past it: the pool grows with the images (VOC 2007: ~20 GB).
 
     Returns:
-        (N_mine, D) float16 pool5 vectors of this rank's images; (N,) labels of the whole pool
-        (class + 1, or BACKGROUND); (N,) the rank holding each row; (N,) its row in that rank's array.
+        (N,) labels of the whole pool (class + 1, or BACKGROUND); (N,) the rank holding each row;
+        (N,) the image (store entry) of each row; (N,) its row in that entry.
     """
-    xs, ys, owners = [], [], []
+    ys, owners, images, rows = [], [], [], []
     for i, (record, w) in enumerate(zip(tqdm(records, desc="fine-tune windows", disable=not progress), windows)):
         labels = window_labels(w, cfg)
         idx = torch.from_numpy(np.sort(sample_fg_bg(labels, cfg.windows_per_image, cfg.fg_fraction, rng)))
@@ -64,22 +67,28 @@ def collect_windows(records: Sequence[ImageRecord], windows: Sequence[ImageWindo
             continue
         ys.append(labels[idx])
         owners.append(torch.full((idx.numel(),), d.owner(i), dtype=torch.long))
+        images.append(torch.full((idx.numel(),), i, dtype=torch.long))
+        rows.append(torch.arange(idx.numel()))
         if d.owner(i) == d.rank:
-            xs.append(source.pool5(record, w.boxes[idx]).cpu().half())
+            store.put(i, source.pool5(record, w.boxes[idx]).cpu().half().numpy())
     if not ys:
         raise InputError("fine-tuning", "no training window overlaps a ground truth; check the dataset")
-    owner = torch.cat(owners)
-    local = torch.zeros_like(owner)
-    for r in range(d.world):
-        rows = owner == r
-        local[rows] = torch.arange(int(rows.sum()))
-    x_mine = torch.cat(xs) if xs else torch.zeros((0, source_dim), dtype=torch.float16)
-    return x_mine, torch.cat(ys), owner, local
+    return torch.cat(ys), torch.cat(owners), torch.cat(images), torch.cat(rows)
+
+
+def gather_rows(store: RowStore, image: np.ndarray, row: np.ndarray) -> torch.Tensor:
+    """(B, D) float16: row ``row[b]`` of entry ``image[b]`` for each b, each entry read once."""
+    out = np.empty((len(image), store.dim), store.dtype)
+    for key in np.unique(image):
+        at = np.flatnonzero(image == key)
+        out[at] = store.take(int(key), row[at])
+    return torch.from_numpy(out)
 
 
 def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[ImageWindows],
              source: Pool5Source, cfg: FinetuneConfig, seed: int, checkpoint: Path | None = None,
-             progress: bool = True, checkpoint_every: int = CHECKPOINT_EVERY, d: Dist = SINGLE) -> FcHead:
+             progress: bool = True, checkpoint_every: int = CHECKPOINT_EVERY, d: Dist = SINGLE,
+             memory_budget: int | None = None, spill: Path | None = None) -> FcHead:
     """Train ``head`` (in place) with SGD on windows of ``records``; returns it in eval mode.
 
     Dropout draws from torch's global generator, which the caller seeds (``new_head``, identically
@@ -92,11 +101,29 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
         checkpoint: where to save and resume from (every ``checkpoint_every`` steps); the caller
             deletes it once the trained head is saved.
         d: this process's rank in a torchrun job (every rank calls this), or SINGLE.
+        memory_budget: bytes the pool of windows may hold in memory, the rest in files of ``spill``
+            (deleted at the start and the end); None: no bound. The same head either way.
     """
-    x_mine, y_all, owner, local = collect_windows(records, windows, source, cfg, np.random.default_rng(seed), d,
-                                                  head.fc6.in_features, progress)
-    log.info("fine-tuning on %d windows (%d positives), %d of them here, %.2f GiB in memory", len(y_all),
-             int((y_all > 0).sum()), len(x_mine), x_mine.numel() * 2 / 2**30)
+    if spill is not None:
+        shutil.rmtree(spill, ignore_errors=True)  # a killed run's files: the pool is drawn again
+    store = RowStore(head.fc6.in_features, memory_budget, spill, np.float16)
+    try:
+        y_all, owner, image, row = collect_windows(records, windows, source, cfg, np.random.default_rng(seed), d,
+                                                   store, progress)
+        log.info("fine-tuning on %d windows (%d positives), %d of them here, %.2f GiB in memory, %.2f GiB on disk",
+                 len(y_all), int((y_all > 0).sum()), int((owner == d.rank).sum()), store.ram_bytes / 2**30,
+                 store.disk_bytes / 2**30)
+        _steps(head, store, y_all, owner, image.numpy(), row.numpy(), cfg, seed, checkpoint, progress,
+               checkpoint_every, d)
+    finally:
+        store.close()
+    return head.eval()
+
+
+def _steps(head: FcHead, store: RowStore, y_all: torch.Tensor, owner: torch.Tensor, image: np.ndarray,
+           row: np.ndarray, cfg: FinetuneConfig, seed: int, checkpoint: Path | None, progress: bool,
+           checkpoint_every: int, d: Dist) -> None:
+    """The SGD steps on batches drawn from the pool (:func:`collect_windows`'s arrays)."""
     device = next(head.parameters()).device
     model = DistributedDataParallel(head, device_ids=[device.index] if device.type == "cuda" else None) \
         if d.active else head
@@ -107,7 +134,8 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
         masks = head.draw_masks(len(idx))
         # 2. this rank's rows of it
         mine = owner[idx] == d.rank
-        x = x_mine[local[idx[mine]]].to(device).float()
+        held = idx[mine].numpy()
+        x = gather_rows(store, image[held], row[held]).to(device).float()
         rows = mine.to(device)
         logits = model(x, None if masks is None else (masks[0][rows], masks[1][rows]))
         # 3. sum over my rows / B; DDP's mean over the ranks then gives the mean over the B rows
@@ -118,4 +146,3 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
     head.train()
     sgd_steps(head, [{"params": list(head.parameters())}], cfg, seed, step, len(y_all), checkpoint, progress,
               checkpoint_every, d)
-    return head.eval()

@@ -35,6 +35,24 @@ def test_entries_past_the_budget_go_to_disk_and_come_back_the_same(tmp_path):
         store.append("d", np.zeros((1, 4), np.float32))
 
 
+def test_taking_rows_reads_the_rows_a_whole_entry_read_gives(tmp_path):
+    """A few rows of an entry (fine-tuning's batches): the same bytes from memory and from its file."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((7, 5)).astype(np.float16), rng.standard_normal((9, 5)).astype(np.float16)
+    store = RowStore(5, budget_bytes=a.nbytes, folder=tmp_path / "spill", dtype=np.float16)
+    store.put("a", a)
+    store.put("b", b)  # past the budget: on disk
+    assert store.spills == 1
+    for key, rows in (("a", a), ("b", b)):
+        index = np.array([6, 0, 3, 3]) if key == "a" else np.array([8, 1, 4])
+        taken = store.take(key, index)
+        assert taken.dtype == np.float16 and np.array_equal(taken.view(np.uint16), rows[index].view(np.uint16))
+    assert store.take("b", np.array([], np.int64)).shape == (0, 5)
+    with pytest.raises(IndexError):
+        store.take("b", np.array([9]))
+    store.close()
+
+
 def test_no_budget_keeps_everything_in_memory():
     store = RowStore(3)
     for i in range(5):

@@ -11,6 +11,7 @@ from data.records import ImageRecord
 from detection.models.head import BACKGROUND, FcHead
 from detection.training.config import FinetuneConfig
 from detection.training.windows import build_windows, sample_fg_bg, window_labels
+from svm.row_store import RowStore
 
 
 def record(boxes, labels, difficult=None):
@@ -45,8 +46,9 @@ class FakeSource:
         return torch.stack([torch.randn(16, generator=gen) + b[0] / 100 for b in boxes])
 
 
-def _train(checkpoint, every=None, stop_at=None):
-    """Fine-tune a fresh tiny head for 30 steps; ``stop_at`` raises KeyboardInterrupt at that step."""
+def _train(checkpoint, every=None, stop_at=None, **pool):
+    """Fine-tune a fresh tiny head for 30 steps; ``stop_at`` raises KeyboardInterrupt at that step;
+    ``pool``: finetune's memory_budget and spill."""
     from detection.training import finetune as ft
 
     rec = record([[10, 10, 60, 60], [100, 20, 180, 90]], [0, 1])
@@ -68,7 +70,7 @@ def _train(checkpoint, every=None, stop_at=None):
     head.forward = forward
     cfg = FinetuneConfig(iterations=30, lr=0.01, lr_step=12, batch_size=16, windows_per_image=64)
     ft.finetune(head, [rec], windows, FakeSource(), cfg, seed=1, checkpoint=checkpoint, progress=False,
-                checkpoint_every=every or 1000)
+                checkpoint_every=every or 1000, **pool)
     return head.state_dict()
 
 
@@ -84,6 +86,42 @@ def test_a_resumed_fine_tuning_is_bit_identical_to_an_uninterrupted_one(tmp_path
     torch.manual_seed(123)  # the resumed process's global generator is elsewhere
     resumed = _train(ckpt, every=5)
     assert all(torch.equal(plain[k], resumed[k]) for k in plain)
+
+
+def test_a_pool_of_windows_on_disk_trains_the_head_of_one_in_memory(tmp_path):
+    """Fine-tuning's pool past its memory budget goes to files, read back row by row for each batch:
+    the head is bit-identical to the unbounded one's, and the files are gone afterwards."""
+    plain = _train(None)
+    spill = tmp_path / "finetune_spill"
+    spill.mkdir()
+    (spill / "0.rows").write_bytes(b"a killed run's file")
+    bounded = _train(None, memory_budget=0, spill=spill)
+    assert all(torch.equal(plain[k], bounded[k]) for k in plain)
+    assert not spill.exists()
+
+
+def test_the_pool_past_its_budget_is_on_disk_and_reads_back_the_same_rows(tmp_path):
+    from detection.runtime.distributed import SINGLE
+    from detection.training.finetune import collect_windows, gather_rows
+
+    recs = [record([[10, 10, 60, 60]], [0]), record([[100, 20, 180, 90]], [1])]
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (80, 2))
+    props = np.concatenate([xy, xy + rng.uniform(20, 80, (80, 2))], 1).astype(np.float32)
+    windows = [build_windows(r, props, 2) for r in recs]
+    cfg = FinetuneConfig(windows_per_image=32)
+    stores = [RowStore(16, None, None, np.float16)]
+    pools = [collect_windows(recs, windows, FakeSource(), cfg, np.random.default_rng(1), SINGLE, stores[0], False)]
+    stores.append(RowStore(16, stores[0].rows(0) * 16 * 2, tmp_path / "spill", np.float16))  # image 0's rows fit
+    pools.append(collect_windows(recs, windows, FakeSource(), cfg, np.random.default_rng(1), SINGLE, stores[1], False))
+    assert all(torch.equal(a, b) for a, b in zip(*pools))  # the same draws
+    assert stores[1].spills == 1 and stores[1].disk_bytes > 0  # the first image in memory, the second on disk
+    _, _, image, row = pools[0]
+    batch = np.random.default_rng(2).permutation(len(image))[:40]
+    got = [gather_rows(s, image.numpy()[batch], row.numpy()[batch]) for s in stores]
+    assert torch.equal(got[0].view(torch.int16), got[1].view(torch.int16))
+    for s in stores:
+        s.close()
 
 
 @pytest.mark.parametrize("corrupt, problem", [
