@@ -23,6 +23,7 @@ Spec (YAML)::
                                            # of that record's model on the first test images
     orderings:                             # optional: the paper's orderings, checked (eval.orderings)
       - {better: spp5, worse: spp1, claim: "5 scales over 1"}
+    memory_gb: 4                           # optional: train_det's --memory-gb for every row
     rows:
       - id: spp1                           # the record's name
         name: SPP-net, 1 scale             # the row's label
@@ -108,6 +109,8 @@ class TableSpec:
     picture: tuple[str, int, int, str] | None = None
     # the paper's orderings as (better row, worse row, the claim in words): eval.orderings checks them
     orderings: tuple[tuple[str, str, str], ...] = ()
+    # train_det's --memory-gb for every row (a detector or scaling table), or None for its default
+    memory_gb: float | None = None
 
     def record_path(self, records: Path, row: RowSpec, seed: int) -> Path:
         return records / self.id / f"{row.id}-s{seed}.json"
@@ -209,7 +212,15 @@ def load_spec(folder: Path) -> TableSpec:
     return TableSpec(Path(folder).name, _need(spec, "title", str, where), _need(spec, "question", str, where),
                      kind, data, seeds, rows, str(spec.get("reduced", "")),
                      str(spec.get("paper_source", "")), str(spec.get("notes", "")), _trunk(spec, kind, where),
-                     _picture(spec, rows, seeds, kind, where), _orderings(spec, rows, kind, where))
+                     _picture(spec, rows, seeds, kind, where), _orderings(spec, rows, kind, where),
+                     _memory_gb(spec, kind, where))
+
+
+def _memory_gb(spec: Mapping[str, Any], kind: str, where: Path) -> float | None:
+    value = spec.get("memory_gb")
+    if value is not None and (kind not in ("detector", "scaling") or not isinstance(value, (int, float)) or value <= 0):
+        raise InputError(where, f"memory_gb must be a number > 0 in a detector or scaling table, got {value!r}")
+    return None if value is None else float(value)
 
 
 def _orderings(spec: Mapping[str, Any], rows: tuple[RowSpec, ...], kind: str,

@@ -29,7 +29,7 @@ import numpy as np
 # after every other process's use, so jobs next to this one count) when mining starts, the share
 # the store may hold. The rest is for what the budget does not cover: the fits' transient copies
 # (svm.solver.fit_class: ~28 bytes per entry, in each of ``workers`` processes), the network and
-# the page cache that keeps reading conv5 maps fast. Ours: issue 34's 5-scale pool5 training grew
+# the page cache that keeps reading conv5 maps fast. Ours: a 5-scale pool5 training grew
 # to 9.9 GB next to other jobs and was killed by the OOM killer; half leaves room for both.
 AVAILABLE_MEMORY_SHARE = 0.5
 

@@ -141,6 +141,7 @@ def run_detector(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argp
     sets = [a for pair in (f"seed={seed}", *extra, *row.set) for a in ("--set", pair)]
     train = tool("train_det.py", "--data-root", str(data), "--work-dir", str(work), "--cache-dir",
                  str(cache or args.runs_dir / "cache"), "--config", shown(row.config), *sets,
+                 *(["--memory-gb", f"{spec.memory_gb:g}"] if spec.memory_gb else []),
                  "--device", args.device, "--resume", "--no-progress")
     meta = json.loads((work / "meta.json").read_text()) if (work / "meta.json").is_file() else {}
     if meta.get("stages_done") != list(TRAIN_STAGES):

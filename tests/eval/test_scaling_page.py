@@ -144,3 +144,14 @@ def test_sizes_belong_to_scaling_rows_only(spec_dir):
     (spec_dir / "table.yaml").write_text(SPEC.replace("kind: scaling\ndata: {preset: voc07, seed: 0}", detector))
     with pytest.raises(InputError, match="a row's own data belongs to scaling tables"):
         load_spec(spec_dir)
+
+
+@pytest.mark.parametrize("value, ok", [("4", 4.0), ("0.5", 0.5), ("0", None), ("-1", None), ("lots", None)])
+def test_a_tables_memory_budget_is_a_positive_number(spec_dir, value, ok):
+    """train_det's --memory-gb for every row (tools/_runs.py passes it; the end-to-end scaling test runs it)."""
+    (spec_dir / "table.yaml").write_text(SPEC.replace("seeds: [0]", f"seeds: [0]\nmemory_gb: {value}"))
+    if ok is None:
+        with pytest.raises(InputError, match="memory_gb must be a number > 0"):
+            load_spec(spec_dir)
+    else:
+        assert load_spec(spec_dir).memory_gb == ok

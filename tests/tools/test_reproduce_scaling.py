@@ -4,6 +4,8 @@ from cold caches of its own, and its record keeps the stage tables that docs/per
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,7 @@ question: does it grow?
 kind: scaling
 data: {preset: voc07, seed: 0}
 seeds: [0]
+memory_gb: 0.000001
 rows:
   - {id: small, name: 8 images, config: a.yaml, data: {num_trainval: 8, num_test: 3}}
   - {id: large, name: 12 images, config: a.yaml, data: {num_trainval: 12, num_test: 5}}
@@ -63,6 +66,10 @@ def test_a_scaling_row_is_reproduced_with_its_stage_tables(tmp_path, capsys, rep
     assert small["images"] == {"trainval": 8, "test": 3} and small["proposals_per_image"] == 40
     assert small["work_dir"].startswith(str(runs / "scaling")) and f"--cache-dir {small['work_dir']}/cache" in \
         small["commands"][0]
+    # the table's memory budget (a few KB here: fine-tuning's pool and the SVMs' store spill to disk)
+    assert "--memory-gb 1e-06" in small["commands"][0]
+    log = (Path(small["work_dir"]) / "train.log").read_text()
+    assert re.search(r"fine-tuning on \d+ windows .* 0\.00 GiB in memory, 0\.\d\d GiB on disk", log)
     train = {s["stage"]: s for s in small["train_stages"]}
     assert {"proposals", "conv5", "finetune", "svm"} <= set(train) and small["train_stages"][-1]["stage"] == "total"
     assert all(s["wall_s"] > 0 and s["cpu_s"] >= 0 for s in small["train_stages"])
