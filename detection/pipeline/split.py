@@ -87,9 +87,10 @@ def _detect_cached(detector: Detector, record: ImageRecord, proposals: np.ndarra
     cached = load_arrays(path, _LAYOUT, DETECTIONS_VERSION)
     if cached is not None and str(cached["digest"]) == digest:
         return Detections(cached["boxes"], cached["scores"], cached["labels"])
-    computed = getattr(detector.source, "computed", None)
+    rcnn = detector.source if isinstance(detector.source, CachedRCNNSource) else None
+    computed = rcnn.computed if rcnn is not None else 0
     det = detect_image(record, proposals, detector.source, detector.model, detector.cfg.test, sw)
-    if sw is not None and computed is not None and detector.source.computed == computed:
+    if sw is not None and rcnn is not None and rcnn.computed == computed:
         sw.drop_image()  # R-CNN's vectors all read from its cache: a read is not R-CNN's test time
     elif sw is not None:
         sw.next_image()
