@@ -201,6 +201,13 @@ class _Training:
         head = new_head(self.cfg, self.info, self.dataset.num_classes, classifier_file(self.cfg, self.weights))
         return head.to(self.device)
 
+    def _memory_budget(self, what: str) -> int | None:
+        """The stage's memory budget in bytes (``--memory-gb``, or a share of what is available now), logged."""
+        budget = memory_budget_bytes(self.memory_gb)
+        log.info("%s held in memory up to %s, the rest on disk", what,
+                 "no bound" if budget is None else f"{budget / 2**30:.2f} GiB")
+        return budget
+
     def finetune(self) -> None:
         """3. Fine-tuning (continues from its last checkpoint); rank 0 writes head.pt (and trunk.pt)."""
         cfg, work, self.head = self.cfg, self.work, self._new_head()
@@ -209,9 +216,7 @@ class _Training:
                          cfg.finetune, cfg.seed, work.finetune_ckpt, self.progress, self.checkpoint_every)
             atomic_write(work.trunk, lambda f: torch.save(self.trunk.state_dict(), f))
         elif cfg.finetune.enabled:
-            budget = memory_budget_bytes(self.memory_gb)
-            log.info("fine-tuning: the pool of windows held in memory up to %s, the rest on disk",
-                     "no bound" if budget is None else f"{budget / 2**30:.2f} GiB")
+            budget = self._memory_budget("fine-tuning: the pool of windows")
             spill = work.root / ("finetune_spill" if not self.d.active else f"finetune_spill.rank{self.d.rank}")
             finetune(self.head, self.dataset.records, self.windows, self.source, cfg.finetune, cfg.seed,
                      work.finetune_ckpt, self.progress, self.checkpoint_every, self.d, budget, spill)
@@ -238,9 +243,7 @@ class _Training:
         if self.entries is not None:  # the feature pass sharded by image, then the mining by class
             sharded_feature_pass(cfg, self.entries, self.dataset.records, self.windows, self.source, self.head, d,
                                  self.progress)
-        budget = memory_budget_bytes(self.memory_gb)
-        log.info("SVM stage: positives and negative cache held in memory up to %s, the rest on disk",
-                 "no bound" if budget is None else f"{budget / 2**30:.2f} GiB")
+        budget = self._memory_budget("SVM stage: positives and negative cache")
         mine_svms(cfg, self.work, self.dataset, self.windows, self.source, self.head, self.progress, self.entries, d,
                   self.workers, self.untrained, budget)
 

@@ -4,7 +4,8 @@ Mini-batches of ``batch_size`` windows, ``fg_fraction`` of them positives (IoU i
 a ground truth, labelled with its class) and the rest negatives (IoU in [bg_iou_low, bg_iou_high),
 labelled background). Since conv is fixed, the pool5 vectors of a sample of every image's windows
 are pooled once (:func:`collect_windows`, in memory up to a budget and on disk past it) and batches
-are drawn from them, so a step costs only the fc layers. ``detection.training.sgd`` runs the steps and their checkpoints.
+are drawn from them, so a step costs only the fc layers. ``detection.training.sgd`` runs the steps
+and their checkpoints.
 
 Under torchrun (``d``) the same steps run on every rank, each computing its share:
   1. every rank replays the same window draws for every image, so all ranks know the whole pool's
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 def collect_windows(records: Sequence[ImageRecord], windows: Sequence[ImageWindows], source: Pool5Source,
                     cfg: FinetuneConfig, rng: np.random.Generator, d: Dist, store: RowStore,
-                    progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                    progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pool5 vectors of a fixed sample of each image's labelled windows, into ``store`` (float16).
 
     Each image contributes up to ``windows_per_image`` windows, ``fg_fraction`` of them positives
@@ -56,24 +57,23 @@ def collect_windows(records: Sequence[ImageRecord], windows: Sequence[ImageWindo
     up to its budget and on disk past it: the pool grows with the images (VOC 2007: ~20 GB).
 
     Returns:
-        (N,) labels of the whole pool (class + 1, or BACKGROUND); (N,) the rank holding each row;
-        (N,) the image (store entry) of each row; (N,) its row in that entry.
+        (N,) labels of the whole pool (class + 1, or BACKGROUND); (N,) the image (store entry) of
+        each row, whose rank ``d.owner`` gives; (N,) its row in that entry.
     """
-    ys, owners, images, rows = [], [], [], []
+    ys, images, rows = [], [], []
     for i, (record, w) in enumerate(zip(tqdm(records, desc="fine-tune windows", disable=not progress), windows)):
         labels = window_labels(w, cfg)
         idx = torch.from_numpy(np.sort(sample_fg_bg(labels, cfg.windows_per_image, cfg.fg_fraction, rng)))
         if not idx.numel():
             continue
         ys.append(labels[idx])
-        owners.append(torch.full((idx.numel(),), d.owner(i), dtype=torch.long))
         images.append(torch.full((idx.numel(),), i, dtype=torch.long))
         rows.append(torch.arange(idx.numel()))
         if d.owner(i) == d.rank:
             store.put(i, source.pool5(record, w.boxes[idx]).cpu().half().numpy())
     if not ys:
         raise InputError("fine-tuning", "no training window overlaps a ground truth; check the dataset")
-    return torch.cat(ys), torch.cat(owners), torch.cat(images), torch.cat(rows)
+    return torch.cat(ys), torch.cat(images), torch.cat(rows)
 
 
 def gather_rows(store: RowStore, image: np.ndarray, row: np.ndarray) -> torch.Tensor:
@@ -108,8 +108,9 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
         shutil.rmtree(spill, ignore_errors=True)  # a killed run's files: the pool is drawn again
     store = RowStore(head.fc6.in_features, memory_budget, spill, np.float16)
     try:
-        y_all, owner, image, row = collect_windows(records, windows, source, cfg, np.random.default_rng(seed), d,
-                                                   store, progress)
+        y_all, image, row = collect_windows(records, windows, source, cfg, np.random.default_rng(seed), d, store,
+                                            progress)
+        owner = d.owner(image)  # image i's rows are rank i % world's
         log.info("fine-tuning on %d windows (%d positives), %d of them here, %.2f GiB in memory, %.2f GiB on disk",
                  len(y_all), int((y_all > 0).sum()), int((owner == d.rank).sum()), store.ram_bytes / 2**30,
                  store.disk_bytes / 2**30)

@@ -78,3 +78,29 @@ def make_dets():
 @pytest.fixture
 def slow_vocevaldet():
     return _slow_vocevaldet
+
+
+# A scaling table (tests/eval/test_scaling_page.py, test_rcnn_projection.py): an images axis
+# (small, large, huge) and a proposals axis (small against few windows).
+SCALING_SPEC = """title: How cost grows
+question: how?
+kind: scaling
+data: {preset: voc07, seed: 0}
+seeds: [0]
+rows:
+  - {id: a, name: small, config: c.yaml, data: {num_trainval: 100, num_test: 50}}
+  - {id: b, name: large, config: c.yaml, data: {num_trainval: 400, num_test: 200}}
+  - {id: c, name: huge, config: c.yaml, data: {num_trainval: 1600, num_test: 800}}
+  - {id: p, name: few windows, config: c.yaml, data: {num_trainval: 100, num_test: 50},
+     set: [proposals.max_proposals=500]}
+"""
+
+
+@pytest.fixture
+def scaling_dir(tmp_path: Path) -> Path:
+    """A folder with SCALING_SPEC as its table.yaml and the rows' config."""
+    folder = tmp_path / "scaling"
+    folder.mkdir()
+    (folder / "c.yaml").write_text("seed: 0\n")
+    (folder / "table.yaml").write_text(SCALING_SPEC)
+    return folder

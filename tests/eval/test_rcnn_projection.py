@@ -3,23 +3,11 @@ window, measured on the row's network, times the row's windows."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from eval.rcnn_projection import duration, extra_per_window, measured_seconds, projected_seconds, projection_table
 from eval.run_records import load_spec, write_record
 from eval.scaling_page import scaling_section
-
-SPEC = """title: How cost grows
-question: how?
-kind: scaling
-data: {preset: voc07, seed: 0}
-seeds: [0]
-rows:
-  - {id: a, name: small, config: c.yaml, data: {num_trainval: 100, num_test: 50}}
-  - {id: b, name: large, config: c.yaml, data: {num_trainval: 400, num_test: 200}}
-"""
 
 
 def _record(trainval: int, test: int, speed: dict | None) -> dict:
@@ -51,17 +39,8 @@ def test_durations_read_in_the_unit_a_planner_needs():
     assert duration(684000) == "190 h (7.9 days)"
 
 
-@pytest.fixture
-def spec_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "scaling"
-    folder.mkdir()
-    (folder / "c.yaml").write_text("seed: 0\n")
-    (folder / "table.yaml").write_text(SPEC)
-    return folder
-
-
-def test_a_row_without_a_speed_measurement_is_left_out(spec_dir, tmp_path):
-    spec, records = load_spec(spec_dir), tmp_path / "records"
+def test_a_row_without_a_speed_measurement_is_left_out(scaling_dir, tmp_path):
+    spec, records = load_spec(scaling_dir), tmp_path / "records"
     write_record(spec.record_path(records, spec.rows[0], 0), _record(100, 50, SPEED))
     write_record(spec.record_path(records, spec.rows[1], 0), _record(400, 200, None))
     section = scaling_section(spec, records, None)

@@ -5,7 +5,6 @@ every time."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,19 +13,7 @@ from data.errors import InputError
 from eval.run_records import load_spec, write_record
 from eval.scaling_page import axes, axis_table, first_records, fit_exponent, scaling_section
 from eval.scaling_plot import scaling_svg
-
-SPEC = """title: How cost grows
-question: how?
-kind: scaling
-data: {preset: voc07, seed: 0}
-seeds: [0]
-rows:
-  - {id: a, name: small, config: c.yaml, data: {num_trainval: 100, num_test: 50}}
-  - {id: b, name: large, config: c.yaml, data: {num_trainval: 400, num_test: 200}}
-  - {id: c, name: huge, config: c.yaml, data: {num_trainval: 1600, num_test: 800}}
-  - {id: p, name: few windows, config: c.yaml, data: {num_trainval: 100, num_test: 50},
-     set: [proposals.max_proposals=500]}
-"""
+from tests.eval.conftest import SCALING_SPEC
 
 
 def test_the_exponent_of_a_power_law_is_its_power():
@@ -52,15 +39,6 @@ def test_fewer_than_two_usable_points_have_no_exponent():
     assert fit_exponent([100, 400], [0.0, 5.0]) is None  # a stage that took no time: no logarithm
 
 
-@pytest.fixture
-def spec_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "scaling"
-    folder.mkdir()
-    (folder / "c.yaml").write_text("seed: 0\n")
-    (folder / "table.yaml").write_text(SPEC)
-    return folder
-
-
 def _record(trainval: int, test: int, proposals: int, power: float = 1.0) -> dict:
     """A record whose conv5 grows as n^power, fine-tuning not at all, test detection linearly."""
     return {"seed": 0, "config_sha1": "x", "commit": "c", "machine": "2 cores of m", "date": "d", "train_s": 1.0,
@@ -74,15 +52,15 @@ def _record(trainval: int, test: int, proposals: int, power: float = 1.0) -> dic
                              "cpu_s": 0.9 * test, "peak_rss_bytes": 2**29}]}
 
 
-def test_the_axes_are_the_rows_that_differ_in_one_thing(spec_dir):
-    spec = load_spec(spec_dir)
+def test_the_axes_are_the_rows_that_differ_in_one_thing(scaling_dir):
+    spec = load_spec(scaling_dir)
     assert [(a.what, [r.id for r in a.rows]) for a in axes(spec)] == [("images", ["a", "b", "c"]),
                                                                        ("proposals", ["a", "p"])]
     assert spec.for_row(spec.rows[1]).data == {"preset": "voc07", "seed": 0, "num_trainval": 400, "num_test": 200}
 
 
-def test_a_stage_table_per_axis_with_exponents_and_the_faster_than_linear_flagged(spec_dir, tmp_path):
-    spec, records = load_spec(spec_dir), tmp_path / "records"
+def test_a_stage_table_per_axis_with_exponents_and_the_faster_than_linear_flagged(scaling_dir, tmp_path):
+    spec, records = load_spec(scaling_dir), tmp_path / "records"
     for row, args in zip(spec.rows, [(100, 50, 2000, 1.5), (400, 200, 2000, 1.5), None, (100, 50, 500, 1.5)]):
         if args:
             write_record(spec.record_path(records, row, 0), _record(*args))
@@ -107,15 +85,15 @@ def test_a_stage_table_per_axis_with_exponents_and_the_faster_than_linear_flagge
     assert all(line.endswith("| - |") for line in axis_table(images, first_records(spec, images.rows, records)).splitlines()[2:])
 
 
-def test_no_records_is_one_line_and_no_plot(spec_dir, tmp_path):
-    spec = load_spec(spec_dir)
+def test_no_records_is_one_line_and_no_plot(scaling_dir, tmp_path):
+    spec = load_spec(scaling_dir)
     section = scaling_section(spec, tmp_path / "none", None)
     assert "Not run yet. Its rows: small; large; huge; few windows." in section and "![" not in section
     assert scaling_svg(spec, tmp_path / "none") is None
 
 
-def test_the_plot_is_the_same_bytes_every_time(spec_dir, tmp_path):
-    spec, records = load_spec(spec_dir), tmp_path / "records"
+def test_the_plot_is_the_same_bytes_every_time(scaling_dir, tmp_path):
+    spec, records = load_spec(scaling_dir), tmp_path / "records"
     for row, args in zip(spec.rows, [(100, 50, 2000), (400, 200, 2000), (1600, 800, 2000), (100, 50, 500)]):
         write_record(spec.record_path(records, row, 0), _record(*args))
     first = scaling_svg(spec, records)
@@ -130,28 +108,28 @@ def test_the_plot_is_the_same_bytes_every_time(spec_dir, tmp_path):
     ("  - {id: a, name: A, config: c.yaml, data: {num_trainval: 4, num_test: 2, preset: x}}\n", "a scaling row has data"),
     ("  - {id: a, name: A, config: c.yaml, data: {num_trainval: 4, num_test: 2}, paper: 58.0}\n", "no paper figure"),
 ])
-def test_a_bad_scaling_row_is_a_one_line_error(spec_dir, rows, message):
-    (spec_dir / "table.yaml").write_text(SPEC.split("rows:")[0] + "rows:\n" + rows)
+def test_a_bad_scaling_row_is_a_one_line_error(scaling_dir, rows, message):
+    (scaling_dir / "table.yaml").write_text(SCALING_SPEC.split("rows:")[0] + "rows:\n" + rows)
     with pytest.raises(InputError, match=message):
-        load_spec(spec_dir)
+        load_spec(scaling_dir)
 
 
-def test_sizes_belong_to_scaling_rows_only(spec_dir):
-    (spec_dir / "table.yaml").write_text(SPEC.replace("{preset: voc07, seed: 0}", "{preset: voc07, num_test: 5}"))
+def test_sizes_belong_to_scaling_rows_only(scaling_dir):
+    (scaling_dir / "table.yaml").write_text(SCALING_SPEC.replace("{preset: voc07, seed: 0}", "{preset: voc07, num_test: 5}"))
     with pytest.raises(InputError, match="sizes are its rows'"):
-        load_spec(spec_dir)
+        load_spec(scaling_dir)
     detector = "kind: detector\ndata: {num_trainval: 4, num_test: 2}"
-    (spec_dir / "table.yaml").write_text(SPEC.replace("kind: scaling\ndata: {preset: voc07, seed: 0}", detector))
+    (scaling_dir / "table.yaml").write_text(SCALING_SPEC.replace("kind: scaling\ndata: {preset: voc07, seed: 0}", detector))
     with pytest.raises(InputError, match="a row's own data belongs to scaling tables"):
-        load_spec(spec_dir)
+        load_spec(scaling_dir)
 
 
 @pytest.mark.parametrize("value, ok", [("4", 4.0), ("0.5", 0.5), ("0", None), ("-1", None), ("lots", None)])
-def test_a_tables_memory_budget_is_a_positive_number(spec_dir, value, ok):
+def test_a_tables_memory_budget_is_a_positive_number(scaling_dir, value, ok):
     """train_det's --memory-gb for every row (tools/_runs.py passes it; the end-to-end scaling test runs it)."""
-    (spec_dir / "table.yaml").write_text(SPEC.replace("seeds: [0]", f"seeds: [0]\nmemory_gb: {value}"))
+    (scaling_dir / "table.yaml").write_text(SCALING_SPEC.replace("seeds: [0]", f"seeds: [0]\nmemory_gb: {value}"))
     if ok is None:
         with pytest.raises(InputError, match="memory_gb must be a number > 0"):
-            load_spec(spec_dir)
+            load_spec(scaling_dir)
     else:
-        assert load_spec(spec_dir).memory_gb == ok
+        assert load_spec(scaling_dir).memory_gb == ok

@@ -116,7 +116,7 @@ def test_the_pool_past_its_budget_is_on_disk_and_reads_back_the_same_rows(tmp_pa
     pools.append(collect_windows(recs, windows, FakeSource(), cfg, np.random.default_rng(1), SINGLE, stores[1], False))
     assert all(torch.equal(a, b) for a, b in zip(*pools))  # the same draws
     assert stores[1].spills == 1 and stores[1].disk_bytes > 0  # the first image in memory, the second on disk
-    _, _, image, row = pools[0]
+    _, image, row = pools[0]
     batch = np.random.default_rng(2).permutation(len(image))[:40]
     got = [gather_rows(s, image.numpy()[batch], row.numpy()[batch]) for s in stores]
     assert torch.equal(got[0].view(torch.int16), got[1].view(torch.int16))
