@@ -37,9 +37,9 @@ from pathlib import Path
 import defusedxml
 import defusedxml.ElementTree as DET
 import numpy as np
-from tqdm import tqdm
 
 from data.errors import InputError
+from data.progress import track
 from data.records import Dataset, ImageRecord
 from data.safe_input import check_inside, check_name, read_lines
 
@@ -244,7 +244,7 @@ def load_voc(root: Path, split: str, classes: Sequence[str] | None = None) -> Da
     class_index = {name: i for i, name in enumerate(names)}
     ids = read_split(root, split)
     records = []
-    for image_id in tqdm(ids, desc=f"reading {split} annotations", disable=len(ids) < 1000, leave=False):
+    for image_id in track(ids, desc=f"reading {split} annotations", show=len(ids) >= 1000, leave=False):
         xml_path = root / "Annotations" / f"{image_id}.xml"
         if xml_path.exists():  # a missing one is reported by parse_annotation
             check_inside(xml_path, root, root / "Annotations")

@@ -40,9 +40,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
 from data.errors import InputError
+from data.progress import track
 from data.records import Detections, ImageRecord
 from eval.matching import match_class
 
@@ -281,7 +281,7 @@ def evaluate_voc(
     curves, num_gt, num_det = {}, {}, {}
     total = sum(len(d) for d in detections.values())
     # about 8 s per million detections on one CPU core: show progress only for big runs
-    bar = tqdm(list(enumerate(classes)), desc="scoring classes", disable=total < 100_000, leave=False)
+    bar = track(list(enumerate(classes)), desc="scoring classes", show=total >= 100_000, leave=False)
     for k, name in bar:
         recall, precision, npos = score_class(detections, records, k, iou_threshold)
         curves[name], num_gt[name], num_det[name] = (recall, precision), npos, int(recall.shape[0])

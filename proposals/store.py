@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.claims import Claim, try_claim, wait_for
 from data.images import size_mismatch
+from data.progress import track
 from data.records import ImageRecord
 from data.safe_input import check_name
 from proposals.config import CACHE_VERSION, ProposalConfig
@@ -129,7 +129,7 @@ def _compute(todo: list[ImageRecord], folder: Path, cfg: ProposalConfig, workers
     computed: list[str] = []
     seconds: list[float] = []
     by_others = 0
-    bar = tqdm(total=len(todo), desc=f"proposals ({cfg.mode})", disable=not progress)
+    bar = track(total=len(todo), desc=f"proposals ({cfg.mode})", show=progress)
     while todo:
         busy: list[ImageRecord] = []
         claims: dict[str, Claim] = {}
@@ -211,7 +211,7 @@ def ensure_proposals(records: Sequence[ImageRecord], cache_dir: Path, cfg: Propo
     boxes: dict[str, np.ndarray] = {}
     cached_seconds: list[float] = []
     todo: list[ImageRecord] = []
-    for record in tqdm(unique, desc="checking proposal cache", disable=not progress or len(unique) < 100):
+    for record in track(unique, desc="checking proposal cache", show=progress and len(unique) >= 100):
         hit = _load_valid(folder, record)
         if hit is None:
             todo.append(record)

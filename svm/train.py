@@ -51,9 +51,9 @@ from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 from data.errors import InputError
+from data.progress import track
 from svm.config import SVMConfig
 from svm.mining import hard_negatives, negatives_to_keep
 from svm.model import LinearSVMs
@@ -111,7 +111,7 @@ def train_svms(
         trainer = HardNegativeMiner(num_classes, cfg, feature_scale, classes, pool, memory_budget, spill_dir)
         stack.callback(trainer.close)
         regions = load_regions(image_ids[0]) if image_ids else None
-        for i, image_id in enumerate(tqdm(image_ids, desc="SVM hard-negative mining", disable=not progress)):
+        for i, image_id in enumerate(track(image_ids, desc="SVM hard-negative mining", show=progress)):
             assert regions is not None
             due = trainer.visit(i, image_id, regions, wait=False)
             # 1. the next image's features while this image's fits run, 2. then apply the fits

@@ -1,5 +1,5 @@
 """What the command-line tools share (private: not a command): logging set-up, one-line errors instead of
-tracebacks, the dataset flags, the same in every tool: --data-root DIR [--split S] (VOC layout) or
+tracebacks, ``--no-progress``, the dataset flags, the same in every tool: --data-root DIR [--split S] (VOC layout) or
 --ann-file FILE --image-dir DIR [--split NAME] (COCO json; ``data.datasets`` does the opening), and
 the warnings of flags kept one release after they went."""
 
@@ -26,6 +26,12 @@ def warn_gone_flags(args: argparse.Namespace) -> None:
     """Print one warning line per flag that is accepted but no longer does anything."""
     if getattr(args, "overlap", False):
         print(f"warning: {OVERLAP_GONE}", file=sys.stderr)
+
+
+def add_no_progress(p: argparse.ArgumentParser) -> None:
+    """``--no-progress``: every tool's, one meaning (``data.progress``)."""
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars: a log line every 5 minutes instead (done, time left, rate)")
 
 
 def setup_logging(log_file: Path | None = None, verbose: bool = False, rank: int | None = None) -> None:

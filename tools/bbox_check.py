@@ -38,7 +38,7 @@ from detection.pipeline.bbox_check import (
 )
 from detection.workdir import open_detector
 from proposals.store import ensure_proposals
-from tools._cli import add_dataset_arguments, run_cli, setup_logging
+from tools._cli import add_dataset_arguments, add_no_progress, run_cli, setup_logging
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,7 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None, help="processes for selective search (default: all cores)")
     p.add_argument("--json", type=Path, help="write every figure here")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_no_progress(p)
     args = p.parse_args(argv)
     if args.num_images is not None and args.num_images < 1:
         p.error("--num-images must be >= 1")

@@ -29,7 +29,7 @@ from detection.runtime.distributed import Dist, close, init_from_env, threads_pe
 from proposals.config import ProposalConfig
 from proposals.recall import proposal_recall
 from proposals.store import cache_folder
-from tools._cli import add_dataset_arguments, dataset_from_args, run_cli, setup_logging
+from tools._cli import add_dataset_arguments, add_no_progress, dataset_from_args, run_cli, setup_logging
 
 log = logging.getLogger("compute_proposals")
 
@@ -57,7 +57,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="import the proposals of a released R-CNN selective_search_data .mat file instead of computing")
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the split (quick checks)")
     p.add_argument("--json", type=Path, default=None, help="also write the summary figures to this JSON file")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_no_progress(p)
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 

@@ -37,17 +37,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from data.cache import atomic_write_bytes
 from data.errors import InputError
 from data.images import read_image
+from data.progress import track
 from data.records import Detections, ImageRecord
 from detection.config import FAST_PRESET, fast_overrides
 from detection.inference.detect import DRAW_THRESHOLDS, detect_image
 from detection.workdir import open_detector
 from proposals.workers import iter_proposals
-from tools._cli import run_cli, setup_logging
+from tools._cli import add_no_progress, run_cli, setup_logging
 
 log = logging.getLogger("demo")
 
@@ -75,7 +75,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None,
                    help="processes for selective search, run on the next images while one is detected "
                         "(default: all cores; 1: serial); does not change the result")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_no_progress(p)
     return p.parse_args(argv)
 
 
@@ -147,8 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warn_full_size(records, cfg.proposals.resize_longer)
     drawn = []
     # selective search of the next images runs in workers while this one is detected
-    for item in tqdm(iter_proposals(records, cfg.proposals, workers), total=len(records), desc="demo",
-                     disable=args.no_progress):
+    for item in track(iter_proposals(records, cfg.proposals, workers), total=len(records), desc="demo",
+                     show=not args.no_progress):
         path = item.record.path
         image = read_image(path)
         start = time.perf_counter()

@@ -46,7 +46,7 @@ from detection.runtime.stopwatch import Stopwatch
 from detection.training.sgd import CHECKPOINT_EVERY
 from eval.report import evaluate_and_report
 from eval.result_files import write_result_files
-from tools._cli import run_cli, setup_logging
+from tools._cli import add_no_progress, run_cli, setup_logging
 
 log = logging.getLogger("faster_rcnn")
 RESUME_HINT = "run the same command with --resume to continue"
@@ -77,7 +77,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY,
                    help=f"steps between checkpoints (default {CHECKPOINT_EVERY}); does not change the result")
     p.add_argument("--json", type=Path, help="also write result.json's content here")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_no_progress(p)
     return p.parse_args(argv)
 
 

@@ -64,7 +64,7 @@ from eval.image_classification import (
     voc_classification,
 )
 from svm.image_svm import ImageSVMConfig, fit_one_vs_rest, one_hot_targets
-from tools._cli import run_cli, setup_logging
+from tools._cli import add_no_progress, run_cli, setup_logging
 
 log = logging.getLogger("image_svm")
 EMBEDDED_SIDE = 256  # the embedded images' shorter side: ImageNet's 256 for 224 crops
@@ -120,7 +120,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=Path("runs/cache"), help="vector cache (default runs/cache)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--json", type=Path, help="also write the result here (JSON)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_no_progress(p)
     return p.parse_args(argv)
 
 

@@ -32,7 +32,7 @@ from detection.config import load_train_config
 from detection.features.probe import PROBE_SIZE, box_vectors, fit_probe
 from detection.models.backbones import BACKBONES
 from detection.workdir import build_network, trunk_weights_file
-from tools._cli import run_cli, setup_logging
+from tools._cli import add_no_progress, run_cli, setup_logging
 
 log = logging.getLogger("probe")
 
@@ -49,7 +49,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=PROBE_SIZE, help=f"warped side in pixels (default {PROBE_SIZE})")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--json", type=Path, help="also write the result here (JSON)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_no_progress(p)
     return p.parse_args(argv)
 
 

@@ -43,7 +43,7 @@ from detection.speed.report import machine, write_report
 from detection.workdir import open_detector
 from proposals.config import ProposalConfig
 from proposals.store import ensure_proposals
-from tools._cli import run_cli, setup_logging
+from tools._cli import add_no_progress, run_cli, setup_logging
 
 # The old lever flags and the config keys that now spell them (--set KEY=VALUE, as in test_det.py and demo.py).
 LEGACY_LEVERS = {"--svd-fc6": "head.svd_fc6", "--svd-fc7": "head.svd_fc7", "--int8-fc": "head.int8"}
@@ -80,7 +80,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads (default: all)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=None, help="processes for proposals (default: all cores)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_no_progress(p)
     args = p.parse_args(argv)
     for name in ("num_images", "num_proposals", "threads", "rcnn_batch_size", "fc"):
         if getattr(args, name) < 1:

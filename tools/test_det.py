@@ -46,7 +46,7 @@ from eval.coco_results import results_path, write_coco_results
 from eval.report import evaluate_and_report
 from eval.result_files import write_result_files
 from eval.voc_ap import METRICS
-from tools._cli import OVERLAP_GONE, add_dataset_arguments, run_cli, setup_logging, warn_gone_flags
+from tools._cli import OVERLAP_GONE, add_dataset_arguments, add_no_progress, run_cli, setup_logging, warn_gone_flags
 
 log = logging.getLogger("test_det")
 
@@ -74,7 +74,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
                         "cores / its ranks)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_no_progress(p)
     return p.parse_args(argv)
 
 

@@ -51,7 +51,7 @@ from detection.classification.workdir import ClassifierWorkDir
 from detection.models.backbones import BACKBONES
 from detection.runtime.config_io import config_to_dict, load_dataclass, save_config
 from detection.runtime.distributed import Dist, close, init_from_env
-from tools._cli import run_cli, setup_logging
+from tools._cli import add_no_progress, run_cli, setup_logging
 
 log = logging.getLogger("train_cls")
 
@@ -76,7 +76,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
                         "cores / its ranks)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_no_progress(p)
     return p.parse_args(argv)
 
 

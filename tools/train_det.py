@@ -45,7 +45,15 @@ from detection.runtime.distributed import Dist, close, init_from_env, threads_pe
 from detection.runtime.usage import StageMeter
 from detection.training.sgd import CHECKPOINT_EVERY
 from detection.workdir import WorkDir
-from tools._cli import OVERLAP_GONE, add_dataset_arguments, dataset_from_args, run_cli, setup_logging, warn_gone_flags
+from tools._cli import (
+    OVERLAP_GONE,
+    add_dataset_arguments,
+    add_no_progress,
+    dataset_from_args,
+    run_cli,
+    setup_logging,
+    warn_gone_flags,
+)
 
 log = logging.getLogger("train_det")
 RESUME_HINT = "run the same command with --resume to continue"  # after Ctrl-C or a failed write
@@ -84,7 +92,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per process (default: torch's, all cores; under torchrun, this node's "
                         "cores / its ranks)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_no_progress(p)
     return p.parse_args(argv)
 
 

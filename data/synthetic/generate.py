@@ -26,10 +26,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from data.cache import atomic_write_bytes
 from data.errors import InputError
+from data.progress import track
 from data.synthetic.compose import ComposeConfig, Composed, compose
 from data.synthetic.shapes import BASE_CLASSES, CLASSES
 from data.voc_write import write_annotation, write_classes, write_split
@@ -223,7 +223,7 @@ def generate(out: Path, num_trainval: int = 200, num_test: int = 100, seed: int 
         starts = np.concatenate([[0], np.cumsum(counts)])
         objects = difficult = 0
         tasks = [(split, i, stream[starts[i] : starts[i + 1]], seed, cfg) for i in range(num)]
-        for drawn in tqdm(_drawn_in_order(tasks, workers), total=num, desc=f"synthetic {split}", leave=False):
+        for drawn in track(_drawn_in_order(tasks, workers), total=num, desc=f"synthetic {split}", show=True, leave=False):
             img = drawn.composed
             atomic_write_bytes(out / "JPEGImages" / f"{drawn.name}.jpg", drawn.jpeg)
             write_annotation(out / "Annotations" / f"{drawn.name}.xml", drawn.name, drawn.size, img.boxes,

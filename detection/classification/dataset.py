@@ -23,11 +23,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from data.cache import ArraySpec, load_arrays, params_key, save_arrays
 from data.errors import InputError
 from data.images import read_image
+from data.progress import track
 from data.synthetic import classify
 from detection.classification.config import EmbeddedSetConfig
 
@@ -92,7 +92,7 @@ def _embedded_split(split: str, count: int, side: int, data: EmbeddedSetConfig, 
         return ImageSet(_unpack(cached["pixels"], cached["shapes"]), cached["labels"].astype(np.int64),
                         classify.CLASSES)
     images, labels = [], []
-    for i in tqdm(range(count), desc=f"drawing {split} images", disable=not progress, leave=False):
+    for i in track(range(count), desc=f"drawing {split} images", show=progress, leave=False):
         images.append(classify.draw_sample(classify.sample_label(i), side, classify.sample_rng(split, i, data.seed),
                                            data.typicality, data.object_share))
         labels.append(classify.sample_label(i))
@@ -138,7 +138,7 @@ def _read_set(files: dict[str, list[Path]], classes: tuple[str, ...], side: int,
               progress: bool) -> ImageSet:
     pairs = [(path, classes.index(name)) for name, paths in files.items() for path in paths]
     images = tuple(resize_shorter(read_image(path), side)
-                   for path, _ in tqdm(pairs, desc=desc, disable=not progress, leave=False))
+                   for path, _ in track(pairs, desc=desc, show=progress, leave=False))
     return ImageSet(images, np.array([label for _, label in pairs], np.int64), classes)
 
 

@@ -11,8 +11,8 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from data.progress import track
 from detection.classification.dataset import ImageSet, center_crops, full_image
 from detection.classification.network import FixedPool5, SPPClassifier
 from detection.models.backbones import normalise
@@ -34,7 +34,7 @@ def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] 
 def _logits_center(model: SPPClassifier, images: ImageSet, crop: int, device: torch.device,
                    batch_size: int, progress: bool) -> torch.Tensor:
     chunks = []
-    for s in tqdm(range(0, len(images), batch_size), desc="center-crop view", disable=not progress, leave=False):
+    for s in track(range(0, len(images), batch_size), desc="center-crop view", show=progress, leave=False):
         batch = center_crops(list(images.images[s:s + batch_size]), crop)
         chunks.append(model(normalise(batch.to(device))).float().cpu())
     return torch.cat(chunks)
@@ -48,7 +48,7 @@ def _logits_full(model: SPPClassifier, images: ImageSet, device: torch.device, b
     for i, im in enumerate(images.images):
         by_shape[im.shape[:2]].append(i)
     out = torch.empty((len(images), model.head.fc8.out_features))
-    bar = tqdm(total=len(images), desc="full-image view", disable=not progress, leave=False)
+    bar = track(total=len(images), desc="full-image view", show=progress, leave=False)
     for idx in by_shape.values():
         for s in range(0, len(idx), batch_size):
             part = idx[s:s + batch_size]

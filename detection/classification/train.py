@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
+from data.progress import track
 from detection.classification.config import TrainConfig
 from detection.classification.dataset import ImageSet, random_crops
 from detection.classification.evaluate import evaluate
@@ -80,7 +80,7 @@ def train_epoch(model: SPPClassifier, images: ImageSet, cfg: TrainConfig, size: 
     net = DistributedDataParallel(model) if d.active else model
     order = torch.randperm(len(images), generator=data_gen)
     total, seen = 0.0, 0
-    bar = tqdm(range(0, len(order), cfg.batch_size), desc=desc, disable=not progress, leave=False)
+    bar = track(range(0, len(order), cfg.batch_size), desc=desc, show=progress, leave=False)
     for s in bar:
         idx = order[s:s + cfg.batch_size].tolist()
         crops = random_crops([images.images[i] for i in idx], cfg.crop, cfg.flip, data_gen)  # (B, 3, crop, crop)

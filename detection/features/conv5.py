@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.claims import claim, try_claim
 from data.images import read_image
+from data.progress import track
 from data.records import ImageRecord
 from detection.models.backbones import normalise
 
@@ -169,7 +169,7 @@ class Conv5Cache:
         todo = [r for r in records if not self.path(r.image_id, file_digest(r.path)).is_file()]
         log.info("conv5 cache %s: %d of %d images to compute", self.folder, len(todo), len(records))
         by_others = self.by_others
-        busy = [r for r in tqdm(todo, desc="conv5", disable=not progress) if not self.ensure_one(r)]
+        busy = [r for r in track(todo, desc="conv5", show=progress) if not self.ensure_one(r)]
         for record in busy:
             self.get(record)  # waits for the other run's claim, then loads its entry
         log.info("conv5 cache: computed %d, reused %d (%d written by another run meanwhile)",

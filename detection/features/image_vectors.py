@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.errors import check_config
 from data.images import read_image
+from data.progress import track
 from detection.features.conv5 import image_scales, resize, to_batch, trunk_fingerprint
 from detection.models.head import FcHead
 from detection.models.spp import SPP_LEVELS, spatial_pyramid_pool
@@ -152,7 +152,7 @@ class ImageVectorCache:
     def vectors(self, paths: Sequence[Path], progress: bool = True, desc: str = "image vectors") -> np.ndarray:
         """(N, D) float32 vectors of N image files, in order (resumable: each is stored when computed)."""
         before = self.computed
-        out = np.stack([self.get(p) for p in tqdm(paths, desc=desc, disable=not progress, leave=False)])
+        out = np.stack([self.get(p) for p in track(paths, desc=desc, show=progress, leave=False)])
         log.info(
             "image vectors %s: computed %d, reused %d of %d",
             self.folder,

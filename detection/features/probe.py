@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.preprocessing import StandardScaler
-from tqdm import tqdm
 
 from data.errors import InputError
 from data.images import read_image
+from data.progress import track
 from data.records import ImageRecord
 from detection.features.rcnn_source import warp_windows
 from detection.models.backbones import normalise
@@ -64,7 +64,7 @@ def box_vectors(trunk: torch.nn.Module, records: Sequence[ImageRecord], device: 
             vectors.append(trunk(normalise(x)).mean((2, 3)).float().cpu().numpy())
         pending.clear()
 
-    for record in tqdm(records, desc="probe: ground-truth boxes", disable=not progress, leave=False):
+    for record in track(records, desc="probe: ground-truth boxes", show=progress, leave=False):
         keep = ~record.difficult
         if keep.any():
             pending.append(warp_windows(read_image(record.path), record.boxes[keep], size, padding))

@@ -16,10 +16,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from data.boxes import add_context
 from data.images import record_image
+from data.progress import track
 from data.records import ImageRecord
 from detection.models.backbones import IMAGENET_MEAN, TrunkInfo, normalise
 from detection.models.spp import pooled_length, pyramid_pool_whole
@@ -107,8 +107,8 @@ class RCNNSource:
         with sw.stage("conv"):
             image = record_image(record)
         starts = range(0, r, self.batch_size)
-        for s in tqdm(starts, desc=f"R-CNN windows {record.image_id}", leave=False,
-                      disable=not self.progress or r < _PROGRESS_MIN):
+        for s in track(starts, desc=f"R-CNN windows {record.image_id}", leave=False,
+                      show=self.progress and r >= _PROGRESS_MIN):
             with sw.stage("conv"):
                 crops = warp_windows(image, boxes_np[s:s + self.batch_size], self.info.warp_size, self.padding)
                 with torch.inference_mode():

@@ -19,11 +19,11 @@ import numpy as np
 import scipy.linalg
 import torch
 from sklearn.linear_model import Ridge
-from tqdm import tqdm
 
 from data.boxes import decode, encode
 from data.errors import InputError, check_config
 from data.linear_model import load_linear_model, save_linear_model
+from data.progress import track
 
 log = logging.getLogger(__name__)
 ROW_CHUNK = 4096  # rows read at once by the chunked fit (4096 x 16,000 float32: 260 MB)
@@ -161,7 +161,7 @@ def fit_bbox_regressors(
     dim = features.shape[1]
     weights = np.zeros((num_classes, dim, 4), np.float32)
     bias = np.zeros((num_classes, 4), np.float32)
-    for k in tqdm(range(num_classes), desc="box regression", disable=not progress):
+    for k in track(range(num_classes), desc="box regression", show=progress):
         sel = np.flatnonzero((labels == k) & (ious >= cfg.min_iou))
         if sel.size == 0:
             log.warning("box regression: class %d has no proposal with IoU >= %.2f; left as identity",

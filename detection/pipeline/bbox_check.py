@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from data.boxes import box_iou, encode, paired_iou
 from data.errors import InputError
+from data.progress import track
 from data.records import ImageRecord
 from detection.models.bbox_regression import (
     BBoxRegConfig,
@@ -99,7 +99,7 @@ def held_out_samples(detector: Detector, records: Sequence[ImageRecord], proposa
     """The proposals of ``records`` with IoU >= ``min_iou`` to a non-difficult ground truth, with
     their pool5 vectors from ``detector``'s extractor (images without such a proposal add none)."""
     parts: list[tuple[np.ndarray, ...]] = []
-    for record in tqdm(records, desc="held-out samples", disable=not progress):
+    for record in track(records, desc="held-out samples", show=progress):
         keep = ~record.difficult
         boxes = torch.as_tensor(proposals.get(record.image_id, np.zeros((0, 4))), dtype=torch.float32).reshape(-1, 4)
         if len(boxes) == 0 or not keep.any():

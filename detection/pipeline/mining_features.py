@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
+from data.progress import track
 from data.records import ImageRecord
 from detection.config import DetectorConfig
 from detection.features.spp_source import Pool5Source
@@ -84,7 +84,7 @@ def sharded_feature_pass(cfg: DetectorConfig, folder: Path, records: Sequence[Im
     """
     rng = np.random.default_rng(cfg.seed)
     todo = 0
-    for i, (record, w) in enumerate(zip(tqdm(records, desc="mining features", disable=not progress), windows)):
+    for i, (record, w) in enumerate(zip(track(records, desc="mining features", show=progress), windows)):
         near = bbox_sample_rows(w, cfg.bbox.min_iou, rng)
         if d.owner(i) != d.rank:
             continue

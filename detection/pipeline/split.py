@@ -13,10 +13,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from data.cache import ArraySpec, file_digest, load_arrays, params_key, save_arrays
 from data.errors import InputError
+from data.progress import track
 from data.records import Dataset, Detections, ImageRecord
 from detection.features.rcnn_cache import CachedRCNNSource
 from detection.inference.detect import detect_image
@@ -60,7 +60,7 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
     if d.active:
         run = sharded_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress, d)
         mine = d.shard([r for r in dataset.records if r.image_id in run.boxes])
-        for record in tqdm(mine, desc=f"detect {dataset.split}", disable=not (progress and d.is_main)):
+        for record in track(mine, desc=f"detect {dataset.split}", show=progress and d.is_main):
             _detect_cached(detector, record, run.boxes[record.image_id], folder, sw)
         d.barrier()
         if not d.is_main:
@@ -71,7 +71,7 @@ def detect_split(detector: Detector, dataset: Dataset, workers: int, progress: b
         run = ensure_proposals(dataset.records, work.cache / "proposals", cfg.proposals, workers, progress)
         todo = [r for r in dataset.records if r.image_id in run.boxes]
         out = {r.image_id: _detect_cached(detector, r, run.boxes[r.image_id], folder, sw)
-               for r in tqdm(todo, desc=f"detect {dataset.split}", disable=not progress)}
+               for r in track(todo, desc=f"detect {dataset.split}", show=progress)}
     log.info("detections of %d images in %s (%.1f per image)", len(out), folder,
              np.mean([len(det) for det in out.values()]) if out else 0.0)
     if isinstance(detector.source, CachedRCNNSource):

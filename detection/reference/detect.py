@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import torch
 from torchvision.models.detection import FasterRCNN
-from tqdm import tqdm
 
 from data.images import record_image
+from data.progress import track
 from data.records import Detections, ImageRecord
 from detection.reference.model import image_tensor, to_detections
 from detection.runtime.stopwatch import Stopwatch
@@ -25,7 +25,7 @@ def detect_records(model: FasterRCNN, records: Sequence[ImageRecord], device: to
     model.to(device).eval()
     sw = sw or Stopwatch(device)
     detections = {}
-    for record in tqdm(records, desc="faster r-cnn test", disable=not progress):
+    for record in track(records, desc="faster r-cnn test", show=progress):
         image = image_tensor(record_image(record)).to(device)
         with sw.stage("detect"):
             output = model([image])[0]

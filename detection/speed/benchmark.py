@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from data.progress import track
 from data.records import ImageRecord
 from detection.features.spp_source import Pool5Source
 from detection.inference.detect import DETECT_STAGES, DetectConfig, TrainedModel, detect_image
@@ -80,7 +80,7 @@ def time_detection(records: Sequence[ImageRecord], proposals: Mapping[str, np.nd
     detect_image(records[0], proposals[records[0].image_id][:WARMUP_WINDOWS], source, model, cfg)
     sw = Stopwatch(device)
     timed = records[1:] if len(records) > 1 else records
-    for record in tqdm(timed, desc=f"timing {name}", disable=not progress):
+    for record in track(timed, desc=f"timing {name}", show=progress):
         detect_image(record, proposals[record.image_id], source, model, cfg, sw)
         sw.next_image()
     medians = sw.medians()

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from data.errors import InputError
+from data.progress import track
 from data.records import ImageRecord
 from detection.features.spp_source import Pool5Source
 from detection.models.head import FcHead
@@ -61,7 +61,7 @@ def collect_windows(records: Sequence[ImageRecord], windows: Sequence[ImageWindo
         each row, whose rank ``d.owner`` gives; (N,) its row in that entry.
     """
     ys, images, rows = [], [], []
-    for i, (record, w) in enumerate(zip(tqdm(records, desc="fine-tune windows", disable=not progress), windows)):
+    for i, (record, w) in enumerate(zip(track(records, desc="fine-tune windows", show=progress), windows)):
         labels = window_labels(w, cfg)
         idx = torch.from_numpy(np.sort(sample_fg_bg(labels, cfg.windows_per_image, cfg.fg_fraction, rng)))
         if not idx.numel():

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from data.progress import track
 from detection.runtime.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
 from detection.runtime.distributed import SINGLE, Dist
 from detection.training.config import FinetuneConfig
@@ -48,7 +48,7 @@ def sgd_steps(model: nn.Module, groups: list[dict], cfg: FinetuneConfig, seed: i
         restore_checkpoint(state, checkpoint, model, opt, sched, rng)
         start, loss_avg = int(state["step"]), state["loss_avg"]
         log.info("fine-tuning resumed at step %d from %s", start, checkpoint)
-    bar = tqdm(range(start, cfg.iterations), desc=desc, disable=not progress, initial=start, total=cfg.iterations)
+    bar = track(range(start, cfg.iterations), desc=desc, show=progress, initial=start, total=cfg.iterations)
     for i in bar:
         opt.zero_grad(set_to_none=True)
         loss = step(rng)
