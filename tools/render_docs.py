@@ -57,8 +57,9 @@ the commands the record names. Each table is a folder under `tools/configs/`: it
 training seeds (a single seed moves the main job by about a point, so smaller differences are
 noise). "paper" is the paper's figure on PASCAL VOC 2007 with ImageNet-pretrained ZF-5: a yardstick
 of the method's behaviour, not a target for a synthetic set. Train time is the median over seeds of
-the training's wall time; rows share per-image caches, so a row run after another may reuse its
-proposals and conv5 maps. Test time is the median seconds per image of detection, selective search
+the training's wall time; rows and seeds share per-image caches, so a run after another may reuse its
+proposals, conv5 maps and R-CNN's pool5 vectors and train in a fraction of the first one's time (the
+cost from cold caches is docs/performance.md's). Test time is the median seconds per image of detection, selective search
 excluded, as the papers time it. Under a table, "the paper's orderings" compares two of its rows seed
 by seed (the spec's `orderings`): the difference in points, and whether the paper's order holds in
 every seed, is reversed in every seed, or is mixed; a difference under {tie} points is a tie.
