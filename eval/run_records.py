@@ -217,6 +217,7 @@ def load_spec(folder: Path) -> TableSpec:
 
 
 def _memory_gb(spec: Mapping[str, Any], kind: str, where: Path) -> float | None:
+    """The spec's ``memory_gb`` (train_det's --memory-gb for every row), or None where it has none."""
     value = spec.get("memory_gb")
     if value is not None and (kind not in ("detector", "scaling") or not isinstance(value, (int, float)) or value <= 0):
         raise InputError(where, f"memory_gb must be a number > 0 in a detector or scaling table, got {value!r}")

@@ -1,7 +1,7 @@
 """What the command-line tools share (private: not a command): logging set-up, one-line errors instead of
-tracebacks, ``--no-progress``, the dataset flags, the same in every tool: --data-root DIR [--split S] (VOC layout) or
---ann-file FILE --image-dir DIR [--split NAME] (COCO json; ``data.datasets`` does the opening), and
-the warnings of flags kept one release after they went."""
+tracebacks, ``--no-progress``, the dataset flags, the same in every tool: --data-root DIR [--split S]
+(VOC layout) or --ann-file FILE --image-dir DIR [--split NAME] (COCO json; ``data.datasets`` does
+the opening), and the warnings of flags kept one release after they went."""
 
 from __future__ import annotations
 

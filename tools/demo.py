@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     drawn = []
     # selective search of the next images runs in workers while this one is detected
     for item in track(iter_proposals(records, cfg.proposals, workers), total=len(records), desc="demo",
-                     show=not args.no_progress):
+                      show=not args.no_progress):
         path = item.record.path
         image = read_image(path)
         start = time.perf_counter()

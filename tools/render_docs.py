@@ -59,8 +59,8 @@ noise). "paper" is the paper's figure on PASCAL VOC 2007 with ImageNet-pretraine
 of the method's behaviour, not a target for a synthetic set. Train time is the median over seeds of
 the training's wall time; rows and seeds share per-image caches, so a run after another may reuse its
 proposals, conv5 maps and R-CNN's pool5 vectors and train in a fraction of the first one's time (the
-cost from cold caches is docs/performance.md's). Test time is the median seconds per image of detection, selective search
-excluded, as the papers time it. Under a table, "the paper's orderings" compares two of its rows seed
+cost from cold caches is docs/performance.md's). Test time is the median seconds per image of
+detection, selective search excluded, as the papers time it. Under a table, "the paper's orderings" compares two of its rows seed
 by seed (the spec's `orderings`): the difference in points, and whether the paper's order holds in
 every seed, is reversed in every seed, or is mixed; a difference under {tie} points is a tie.
 """.format(tie=TIE)

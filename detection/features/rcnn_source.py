@@ -108,7 +108,7 @@ class RCNNSource:
             image = record_image(record)
         starts = range(0, r, self.batch_size)
         for s in track(starts, desc=f"R-CNN windows {record.image_id}", leave=False,
-                      show=self.progress and r >= _PROGRESS_MIN):
+                       show=self.progress and r >= _PROGRESS_MIN):
             with sw.stage("conv"):
                 crops = warp_windows(image, boxes_np[s:s + self.batch_size], self.info.warp_size, self.padding)
                 with torch.inference_mode():
