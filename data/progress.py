@@ -36,7 +36,11 @@ class _LogLines(io.TextIOBase):
 
 
 class _LoggedBar(tqdm):
-    """tqdm writing into ``_LogLines``: a new postfix waits for the next line instead of writing one."""
+    """tqdm writing into ``_LogLines``: a new postfix waits for the next line instead of writing one.
+
+    It looks at the clock after every step (``miniters=1``): with tqdm's adaptive ``miniters`` it
+    would look every few steps, and tqdm's monitor thread would write the line in its place with
+    the count of the previous one (a stale line, five minutes late)."""
 
     def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:
         super().set_postfix(ordered_dict, refresh=False, **kwargs)
@@ -51,4 +55,4 @@ def track(iterable: Iterable[Any] | None = None, *, desc: str, show: bool, total
         return tqdm(iterable, desc=desc, total=total, **kwargs)
     kwargs.pop("leave", None)  # a log line is never erased
     return _LoggedBar(iterable, desc=desc, total=total, file=_LogLines(), bar_format=LOG_FORMAT, leave=False,
-                mininterval=every_s, maxinterval=every_s, delay=every_s, ascii=True, **kwargs)
+                miniters=1, mininterval=every_s, maxinterval=every_s, delay=every_s, ascii=True, **kwargs)

@@ -4,9 +4,11 @@ nothing; with bars on, the bar goes to stderr and nothing to the log."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pytest
+from tqdm import tqdm
 
 from data.progress import track
 
@@ -45,3 +47,19 @@ def test_bars_on_draw_on_stderr_and_log_nothing(caplog: pytest.LogCaptureFixture
     assert list(track(range(3), desc="detect test", show=True, every_s=0)) == [0, 1, 2]
     assert "detect test" in capsys.readouterr().err
     assert _lines(caplog) == []
+
+
+def test_a_logged_line_shows_the_figures_of_its_moment(caplog: pytest.LogCaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """tqdm's monitor thread refreshes a bar that printed nothing for ``maxinterval``; with the count
+    of the last line, that is a stale line (seen in a log: "1275/1500 in 10:06" twice, 5 minutes
+    apart). Here the monitor wakes every 10 ms instead of 10 s: each line's count must be new."""
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(tqdm, "monitor_interval", 0.01)
+    monkeypatch.setattr(tqdm, "monitor", None)  # started anew by the next bar, at that interval
+    bar = track(range(100), desc="fine-tune", show=False, every_s=0.05)
+    for i in bar:  # fast steps first, then slow ones: tqdm would look at the clock every ~15 steps
+        time.sleep(0.001 if i < 60 else 0.02)
+    counts = [int(re.match(r"fine-tune: (\d+)/100", line).group(1)) for line in _lines(caplog)]
+    assert len(counts) >= 3
+    assert counts == sorted(set(counts)), counts
