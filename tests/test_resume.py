@@ -155,6 +155,8 @@ def test_interrupted_training_resumes_to_the_uninterrupted_model(small_voc, tmp_
     assert reference.wait(timeout=300) == 0, (tmp_path / "ref.err").read_text()[-2000:]
     assert log.read_text().count("fine-tuning resumed at step") >= 2  # continued mid-way, not from 0
     assert not ckpt.exists() and not list(work.glob(".*.tmp"))
+    runs = json.loads((work / "stages.json").read_text())  # every run's time, the killed ones' too
+    assert len(runs) == attempt + 1 and sum(bool(r.get("interrupted")) for r in runs) == len(landed), runs
 
     # 4. bit-identical SVMs, box regressors and head
     for name in ("svms.npz", "bbox.npz", "bbox_samples.npz"):
@@ -175,7 +177,9 @@ def test_interrupted_training_resumes_to_the_uninterrupted_model(small_voc, tmp_
     assert proc.wait(timeout=300) == 0, (tmp_path / "t1.err").read_text()[-2000:]
     assert reference.wait(timeout=300) == 0, (tmp_path / "tref.err").read_text()[-2000:]
     want, got = (json.loads((w / "map.json").read_text()) for w in (ref, work))
-    assert want.pop("timing")["detected_images"] == 3 > got.pop("timing")["detected_images"]  # some were cached
+    timing = got.pop("timing")
+    assert want.pop("timing")["detected_images"] == 3 > timing["detected_images"]  # some were cached
+    assert timing["runs"] == 2  # the killed test's time counted with the one that resumed it
     assert got == want
 
 

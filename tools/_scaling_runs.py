@@ -21,6 +21,7 @@ import numpy as np
 
 from data.voc import load_voc
 from detection.config import DetectorConfig, load_config
+from detection.runtime.ledger import merge_runs
 from eval.run_records import RowSpec, TableSpec
 from proposals.store import ensure_proposals
 from tools._runs import data_root, execute, results_dir, run_detector, tool
@@ -33,34 +34,6 @@ SPEED_IMAGES = 3  # test images tools/speed_report.py times per row (after a war
 def scaling_work_dir(runs: Path, sha1: str) -> Path:
     """Where a scaling row of the resolved config with hash ``sha1`` trains, its caches inside."""
     return runs / SCALING_DIR / sha1[:12]
-
-
-def merge_runs(runs: Sequence[dict]) -> list[dict]:
-    """One training's stage table from the runs of its ``stages.json`` (a resumed training appends a
-    run): per stage, in the order stages first appear (the total last), wall and CPU seconds summed
-    over the runs, the peak resident memory the largest, the bytes on disk the last run's that
-    measured them.
-
-    Args:
-        runs: ``[{"cores", "stages": [{"stage", "wall_s", "cpu_s"[, "disk_bytes"][, "peak_rss_bytes"]},
-            ..., total last]}, ...]``.
-
-    Returns:
-        ``[{"stage", "wall_s", "cpu_s"[, "peak_rss_bytes"][, "disk_bytes"]}, ...]``, the total last; a
-        key is left out where no run measured it.
-    """
-    merged: dict[str, dict] = {}
-    for run in runs:
-        for row in run["stages"]:
-            into = merged.setdefault(row["stage"], {"stage": row["stage"], "wall_s": 0.0, "cpu_s": 0.0})
-            into["wall_s"] = round(into["wall_s"] + row["wall_s"], 2)
-            into["cpu_s"] = round(into["cpu_s"] + row["cpu_s"], 2)
-            if "peak_rss_bytes" in row:
-                into["peak_rss_bytes"] = max(into.get("peak_rss_bytes", 0), row["peak_rss_bytes"])
-            if "disk_bytes" in row:
-                into["disk_bytes"] = row["disk_bytes"]
-    total = merged.pop("total", None)
-    return [*merged.values(), *([total] if total else [])]
 
 
 def run_scaling(spec: TableSpec, row: RowSpec, seed: int, sha1: str, args: argparse.Namespace,

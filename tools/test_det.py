@@ -39,6 +39,7 @@ from data.datasets import reopen_dataset
 from detection.config import FAST_PRESET, TEST_TIME_KEYS, fast_overrides
 from detection.pipeline.split import detect_split
 from detection.runtime.distributed import Dist, close, init_from_env, threads_per_rank
+from detection.runtime.ledger import StageLedger, merge_runs, read_runs, recover
 from detection.runtime.stopwatch import Stopwatch
 from detection.runtime.usage import StageMeter
 from detection.workdir import open_detector
@@ -49,6 +50,7 @@ from eval.voc_ap import METRICS
 from tools._cli import OVERLAP_GONE, add_dataset_arguments, add_no_progress, run_cli, setup_logging, warn_gone_flags
 
 log = logging.getLogger("test_det")
+RUNS_FILE = "test_runs.json"  # in the results folder: the runs of a test that was killed and resumed, until it ends
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,11 +102,12 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
     if d.is_main:
         describe(dataset)  # objects per class, before any work
     workers = args.workers or (threads_per_rank(d) if d.active else len(os.sched_getaffinity(0)))
+    out = args.out or args.work_dir / "results"
+    ledger = start_ledger(out / RUNS_FILE, meter) if d.is_main else None
     with meter.stage(f"proposals + detection ({len(dataset.records)} images)"):
         detections = detect_split(detector, dataset, workers, not args.no_progress and d.is_main, sw=sw, d=d)
-    if not d.is_main:
+    if ledger is None:
         return 0  # rank 0 writes the results
-    out = args.out or args.work_dir / "results"
     with meter.stage("result files + evaluation"):
         write_result_files(out, detections, dataset.classes, dataset.split)
         if dataset.coco is not None:
@@ -114,10 +117,11 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
         _, table = evaluate_and_report(detections, dataset.records, dataset.classes, args.metric, scores,
                                        coco=args.coco or dataset.coco is not None,
                                        untrained=detector.work.untrained_classes())  # fmt: skip
+    runs = finish_ledger(ledger)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = json.loads(scores.read_text())
-        result["timing"] = timing(sw, meter)
+        result["timing"] = timing(sw, meter, runs)
         atomic_write_text(args.json, json.dumps(result, indent=2))
     log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores; peak RSS: the resident "
              "memory of this process and its workers):\n%s", meter.table())
@@ -125,13 +129,29 @@ def test(args: argparse.Namespace, d: Dist, device: torch.device) -> int:
     return 0
 
 
-def timing(sw: Stopwatch, meter: StageMeter) -> dict:
+def start_ledger(runs_file: Path, meter: StageMeter) -> StageLedger:
+    """Keep this test's table so far on disk, after moving a killed test's table into ``runs_file``."""
+    runs_file.parent.mkdir(parents=True, exist_ok=True)
+    recover(runs_file)
+    return StageLedger(runs_file, meter).start()
+
+
+def finish_ledger(ledger: StageLedger) -> list[dict]:
+    """This test's runs: the killed ones it resumed, then itself; the runs file goes (a later test of
+    the same images starts a new count)."""
+    ledger.finish()
+    runs = read_runs(ledger.runs_file)
+    ledger.runs_file.unlink(missing_ok=True)
+    return runs
+
+
+def timing(sw: Stopwatch, meter: StageMeter, runs: list[dict]) -> dict:
     """Test time for the run records: the median seconds per detected image (proposals excluded; cached
     detections, and images whose R-CNN vectors were all read from ``features.rcnn_cache``, not counted)
-    and the stage table."""
+    and the stage table, summed over ``runs`` (a killed test that this one resumed, then this one)."""
     per_image = [sum(stages.values()) for stages in sw.images]
     return {"detected_images": len(per_image), "median_s_per_image": round(statistics.median(per_image), 4)
-            if per_image else None, "cores": meter.cores, "stages": meter.records()}
+            if per_image else None, "cores": meter.cores, "runs": len(runs), "stages": merge_runs(runs)}
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -34,7 +33,6 @@ from pathlib import Path
 
 import torch
 
-from data.cache import atomic_write_text
 from data.class_counts import check_trainable
 from data.errors import InputError
 from detection.config import METHODS, DetectorConfig, load_config, load_train_config
@@ -42,6 +40,7 @@ from detection.models.backbones import BACKBONES
 from detection.pipeline.train import train_detector
 from detection.runtime.config_io import config_to_dict, save_config
 from detection.runtime.distributed import Dist, close, init_from_env, threads_per_rank
+from detection.runtime.ledger import StageLedger, ledger_path, merge_runs, read_runs, recover
 from detection.runtime.usage import StageMeter
 from detection.training.sgd import CHECKPOINT_EVERY
 from detection.workdir import WorkDir
@@ -148,11 +147,14 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
     log.info("torch intra-op threads: %d (OMP_NUM_THREADS or --threads changes it, and the model's last bits); "
              "worker processes: %d", torch.get_num_threads(), workers)
     meter = StageMeter()
+    # the table so far, kept on disk: a killed run's time counts in the run that resumes it
+    ledger = StageLedger(work.stages, meter).start() if d.is_main else None
     train_detector(cfg, work, dataset, device, workers, args.resume, progress=progress,
                    checkpoint_every=args.checkpoint_every, d=d, meter=meter,
                    untrained=untrained, memory_gb=args.memory_gb)
-    if d.is_main:
-        record_stages(work, meter)
+    if ledger is not None:
+        ledger.finish()  # this run's table appended to WORK_DIR/stages.json (tools/reproduce.py sums them)
+        log_runs(work)
         log.info("done: model in %s; test it with tools/test_det.py --work-dir %s", work.root, work.root)
         # last, so that the log ends with it
         log.info("stage table (CPU: this process and its workers; util: CPU / wall / cores; peak RSS: the "
@@ -161,12 +163,13 @@ def train(args: argparse.Namespace, cfg: DetectorConfig, d: Dist, device: torch.
     return 0
 
 
-def record_stages(work: WorkDir, meter: StageMeter) -> None:
-    """Append this run's stage table to WORK_DIR/stages.json: a resumed training's time is the sum of
-    its runs (tools/reproduce.py reads it into the run records)."""
-    runs = json.loads(work.stages.read_text()) if work.stages.is_file() else []
-    runs.append({"cores": meter.cores, "stages": meter.records()})
-    atomic_write_text(work.stages, json.dumps(runs, indent=1))
+def log_runs(work: WorkDir) -> None:
+    """Where the training took several runs (resumed, some killed), their summed wall time."""
+    runs = read_runs(work.stages)
+    if len(runs) > 1:
+        killed = sum(bool(run.get("interrupted")) for run in runs)
+        log.info("this training took %d runs (%d of them killed, counted to their last minute): %.1f min of wall "
+                 "time in all", len(runs), killed, merge_runs(runs)[-1]["wall_s"] / 60)
 
 
 def check_resumable(args: argparse.Namespace, cfg: DetectorConfig, work: WorkDir) -> None:
@@ -179,12 +182,14 @@ def check_resumable(args: argparse.Namespace, cfg: DetectorConfig, work: WorkDir
 
 
 def prepare_work_dir(args: argparse.Namespace, cfg: DetectorConfig, work: WorkDir) -> None:
-    """Clean a killed run's temporary files, forget the old run (without --resume), save the config."""
+    """Clean a killed run's temporary files, forget the old run (without --resume) or keep a killed
+    run's time (with it), save the config."""
     for stale in work.root.glob(".*.tmp"):  # a killed atomic write's temporary file, never read
         stale.unlink(missing_ok=True)
-    if not args.resume:  # training again: forget the old run before writing anything new
-        work.finetune_ckpt.unlink(missing_ok=True)
-        work.meta.unlink(missing_ok=True)
+    if not args.resume:  # training again: forget the old run (and its time) before writing anything new
+        for old in (work.finetune_ckpt, work.meta, work.stages, ledger_path(work.stages)):
+            old.unlink(missing_ok=True)
+    recover(work.stages)  # a killed run's table so far, into stages.json
     save_config(cfg, work.config)
 
 

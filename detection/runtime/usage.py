@@ -200,32 +200,43 @@ class StageMeter:
         self.rss_interval = rss_interval
         self.rows: list[StageUsage] = []
         self._start = (time.perf_counter(), tree_cpu_seconds())
+        self._running: tuple[str, float, float, PeakSampler] | None = None  # the stage in progress
 
     @contextmanager
     def stage(self, name: str, disk: Callable[[], int] | None = None) -> Iterator[None]:
         """Time the block as stage ``name``; ``disk`` (called at its end) gives the bytes it has on disk."""
         rss = PeakSampler(self.rss_interval).start()
         wall, cpu = time.perf_counter(), tree_cpu_seconds()
+        self._running = (name, wall, cpu, rss)
         try:
             yield
         finally:
+            self._running = None
             wall, cpu, peak = time.perf_counter() - wall, tree_cpu_seconds() - cpu, rss.stop()
             self.rows.append(StageUsage(name, wall, cpu, self.cores, disk() if disk is not None else None, peak))
+
+    def running(self) -> list[StageUsage]:
+        """The stage in progress counted to now (its peak memory so far), or nothing between stages."""
+        if (run := self._running) is None:
+            return []
+        name, wall, cpu, rss = run
+        return [StageUsage(name, time.perf_counter() - wall, tree_cpu_seconds() - cpu, self.cores, None, rss.peak)]
 
     def total(self) -> StageUsage:
         """Everything since the meter was made (stages, and the time between them); its peak memory is
         the largest of the stages' (between stages nothing is sampled)."""
-        peaks = [row.peak_rss for row in self.rows if row.peak_rss is not None]
+        peaks = [row.peak_rss for row in [*self.rows, *self.running()] if row.peak_rss is not None]
         return StageUsage("total", time.perf_counter() - self._start[0], tree_cpu_seconds() - self._start[1],
                           self.cores, peak_rss=max(peaks) if peaks else None)
 
     def records(self) -> list[dict[str, float | str]]:
         """The stage table as data: ``[{"stage", "wall_s", "cpu_s"[, "disk_bytes"][, "peak_rss_bytes"]}, ...]``,
-        the total last; a key is left out where its figure was not measured."""
+        the stage in progress (if any) counted to now, the total last; a key is left out where its
+        figure was not measured."""
         return [{"stage": row.name, "wall_s": round(row.wall, 2), "cpu_s": round(row.cpu, 2),
                  **({"disk_bytes": row.disk} if row.disk is not None else {}),
                  **({"peak_rss_bytes": row.peak_rss} if row.peak_rss is not None else {})}
-                for row in [*self.rows, self.total()]]
+                for row in [*self.rows, *self.running(), self.total()]]
 
     def table(self) -> str:
         """The stage table: wall time, CPU seconds, cores busy (CPU / wall), utilisation of all cores and,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from detection.runtime.ledger import merge_runs
 from eval.run_records import load_spec
 from eval.scaling_page import scaling_section
 from tools import reproduce
-from tools._scaling_runs import merge_runs
 
 TINY_SCALING = """title: How cost grows
 question: does it grow?
