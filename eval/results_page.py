@@ -236,7 +236,8 @@ def readme_table(specs: Sequence[TableSpec], records: Path) -> str:
         for row in [r for r in spec.rows if r.readme]:
             runs = row_records(spec, row, records)
             ours, test = _readme_cells(spec, runs) if runs else ("not run yet", "-")
-            seeds = f" ({len(runs)} seeds)" if runs else ""
+            n, m = len(runs), len(spec.seeds)
+            seeds = "" if not runs else f" ({n} seed{'s' * (n != 1)})" if n == m else f" ({n} of {m} seeds)"
             if spec.kind == "image_svm" and len(runs) == 1 and len(runs[0]["scores"]) > 1:
                 seeds = f" ({len(runs[0]['scores'])} splits)"
             train = _median([r["train_s"] / 60 for r in runs if r["train_s"] is not None], ".1f")
