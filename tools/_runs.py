@@ -113,7 +113,7 @@ def ensure_data(spec: TableSpec, runs: Path, records: Path, device: str, seed: i
     (root / ".complete").unlink(missing_ok=True)  # the marker of earlier versions: make_synthetic would refuse it
     execute(tool("make_synthetic.py", "--out", str(root), "--preset", str(d.get("preset", "voc07")),
                  "--num-trainval", str(d["num_trainval"]), "--num-test", str(d["num_test"]),
-                 "--seed", str(s)), f"{spec.id}: dataset")
+                 "--seed", str(s), "--no-progress"), f"{spec.id}: dataset")
     record_statistics(root, str(d.get("preset", "voc07")), records)
     record_probe(root, records, device, runs / "cache" / "probe")
     return root

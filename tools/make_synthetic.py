@@ -42,7 +42,7 @@ from data.cache import atomic_write_text
 from data.errors import InputError
 from data.synthetic import DEFAULT_PRESET, PRESETS, format_table, generate, set_statistics
 from data.voc import load_voc
-from tools._cli import run_cli, setup_logging
+from tools._cli import add_no_progress, run_cli, setup_logging
 
 log = logging.getLogger("make_synthetic")
 
@@ -69,6 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "tells a class; default: the preset's)")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                    help="processes drawing images (default: all cores); the files are the same whatever it is")
+    add_no_progress(p)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        generate(tmp, args.num_trainval, args.num_test, args.seed, cfg, args.workers)
+        generate(tmp, args.num_trainval, args.num_test, args.seed, cfg, args.workers, not args.no_progress)
         atomic_write_text(tmp / MANIFEST, json.dumps(params, indent=2, sort_keys=True) + "\n")  # last
         if out.exists():
             shutil.rmtree(out)  # checked above: only our own (stale or partial) dataset

@@ -201,7 +201,7 @@ def _drawn_in_order(tasks: list[tuple[str, int, list[int], int, SyntheticConfig]
 
 
 def generate(out: Path, num_trainval: int = 200, num_test: int = 100, seed: int = 0,
-             cfg: SyntheticConfig = SyntheticConfig(), workers: int = 1) -> None:  # fmt: skip
+             cfg: SyntheticConfig = SyntheticConfig(), workers: int = 1, show_progress: bool = True) -> None:  # fmt: skip
     """Write the synthetic dataset into ``out`` (VOC layout, see module docstring).
 
     Args:
@@ -212,6 +212,7 @@ def generate(out: Path, num_trainval: int = 200, num_test: int = 100, seed: int 
         cfg: the regime; by default the small preset's (``PRESETS["voc07"]`` is the CLI's default).
         workers: processes drawing and encoding images (each image has its own seed, so the files
             are byte-identical whatever this is); this process writes every file.
+        show_progress: a bar per split; False: a log line every 5 minutes (``data.progress``).
     """
     if num_trainval < 2 or num_test < 1:
         raise InputError(out, f"need at least 2 trainval and 1 test images, got {num_trainval} and {num_test}")
@@ -223,7 +224,8 @@ def generate(out: Path, num_trainval: int = 200, num_test: int = 100, seed: int 
         starts = np.concatenate([[0], np.cumsum(counts)])
         objects = difficult = 0
         tasks = [(split, i, stream[starts[i] : starts[i + 1]], seed, cfg) for i in range(num)]
-        for drawn in track(_drawn_in_order(tasks, workers), total=num, desc=f"synthetic {split}", show=True, leave=False):
+        for drawn in track(_drawn_in_order(tasks, workers), total=num, desc=f"synthetic {split}",
+                           show=show_progress, leave=False):
             img = drawn.composed
             atomic_write_bytes(out / "JPEGImages" / f"{drawn.name}.jpg", drawn.jpeg)
             write_annotation(out / "Annotations" / f"{drawn.name}.xml", drawn.name, drawn.size, img.boxes,

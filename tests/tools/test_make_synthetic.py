@@ -64,3 +64,11 @@ def test_make_synthetic_20_classes(tmp_path, capsys):
     assert "20 classes" in capsys.readouterr().out
     assert json.loads((out / MANIFEST).read_text())["num_classes"] == 20
     assert len((out / "classes.txt").read_text().split()) == 20
+
+
+def test_no_progress_draws_no_bar(tmp_path, capsys):
+    """A log file of reproduce.py gets no bar (its runs pass --no-progress); a terminal gets one."""
+    assert main(["--out", str(tmp_path / "bar"), *ARGS]) == 0
+    assert "synthetic trainval:   0%|" in capsys.readouterr().err  # tqdm's bar
+    assert main(["--out", str(tmp_path / "quiet"), *ARGS, "--no-progress"]) == 0
+    assert "%|" not in capsys.readouterr().err
