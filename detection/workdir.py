@@ -9,7 +9,7 @@ A work dir holds one trained detector::
     finetune_ckpt.pt   fine-tuning checkpoint (resume)
     svms.npz           per-class SVMs
     bbox_samples.npz   proposals near a ground truth, their boxes and matches (bbox-regression data)
-    bbox_samples_x.npy their pool5 rows, float16 (written as the svm stage goes; read memory-mapped)
+    bbox_samples_x.npy their pool5 rows, float16 (written as the svm stage goes; read back on demand)
     bbox.npz           per-class box regressors
     train.log          the log of every run
     cache/             per-image caches (proposals, conv5 maps, pre-trained ZF-5 ...); --cache-dir

@@ -104,7 +104,7 @@ def _fit_one_chunked(features: np.ndarray, sel: np.ndarray, scale: float, target
                      cfg: BBoxRegConfig) -> tuple[np.ndarray, np.ndarray]:
     """The ridge fit of :func:`_fit_one` (intercept unpenalised: centred data) from its normal
     equations, (Xc^T Xc + lambda I) w = Xc^T yc, reading the rows ``sel`` of the (N, D) ``features``
-    (an array or a memory map) ROW_CHUNK at a time: D x D floats in memory instead of M x D, for a
+    (an array, or rows read on demand) ROW_CHUNK at a time: D x D floats in memory instead of M x D, for a
     class with more samples than dimensions (VOC 2007's largest, at pool5's 16,000)."""
     mean, std = _target_scale(targets, cfg)
     y = (targets - mean) / std
@@ -148,7 +148,8 @@ def fit_bbox_regressors(
     """Fit one ridge regressor per class (R-CNN appendix C).
 
     Args:
-        features: (N, D) raw pool5 features of the proposals (an array, or a read-only memory map:
+        features: (N, D) raw pool5 features of the proposals (an array, or rows read on demand,
+            ``detection.pipeline.bbox_samples.RowFile``:
             a class's rows are read when it is fitted, in chunks where it has more than D).
         boxes: (N, 4) the proposals. gt_boxes: (N, 4) each proposal's matched GT (highest IoU).
         labels: (N,) class of the matched GT. ious: (N,) IoU of each proposal with it.

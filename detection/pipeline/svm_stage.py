@@ -113,7 +113,7 @@ def fit_bbox(cfg: DetectorConfig, work: WorkDir, num_classes: int, progress: boo
     if s is None:
         raise InputError(work.bbox_samples, "missing, corrupt or without its rows (bbox_samples_x.npy); rerun the "
                                             "svm stage (drop --resume)")
-    # float16 rows, memory-mapped: fit_bbox_regressors reads one class's rows at a time (VOC 2007:
+    # float16 rows read on demand (RowFile): fit_bbox_regressors reads one class's rows at a time (VOC 2007:
     # ~160k x pool5's D in all)
     regs = fit_bbox_regressors(s["x"], s["boxes"], s["gt"], s["labels"], s["ious"],
                                num_classes, cfg.bbox, float(s["pool_scale"]), progress)
