@@ -148,8 +148,8 @@ def fit_bbox_regressors(
     """Fit one ridge regressor per class (R-CNN appendix C).
 
     Args:
-        features: (N, D) raw pool5 features of the proposals (an array, or rows read on demand,
-            ``detection.pipeline.bbox_samples.RowFile``:
+        features: (N, D) raw pool5 features of the proposals (an array, or any object with
+            ``shape`` that returns rows for an index array, such as rows read from disk on demand:
             a class's rows are read when it is fitted, in chunks where it has more than D).
         boxes: (N, 4) the proposals. gt_boxes: (N, 4) each proposal's matched GT (highest IoU).
         labels: (N,) class of the matched GT. ious: (N,) IoU of each proposal with it.
