@@ -39,16 +39,21 @@ def test_batches_hold_a_quarter_positives():
 
 
 class FakeSource:
-    """pool5 vectors that depend only on the window (fixed per box), like cached conv5 maps."""
+    """pool5 vectors that depend only on the window, like cached conv5 maps: each box's own, whatever
+    other boxes it is pooled with."""
+
+    def __init__(self):
+        self.boxes_pooled = 0
 
     def pool5(self, record, boxes, sw=None):
-        gen = torch.Generator().manual_seed(int(boxes.sum()))
-        return torch.stack([torch.randn(16, generator=gen) + b[0] / 100 for b in boxes])
+        self.boxes_pooled += len(boxes)
+        return torch.stack([torch.randn(16, generator=torch.Generator().manual_seed(int(b.sum() * 1000)))
+                            + b[0] / 100 for b in boxes])
 
 
-def _train(checkpoint, every=None, stop_at=None, **pool):
-    """Fine-tune a fresh tiny head for 30 steps; ``stop_at`` raises KeyboardInterrupt at that step;
-    ``pool``: finetune's memory_budget and spill."""
+def _train(checkpoint, every=None, stop_at=None, steps=30, **pool):
+    """Fine-tune a fresh tiny head for ``steps`` steps; ``stop_at`` raises KeyboardInterrupt at that
+    step; ``pool``: finetune's memory_budget and spill. Counts the windows pooled (``boxes_pooled``)."""
     from detection.training import finetune as ft
 
     rec = record([[10, 10, 60, 60], [100, 20, 180, 90]], [0, 1])
@@ -68,9 +73,11 @@ def _train(checkpoint, every=None, stop_at=None, **pool):
         return FcHead.forward(head, x, masks)
 
     head.forward = forward
-    cfg = FinetuneConfig(iterations=30, lr=0.01, lr_step=12, batch_size=16, windows_per_image=64)
-    ft.finetune(head, [rec], windows, FakeSource(), cfg, seed=1, checkpoint=checkpoint, progress=False,
+    cfg = FinetuneConfig(iterations=steps, lr=0.01, lr_step=12, batch_size=16, windows_per_image=64)
+    source = FakeSource()
+    ft.finetune(head, [rec], windows, source, cfg, seed=1, checkpoint=checkpoint, progress=False,
                 checkpoint_every=every or 1000, **pool)
+    _train.boxes_pooled = source.boxes_pooled
     return head.state_dict()
 
 
@@ -100,9 +107,31 @@ def test_a_pool_of_windows_on_disk_trains_the_head_of_one_in_memory(tmp_path):
     assert not spill.exists()
 
 
+def test_only_the_windows_a_batch_draws_are_pooled_and_the_head_is_the_same(tmp_path):
+    """The pool's vectors are pooled only for the windows some step will draw (replayed from the
+    steps' own stream): the head of a run whose steps draw past them fails loudly, and pooling all
+    of them trains the same head."""
+    from detection.training import finetune as ft
+
+    few = _train(None, steps=3)
+    drew = _train.boxes_pooled
+    assert drew >= 16  # 3 batches of 16
+    replay = ft.batch_draws
+    try:
+        ft.batch_draws = lambda y, cfg, seed: np.ones(len(y), bool)  # keep every window of the pool
+        every = _train(None, steps=3)
+        assert _train.boxes_pooled > drew  # the whole pool (up to 64 windows)
+        assert all(torch.equal(few[k], every[k]) for k in few)
+        ft.batch_draws = lambda y, cfg, seed: replay(y, cfg, seed + 1)  # another stream than the steps'
+        with pytest.raises(RuntimeError, match="did not keep"):
+            _train(None, steps=3)
+    finally:
+        ft.batch_draws = replay
+
+
 def test_the_pool_past_its_budget_is_on_disk_and_reads_back_the_same_rows(tmp_path):
     from detection.runtime.distributed import SINGLE
-    from detection.training.finetune import collect_windows, gather_rows
+    from detection.training.finetune import draw_windows, gather_rows, keep_drawn, pool_windows
 
     recs = [record([[10, 10, 60, 60]], [0]), record([[100, 20, 180, 90]], [1])]
     rng = np.random.default_rng(0)
@@ -110,15 +139,17 @@ def test_the_pool_past_its_budget_is_on_disk_and_reads_back_the_same_rows(tmp_pa
     props = np.concatenate([xy, xy + rng.uniform(20, 80, (80, 2))], 1).astype(np.float32)
     windows = [build_windows(r, props, 2) for r in recs]
     cfg = FinetuneConfig(windows_per_image=32)
+    pools = [draw_windows(windows, cfg, np.random.default_rng(1)) for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(pools[0][:2], pools[1][:2]))  # the same draws
     stores = [RowStore(16, None, None, np.float16)]
-    pools = [collect_windows(recs, windows, FakeSource(), cfg, np.random.default_rng(1), SINGLE, stores[0], False)]
+    pool_windows(recs, windows, pools[0][2], FakeSource(), SINGLE, stores[0], False)
     stores.append(RowStore(16, stores[0].rows(0) * 16 * 2, tmp_path / "spill", np.float16))  # image 0's rows fit
-    pools.append(collect_windows(recs, windows, FakeSource(), cfg, np.random.default_rng(1), SINGLE, stores[1], False))
-    assert all(torch.equal(a, b) for a, b in zip(*pools))  # the same draws
+    pool_windows(recs, windows, pools[1][2], FakeSource(), SINGLE, stores[1], False)
     assert stores[1].spills == 1 and stores[1].disk_bytes > 0  # the first image in memory, the second on disk
-    _, image, row = pools[0]
+    _, image, picked = pools[0]
+    row, _ = keep_drawn(np.ones(len(image), bool), image, picked)
     batch = np.random.default_rng(2).permutation(len(image))[:40]
-    got = [gather_rows(s, image.numpy()[batch], row.numpy()[batch]) for s in stores]
+    got = [gather_rows(s, image.numpy()[batch], row[batch]) for s in stores]
     assert torch.equal(got[0].view(torch.int16), got[1].view(torch.int16))
     for s in stores:
         s.close()
