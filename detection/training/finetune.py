@@ -98,16 +98,15 @@ def batch_draws(y_all: torch.Tensor, cfg: FinetuneConfig, seed: int) -> np.ndarr
     return drawn
 
 
-def keep_drawn(drawn: np.ndarray, image: torch.Tensor, picked: Sequence[torch.Tensor]
-               ) -> tuple[np.ndarray, list[torch.Tensor]]:
+def keep_drawn(drawn: np.ndarray, picked: Sequence[torch.Tensor]) -> tuple[np.ndarray, list[torch.Tensor]]:
     """The pool cut to its ``drawn`` rows: (N,) each row's place among its image's kept rows (-1:
-    not kept) and, per image, the indices of its kept windows."""
-    row, kept = np.full(len(drawn), -1), []
-    starts = np.searchsorted(image.numpy(), np.arange(len(picked)))
-    for i, idx in enumerate(picked):
-        mine = drawn[starts[i]:starts[i] + len(idx)]
-        row[starts[i]:starts[i] + len(idx)][mine] = np.arange(int(mine.sum()))
+    not kept) and, per image, the indices of its kept windows (the pool holds image 0's rows, then 1's, ...)."""
+    row, kept, start = np.full(len(drawn), -1), [], 0
+    for idx in picked:
+        mine = drawn[start:start + len(idx)]
+        row[start:start + len(idx)][mine] = np.arange(int(mine.sum()))
         kept.append(idx[torch.from_numpy(mine)])
+        start += len(idx)
     return row, kept
 
 
@@ -142,7 +141,7 @@ def finetune(head: FcHead, records: Sequence[ImageRecord], windows: Sequence[Ima
     if spill is not None:
         shutil.rmtree(spill, ignore_errors=True)  # a killed run's files: the pool is drawn again
     y_all, image, picked = draw_windows(windows, cfg, np.random.default_rng(seed))
-    row, picked = keep_drawn(batch_draws(y_all, cfg, seed), image, picked)
+    row, picked = keep_drawn(batch_draws(y_all, cfg, seed), picked)
     store = RowStore(head.fc6.in_features, memory_budget, spill, np.float16)
     try:
         pool_windows(records, windows, picked, source, d, store, progress)

@@ -107,7 +107,7 @@ def test_a_pool_of_windows_on_disk_trains_the_head_of_one_in_memory(tmp_path):
     assert not spill.exists()
 
 
-def test_only_the_windows_a_batch_draws_are_pooled_and_the_head_is_the_same(tmp_path):
+def test_only_the_windows_a_batch_draws_are_pooled_and_the_head_is_the_same(monkeypatch):
     """The pool's vectors are pooled only for the windows some step will draw (replayed from the
     steps' own stream): the head of a run whose steps draw past them fails loudly, and pooling all
     of them trains the same head."""
@@ -117,16 +117,13 @@ def test_only_the_windows_a_batch_draws_are_pooled_and_the_head_is_the_same(tmp_
     drew = _train.boxes_pooled
     assert drew >= 16  # 3 batches of 16
     replay = ft.batch_draws
-    try:
-        ft.batch_draws = lambda y, cfg, seed: np.ones(len(y), bool)  # keep every window of the pool
-        every = _train(None, steps=3)
-        assert _train.boxes_pooled > drew  # the whole pool (up to 64 windows)
-        assert all(torch.equal(few[k], every[k]) for k in few)
-        ft.batch_draws = lambda y, cfg, seed: replay(y, cfg, seed + 1)  # another stream than the steps'
-        with pytest.raises(RuntimeError, match="did not keep"):
-            _train(None, steps=3)
-    finally:
-        ft.batch_draws = replay
+    monkeypatch.setattr(ft, "batch_draws", lambda y, cfg, seed: np.ones(len(y), bool))  # keep the whole pool
+    every = _train(None, steps=3)
+    assert _train.boxes_pooled > drew  # the whole pool (up to 64 windows)
+    assert all(torch.equal(few[k], every[k]) for k in few)
+    monkeypatch.setattr(ft, "batch_draws", lambda y, cfg, seed: replay(y, cfg, seed + 1))  # not the steps' stream
+    with pytest.raises(RuntimeError, match="did not keep"):
+        _train(None, steps=3)
 
 
 def test_the_pool_past_its_budget_is_on_disk_and_reads_back_the_same_rows(tmp_path):
@@ -147,7 +144,7 @@ def test_the_pool_past_its_budget_is_on_disk_and_reads_back_the_same_rows(tmp_pa
     pool_windows(recs, windows, pools[1][2], FakeSource(), SINGLE, stores[1], False)
     assert stores[1].spills == 1 and stores[1].disk_bytes > 0  # the first image in memory, the second on disk
     _, image, picked = pools[0]
-    row, _ = keep_drawn(np.ones(len(image), bool), image, picked)
+    row, _ = keep_drawn(np.ones(len(image), bool), picked)
     batch = np.random.default_rng(2).permutation(len(image))[:40]
     got = [gather_rows(s, image.numpy()[batch], row[batch]) for s in stores]
     assert torch.equal(got[0].view(torch.int16), got[1].view(torch.int16))
